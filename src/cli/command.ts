@@ -1,0 +1,56 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from '../errors.js';
+
+/** Exit codes shared by every subcommand. */
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** One subcommand of `bin/fulcrum`. `usage` is the whole `--help` text. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  /** Returns the exit code; throws UsageError for a bad command line (exit 2). */
+  run(argv: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * `util.parseArgs` in strict mode, with its errors turned into UsageError so the CLI answers
+ * with exit 2 and the command's usage instead of a stack trace.
+ */
+export function parseCommandArgs<O extends Options>(
+  argv: string[],
+  options: O,
+  allowPositionals = false,
+): { values: { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string }; positionals: string[] } {
+  try {
+    const parsed = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parsed as never;
+  } catch (err) {
+    const message = err instanceof Error ? err.message.replace(/\. To specify.*$/s, '') : String(err);
+    throw new UsageError(message);
+  }
+}
+
+/** Parses a whole-number flag, naming the flag and the value when it is not one. */
+export function intFlag(name: string, value: string | undefined, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name}: "${value}" is not a whole number between ${min} and ${max}`);
+  }
+  return n;
+}
+
+/** Parses a duration flag such as `500ms`, `2s`, `1m` (a bare number means milliseconds). */
+export function durationFlag(name: string, value: string | undefined, fallbackMs: number): number {
+  if (value === undefined) return fallbackMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (!m) throw new UsageError(`--${name}: "${value}" is not a duration (e.g. 500ms, 2s, 1m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  return Math.round(unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000);
+}
