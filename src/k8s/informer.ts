@@ -1,0 +1,398 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import { componentLogger, type Logger } from '../log.js';
+import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { planRelist, sameVersion } from './cache-diff.js';
+import type { ApiClients } from './client.js';
+import { noteApiFailure } from './client.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
+import { k8sMetrics } from './metrics.js';
+import { objectKey, watchPath, type ResourceKind } from './resources.js';
+
+/**
+ * Callbacks of an informer. They run synchronously, in event order, after the cache was
+ * updated; they should only enqueue keys (STYLE §4) and must not mutate the objects, which are
+ * the cache's own. A throwing handler is logged and does not stop the informer.
+ */
+export interface InformerHandlers<T> {
+  add?(obj: T): void;
+  /** Also called with `obj === old` for every cached object on a periodic resync. */
+  update?(obj: T, old: T): void;
+  /** `obj` is the last state: the DELETED event's object, or the cached one after a relist. */
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions<T extends KubernetesObject> {
+  clients: ApiClients;
+  resource: ResourceKind<T>;
+  /** Only this namespace; all namespaces when unset (ignored for cluster-scoped kinds). */
+  namespace?: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Metric and log label; defaults to the resource plural (plus namespace). */
+  name?: string;
+  /** Re-deliver every cached object to `update` this often (no API call); 0 = never. */
+  resyncMs?: number;
+  /** Backoff between failed lists/watches; capped exponential with jitter. */
+  backoff?: BackoffPolicy;
+  /**
+   * Server-side watch timeout, picked at random in [min, max] seconds for each watch, as
+   * client-go's reflector does (5–10 min), so watches end and restart from the last
+   * resourceVersion regularly and never all at once.
+   */
+  watchTimeoutSeconds?: { min: number; max: number };
+  clock?: Clock;
+  random?: () => number;
+  logger?: Logger;
+}
+
+/** How one watch ended; decides what the loop does next. */
+type WatchEnd =
+  | { kind: 'closed'; events: number }
+  | { kind: 'expired'; events: number; reason: 'gone' | 'tooLargeResourceVersion' }
+  | { kind: 'failed'; events: number; failure: ApiFailure }
+  | { kind: 'stalled'; events: number }
+  | { kind: 'stopped'; events: number };
+
+export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
+
+/** A watch that ended with no events sooner than this counts as a failure (backoff). */
+const MIN_HEALTHY_WATCH_MS = 1_000;
+/** A watch still open this long after its timeoutSeconds is presumed dead (half-open TCP). */
+const STALL_GRACE_MS = 30_000;
+
+/**
+ * A list+watch cache that never gives up. It lists, then watches from the list's
+ * resourceVersion; when a watch ends it watches again from the last resourceVersion it
+ * processed; after any error (HTTP 5xx/429, refused connection, reset, ERROR event) it retries
+ * with capped exponential backoff + jitter; on 410 Expired (HTTP or ERROR event) it relists and
+ * diffs the list against the cache, reporting only real adds, updates and deletes.
+ *
+ * Built on client-node's `Watch` and typed list calls rather than its `ListWatch`, which stops
+ * for good on any non-410 error and stores raw watch objects next to deserialised list items.
+ */
+export class Informer<T extends KubernetesObject> {
+  readonly name: string;
+  /** Resolves once the first list has been applied and its `add` handlers have run. */
+  readonly synced: Promise<void>;
+
+  #opts: InformerOptions<T>;
+  #clock: Clock;
+  #random: () => number;
+  #backoff: BackoffPolicy;
+  #log: Logger;
+  #cache = new Map<string, T>();
+  #handlers: InformerHandlers<T>[] = [];
+  #rv = '';
+  #relistReason: 'initial' | 'expired' = 'initial';
+  #state: InformerState = 'idle';
+  #hasSynced = false;
+  #resolveSynced!: () => void;
+  #stopped = false;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #abortWatch: (() => void) | undefined;
+  #resyncTimer: TimerHandle | undefined;
+
+  constructor(opts: InformerOptions<T>) {
+    this.#opts = opts;
+    const scope = opts.resource.namespaced && opts.namespace ? `${opts.namespace}/` : '';
+    this.name = opts.name ?? `${scope}${opts.resource.plural}`;
+    this.#clock = opts.clock ?? realClock;
+    this.#random = opts.random ?? Math.random;
+    this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.#log = (opts.logger ?? componentLogger('k8s')).child({ informer: this.name });
+    this.synced = new Promise((resolve) => (this.#resolveSynced = resolve));
+  }
+
+  /** Starts listing and watching; returns at once (await `synced` for the first list). */
+  start(): this {
+    if (this.#loop) return this;
+    this.#stopped = false;
+    this.#loop = this.#run();
+    return this;
+  }
+
+  /** Ends the watch and every timer; the cache stays readable. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#state = 'stopped';
+    this.#clock.clearTimer(this.#resyncTimer);
+    this.#wake?.();
+    this.#abortWatch?.();
+    await this.#loop;
+  }
+
+  hasSynced(): boolean {
+    return this.#hasSynced;
+  }
+
+  state(): InformerState {
+    return this.#state;
+  }
+
+  /** The resourceVersion the next watch would start from ('' = the next step is a list). */
+  lastResourceVersion(): string {
+    return this.#rv;
+  }
+
+  /** The cached object for `namespace/name` (or `name` for cluster-scoped kinds). */
+  get(key: string): T | undefined {
+    return this.#cache.get(key);
+  }
+
+  list(): T[] {
+    return [...this.#cache.values()];
+  }
+
+  keys(): string[] {
+    return [...this.#cache.keys()];
+  }
+
+  /**
+   * Adds handlers; returns a function that removes them. Objects already cached are delivered
+   * to `add` at once, so a late subscriber sees the same world as an early one.
+   */
+  on(handlers: InformerHandlers<T>): () => void {
+    this.#handlers.push(handlers);
+    if (handlers.add) for (const obj of this.#cache.values()) this.#call(() => handlers.add?.(obj));
+    return () => {
+      const i = this.#handlers.indexOf(handlers);
+      if (i >= 0) this.#handlers.splice(i, 1);
+    };
+  }
+
+  /** Calls `fn(key)` for every add, update and delete: what a work queue wants. */
+  onKey(fn: (key: string) => void): () => void {
+    return this.on({
+      add: (o) => fn(objectKey(o)),
+      update: (o) => fn(objectKey(o)),
+      delete: (o) => fn(objectKey(o)),
+    });
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopped) {
+      if (this.#rv === '') {
+        try {
+          await this.#relist();
+          continue;
+        } catch (err) {
+          if (this.#stopped) break;
+          const failure = noteApiFailure(err);
+          failures++;
+          this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
+          await this.#sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+          continue;
+        }
+      }
+      const startedAt = this.#clock.now();
+      this.#state = 'watching';
+      const end = await this.#watchOnce();
+      if (this.#stopped || end.kind === 'stopped') break;
+      k8sMetrics.watchRestarts.inc({ informer: this.name, reason: end.kind });
+      const fields = { event: 'watchEnded', how: end.kind, events: end.events, resourceVersion: this.#rv };
+      switch (end.kind) {
+        case 'expired':
+          this.#log.info({ ...fields, reason: end.reason }, 'watch expired, relisting');
+          this.#rv = '';
+          this.#relistReason = 'expired';
+          failures = 0;
+          continue;
+        case 'stalled':
+          this.#log.warn(fields, 'watch stalled past its timeout, restarting');
+          continue;
+        case 'closed':
+          if (end.events > 0 || this.#clock.now() - startedAt >= MIN_HEALTHY_WATCH_MS) {
+            this.#log.debug(fields, 'watch ended, watching again');
+            failures = 0;
+            continue;
+          }
+          failures++;
+          break;
+        case 'failed':
+          // Watches bypass the clients' middleware, so their failures are counted here.
+          k8sMetrics.apiErrors.inc({ code: failureCodeLabel(end.failure) });
+          failures = end.events > 0 ? 1 : failures + 1;
+          this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures }, 'watch failed');
+          break;
+      }
+      await this.#sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+    }
+    this.#state = 'stopped';
+  }
+
+  async #relist(): Promise<void> {
+    this.#state = 'listing';
+    const o = this.#opts;
+    const list = await o.resource.list(o.clients, {
+      namespace: o.resource.namespaced ? o.namespace : undefined,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+    });
+    if (this.#stopped) return;
+    k8sMetrics.relists.inc({ informer: this.name, reason: this.#relistReason });
+    const plan = planRelist(this.#cache, list.items ?? []);
+    this.#cache = plan.next;
+    this.#rv = list.metadata?.resourceVersion ?? '';
+    k8sMetrics.informerObjects.set({ informer: this.name }, this.#cache.size);
+    this.#log.debug(
+      {
+        event: 'listed',
+        reason: this.#relistReason,
+        resourceVersion: this.#rv,
+        added: plan.added.length,
+        updated: plan.updated.length,
+        deleted: plan.deleted.length,
+      },
+      'listed',
+    );
+    for (const obj of plan.deleted) this.#dispatch((h) => h.delete?.(obj));
+    for (const obj of plan.added) this.#dispatch((h) => h.add?.(obj));
+    for (const u of plan.updated) this.#dispatch((h) => h.update?.(u.obj, u.old));
+    if (!this.#hasSynced) {
+      this.#hasSynced = true;
+      k8sMetrics.informerSynced.set({ informer: this.name }, 1);
+      this.#scheduleResync();
+      this.#resolveSynced();
+    }
+  }
+
+  #watchOnce(): Promise<WatchEnd> {
+    const o = this.#opts;
+    const range = o.watchTimeoutSeconds ?? { min: 300, max: 600 };
+    const timeoutSeconds = Math.round(range.min + (range.max - range.min) * this.#random());
+    const params = {
+      resourceVersion: this.#rv,
+      allowWatchBookmarks: true,
+      timeoutSeconds,
+      labelSelector: o.labelSelector,
+      fieldSelector: o.fieldSelector,
+    };
+    const path = watchPath(o.resource, o.namespace);
+    return new Promise<WatchEnd>((resolve) => {
+      let settled = false;
+      let events = 0;
+      let controller: AbortController | undefined;
+      const finish = (end: WatchEnd): void => {
+        if (settled) return;
+        settled = true;
+        this.#clock.clearTimer(deadline);
+        this.#abortWatch = undefined;
+        controller?.abort();
+        resolve(end);
+      };
+      const deadline = this.#clock.setTimer(
+        () => finish({ kind: 'stalled', events }),
+        timeoutSeconds * 1000 + STALL_GRACE_MS,
+      );
+      this.#abortWatch = () => finish({ kind: 'stopped', events });
+      const onEvent = (type: string, raw: unknown): void => {
+        if (settled) return;
+        events++;
+        const end = this.#applyEvent(type, raw, events);
+        if (end) finish(end);
+      };
+      const done = (err: unknown): void => {
+        if (!err) return finish({ kind: 'closed', events });
+        const failure = classifyApiError(err);
+        finish(expiredOrFailed(failure, events));
+      };
+      o.clients.watch.watch(path, params, onEvent, done).then(
+        (c) => {
+          controller = c;
+          if (settled) c.abort();
+        },
+        (err: unknown) => done(err ?? new Error('watch failed to start')),
+      );
+    });
+  }
+
+  /** Applies one watch event to the cache; returns how the watch ends if it must end. */
+  #applyEvent(type: string, raw: unknown, events: number): WatchEnd | undefined {
+    const meta = (raw as { metadata?: { resourceVersion?: string } } | undefined)?.metadata;
+    switch (type) {
+      case 'ADDED':
+      case 'MODIFIED': {
+        const obj = ObjectSerializer.deserialize(raw, this.#opts.resource.model, '') as T;
+        const key = objectKey(obj);
+        const old = this.#cache.get(key);
+        this.#rv = meta?.resourceVersion ?? this.#rv;
+        if (old && sameVersion(old, obj)) return undefined;
+        this.#cache.set(key, obj);
+        k8sMetrics.informerObjects.set({ informer: this.name }, this.#cache.size);
+        if (old) this.#dispatch((h) => h.update?.(obj, old));
+        else this.#dispatch((h) => h.add?.(obj));
+        return undefined;
+      }
+      case 'DELETED': {
+        const obj = ObjectSerializer.deserialize(raw, this.#opts.resource.model, '') as T;
+        const key = objectKey(obj);
+        this.#rv = meta?.resourceVersion ?? this.#rv;
+        if (!this.#cache.delete(key)) return undefined;
+        k8sMetrics.informerObjects.set({ informer: this.name }, this.#cache.size);
+        this.#dispatch((h) => h.delete?.(obj));
+        return undefined;
+      }
+      case 'BOOKMARK':
+        this.#rv = meta?.resourceVersion ?? this.#rv;
+        return undefined;
+      case 'ERROR':
+        return expiredOrFailed(classifyApiError(raw), events);
+      default:
+        this.#log.warn({ event: 'unknownWatchEvent', type }, 'unknown watch event type ignored');
+        return undefined;
+    }
+  }
+
+  #dispatch(fn: (h: InformerHandlers<T>) => void): void {
+    for (const h of [...this.#handlers]) this.#call(() => fn(h));
+  }
+
+  #call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.#log.error({ event: 'handlerFailed', err }, 'informer handler threw');
+    }
+  }
+
+  #scheduleResync(): void {
+    const every = this.#opts.resyncMs ?? 0;
+    if (every <= 0 || this.#stopped) return;
+    this.#resyncTimer = this.#clock.setTimer(() => {
+      for (const obj of [...this.#cache.values()]) this.#dispatch((h) => h.update?.(obj, obj));
+      this.#scheduleResync();
+    }, every);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    this.#state = 'backoff';
+    return new Promise((resolve) => {
+      if (this.#stopped) return resolve();
+      const handle = this.#clock.setTimer(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        this.#clock.clearTimer(handle);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+}
+
+/**
+ * 410 Gone / Expired means our resourceVersion was compacted away; a 504 "Too large resource
+ * version" means the server's history restarted below it. Both are cured only by a relist.
+ */
+function expiredOrFailed(failure: ApiFailure, events: number): WatchEnd {
+  if (failure.kind === 'http' && failure.code === 410) return { kind: 'expired', events, reason: 'gone' };
+  if (failure.kind === 'http' && failure.code === 504 && /too large resource version/i.test(failure.message)) {
+    return { kind: 'expired', events, reason: 'tooLargeResourceVersion' };
+  }
+  return { kind: 'failed', events, failure };
+}
