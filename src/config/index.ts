@@ -1,0 +1,4 @@
+// The config core: parse and validate the ConfigMap, and match pools to nodes. Pure.
+export { parseConfig } from './parse.js';
+export { poolSelectsNode, selectorMatches, expressionMatches } from './node-selector.js';
+export * from './types.js';

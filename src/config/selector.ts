@@ -1,0 +1,127 @@
+import { checkKeys, isMapping, show, type IssueList } from './issues.js';
+import type { MatchExpression, NodeSelector, SelectorOperator } from './types.js';
+
+const SELECTOR_KEYS = ['match-labels', 'match-expressions'] as const;
+const EXPRESSION_KEYS = ['key', 'operator', 'values'] as const;
+const OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
+
+// Kubernetes label syntax: an optional DNS-subdomain prefix and "/", then a name of at most
+// 63 characters (alphanumerics, '-', '_', '.', starting and ending alphanumeric).
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function isLabelKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash === -1) return LABEL_NAME.test(key);
+  const prefix = key.slice(0, slash);
+  const name = key.slice(slash + 1);
+  return prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix) && LABEL_NAME.test(name);
+}
+
+export function isLabelValue(value: string): boolean {
+  return value === '' || LABEL_NAME.test(value);
+}
+
+/** Label values as MetalLB's yaml.v2 read them: numbers become their text. */
+function labelValue(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  return undefined;
+}
+
+function matchLabels(issues: IssueList, where: string, raw: unknown): Record<string, string> {
+  if (raw === undefined || raw === null) return {};
+  if (!isMapping(raw)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels: ${show(raw)} is not a mapping of label to value`);
+    return {};
+  }
+  const labels: Record<string, string> = {};
+  for (const [key, rawValue] of Object.entries(raw)) {
+    const value = labelValue(rawValue);
+    if (!isLabelKey(key)) {
+      issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels: ${show(key)} is not a valid label key`);
+    } else if (value === undefined || !isLabelValue(value)) {
+      issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels[${key}]: ${show(rawValue)} is not a valid label value`);
+    } else {
+      labels[key] = value;
+    }
+  }
+  return labels;
+}
+
+function expression(issues: IssueList, where: string, raw: unknown): MatchExpression | undefined {
+  if (!isMapping(raw)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}${show(raw)} is not an expression (key, operator, values)`);
+    return undefined;
+  }
+  checkKeys(issues, where.replace(/\.$/, ': '), raw, EXPRESSION_KEYS);
+  let ok = true;
+  const key = raw.key;
+  if (typeof key !== 'string' || !isLabelKey(key)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}key: ${show(key)} is not a valid label key`);
+    ok = false;
+  }
+  const operator = raw.operator;
+  if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}operator: ${show(operator)} is not one of ${OPERATORS.join(', ')}`);
+    return undefined;
+  }
+  const op = operator as SelectorOperator;
+  const rawValues = raw.values ?? [];
+  if (!Array.isArray(rawValues)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: ${show(rawValues)} is not a list`);
+    return undefined;
+  }
+  const values: string[] = [];
+  rawValues.forEach((item: unknown, i) => {
+    const value = labelValue(item);
+    if (value === undefined || !isLabelValue(value)) {
+      issues.error('FUL_ERR_POOL_SELECTOR', `${where}values[${i}]: ${show(item)} is not a valid label value`);
+      ok = false;
+    } else {
+      values.push(value);
+    }
+  });
+  if ((op === 'In' || op === 'NotIn') && rawValues.length === 0) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: operator ${op} needs at least one value`);
+    ok = false;
+  }
+  if ((op === 'Exists' || op === 'DoesNotExist') && rawValues.length > 0) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: operator ${op} takes no values`);
+    ok = false;
+  }
+  return ok ? { key: key as string, operator: op, values } : undefined;
+}
+
+/** Parses a pool's `node-selectors` list (absent or empty: every node). */
+export function parseNodeSelectors(issues: IssueList, poolWhere: string, raw: unknown): NodeSelector[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    issues.error('FUL_ERR_POOL_SELECTOR', `${poolWhere}node-selectors: ${show(raw)} is not a list of selectors`);
+    return [];
+  }
+  const selectors: NodeSelector[] = [];
+  raw.forEach((item: unknown, i) => {
+    const where = `${poolWhere}node-selectors[${i}].`;
+    if (!isMapping(item)) {
+      issues.error('FUL_ERR_POOL_SELECTOR', `${poolWhere}node-selectors[${i}]: ${show(item)} is not a selector (match-labels, match-expressions)`);
+      return;
+    }
+    checkKeys(issues, `${poolWhere}node-selectors[${i}]: `, item, SELECTOR_KEYS);
+    const labels = matchLabels(issues, where, item['match-labels']);
+    const rawExpressions = item['match-expressions'];
+    const expressions: MatchExpression[] = [];
+    if (rawExpressions !== undefined && rawExpressions !== null) {
+      if (!Array.isArray(rawExpressions)) {
+        issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-expressions: ${show(rawExpressions)} is not a list of expressions`);
+      } else {
+        rawExpressions.forEach((e: unknown, j) => {
+          const parsed = expression(issues, `${where}match-expressions[${j}].`, e);
+          if (parsed) expressions.push(parsed);
+        });
+      }
+    }
+    selectors.push({ matchLabels: labels, matchExpressions: expressions });
+  });
+  return selectors;
+}
