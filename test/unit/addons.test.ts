@@ -12,4 +12,10 @@ describe('native addons built by npm ci', () => {
     assert.equal(typeof raw.createSocket, 'function');
     assert.equal(typeof raw.Protocol?.ICMPv6, 'number');
   });
+
+  it('fulcrum_packet (our AF_PACKET addon, binding.gyp) loads and exposes PacketSocket and withNetns', () => {
+    const addon = require('../../../build/Release/fulcrum_packet.node') as { PacketSocket?: unknown; withNetns?: unknown };
+    assert.equal(typeof addon.PacketSocket, 'function');
+    assert.equal(typeof addon.withNetns, 'function');
+  });
 });
