@@ -1,0 +1,179 @@
+import { formatAddress, parseAddress, type Address, type Family } from './address.js';
+import type { AllocationRequest, IpFamilyPolicy, PortProtocol, ServicePort, TrafficPolicy } from './types.js';
+
+/**
+ * The fields of a Kubernetes Service that allocation reads. A `V1Service` of
+ * @kubernetes/client-node is assignable to it; tests pass plain objects.
+ */
+export interface ServiceLike {
+  readonly metadata?: { readonly namespace?: string; readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
+  readonly spec?: {
+    readonly type?: string;
+    readonly loadBalancerIP?: string;
+    readonly loadBalancerClass?: string;
+    readonly ports?: readonly { readonly port: number; readonly protocol?: string }[];
+    readonly externalTrafficPolicy?: string;
+    readonly selector?: Readonly<Record<string, string>>;
+    readonly ipFamilyPolicy?: string;
+    readonly ipFamilies?: readonly string[];
+    readonly clusterIP?: string;
+    readonly clusterIPs?: readonly string[];
+  };
+}
+
+export const ANNOTATION_PREFIX = 'fulcrum-lb.io/';
+export const METALLB_PREFIX = 'metallb.universe.tf/';
+
+export type ServiceRequestResult =
+  | { readonly kind: 'request'; readonly request: AllocationRequest }
+  | { readonly kind: 'ignored'; readonly reason: 'notLoadBalancer' | 'otherLoadBalancerClass'; readonly message: string }
+  | {
+      readonly kind: 'invalid';
+      readonly reason: 'badRequestedAddress' | 'conflictingRequests' | 'tooManyRequestedAddresses' | 'familyMismatch' | 'badSpec';
+      readonly message: string;
+    };
+
+export interface ServiceRequestOptions {
+  /** The `spec.loadBalancerClass` Fulcrum answers to besides "unset" (default: none). */
+  readonly loadBalancerClass?: string;
+}
+
+type Invalid = Extract<ServiceRequestResult, { kind: 'invalid' }>;
+
+function invalid(reason: Invalid['reason'], message: string): Invalid {
+  return { kind: 'invalid', reason, message };
+}
+
+/**
+ * One annotation under both prefixes: Fulcrum's wins; MetalLB's is read when Fulcrum's is
+ * absent. Both present with different values is an error, since either could be meant.
+ */
+function annotation(annotations: Readonly<Record<string, string>>, name: string): { value: string | undefined } | Invalid {
+  const ours = annotations[ANNOTATION_PREFIX + name];
+  const theirs = annotations[METALLB_PREFIX + name];
+  if (ours !== undefined && theirs !== undefined && ours.trim() !== theirs.trim()) {
+    return invalid('conflictingRequests', `annotations ${ANNOTATION_PREFIX}${name} ("${ours}") and ${METALLB_PREFIX}${name} ("${theirs}") disagree`);
+  }
+  const value = (ours ?? theirs)?.trim();
+  return { value: value === '' ? undefined : value };
+}
+
+function isInvalid(x: unknown): x is Invalid {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'invalid';
+}
+
+function familyName(text: string): Family | undefined {
+  return text === 'IPv4' || text === 'IPv6' ? text : undefined;
+}
+
+function otherFamily(f: Family): Family {
+  return f === 'IPv4' ? 'IPv6' : 'IPv4';
+}
+
+/** The Service's family order: `ipFamilies`, else the families of its cluster IPs, else IPv4. */
+function declaredFamilies(spec: NonNullable<ServiceLike['spec']>): Family[] | Invalid {
+  if (spec.ipFamilies && spec.ipFamilies.length > 0) {
+    const families: Family[] = [];
+    for (const f of spec.ipFamilies) {
+      const family = familyName(f);
+      if (!family || families.includes(family)) return invalid('badSpec', `spec.ipFamilies: "${spec.ipFamilies.join(',')}" is not a list of distinct IPv4/IPv6`);
+      families.push(family);
+    }
+    return families;
+  }
+  const clusterIPs = spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : []);
+  const fromClusterIPs = clusterIPs.map((ip) => parseAddress(ip)).flatMap((p) => (p.ok ? [p.address.family] : []));
+  return fromClusterIPs.length > 0 ? [...new Set(fromClusterIPs)] : [];
+}
+
+function requestedAddresses(spec: NonNullable<ServiceLike['spec']>, annotations: Readonly<Record<string, string>>): Address[] | Invalid {
+  const fromAnnotation = annotation(annotations, 'loadBalancerIPs');
+  if (isInvalid(fromAnnotation)) return fromAnnotation;
+  const fromSpec = spec.loadBalancerIP?.trim() || undefined;
+  if (fromAnnotation.value !== undefined && fromSpec !== undefined) {
+    return invalid('conflictingRequests', `spec.loadBalancerIP ("${fromSpec}") and the loadBalancerIPs annotation ("${fromAnnotation.value}") cannot be used together`);
+  }
+  const texts = fromSpec !== undefined ? [fromSpec] : (fromAnnotation.value?.split(',').map((s) => s.trim()) ?? []);
+  const addresses: Address[] = [];
+  for (const text of texts) {
+    const parsed = parseAddress(text);
+    if (!parsed.ok) return invalid('badRequestedAddress', `requested address "${text}" is not an IP address`);
+    if (addresses.some((a) => a.family === parsed.address.family)) {
+      return invalid('tooManyRequestedAddresses', `requested addresses "${texts.join(',')}": at most one per family`);
+    }
+    addresses.push(parsed.address);
+  }
+  return addresses;
+}
+
+function ports(spec: NonNullable<ServiceLike['spec']>): ServicePort[] | Invalid {
+  const out: ServicePort[] = [];
+  for (const p of spec.ports ?? []) {
+    const protocol = (p.protocol ?? 'TCP') as PortProtocol;
+    if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') return invalid('badSpec', `spec.ports: protocol "${p.protocol}" is not TCP, UDP or SCTP`);
+    if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) return invalid('badSpec', `spec.ports: port ${p.port} is not between 1 and 65535`);
+    out.push({ port: p.port, protocol });
+  }
+  return out;
+}
+
+/**
+ * Everything allocation needs from a Service, or why it cannot be served. Pure.
+ *
+ * Family rules: SingleStack serves the first of `ipFamilies` (else of the cluster IPs' families,
+ * else IPv4); RequireDualStack both, in `ipFamilies` order; PreferDualStack both when a pool
+ * can, at least one. Requested addresses fix the families: one per family, and SingleStack
+ * takes one, RequireDualStack two.
+ */
+export function serviceRequest(service: ServiceLike, options: ServiceRequestOptions = {}): ServiceRequestResult {
+  const spec = service.spec ?? {};
+  if (spec.type !== 'LoadBalancer') return { kind: 'ignored', reason: 'notLoadBalancer', message: `type is ${spec.type ?? 'ClusterIP'}, not LoadBalancer` };
+  if (spec.loadBalancerClass !== undefined && spec.loadBalancerClass !== options.loadBalancerClass) {
+    return { kind: 'ignored', reason: 'otherLoadBalancerClass', message: `loadBalancerClass "${spec.loadBalancerClass}" belongs to another provider` };
+  }
+  const annotations = service.metadata?.annotations ?? {};
+  const pool = annotation(annotations, 'address-pool');
+  if (isInvalid(pool)) return pool;
+  const sharing = annotation(annotations, 'allow-shared-ip');
+  if (isInvalid(sharing)) return sharing;
+  const requested = requestedAddresses(spec, annotations);
+  if (isInvalid(requested)) return requested;
+  const servicePorts = ports(spec);
+  if (isInvalid(servicePorts)) return servicePorts;
+  const declared = declaredFamilies(spec);
+  if (isInvalid(declared)) return declared;
+
+  const policyText = spec.ipFamilyPolicy ?? (declared.length > 1 ? 'PreferDualStack' : 'SingleStack');
+  if (policyText !== 'SingleStack' && policyText !== 'PreferDualStack' && policyText !== 'RequireDualStack') {
+    return invalid('badSpec', `spec.ipFamilyPolicy: "${policyText}" is not SingleStack, PreferDualStack or RequireDualStack`);
+  }
+  const familyPolicy: IpFamilyPolicy = policyText;
+  const primary = declared[0] ?? requested[0]?.family ?? 'IPv4';
+  let families: Family[] = familyPolicy === 'SingleStack' ? [primary] : [primary, declared[1] ?? otherFamily(primary)];
+
+  if (requested.length > 0) {
+    const requestedFamilies = requested.map((a) => a.family);
+    if (familyPolicy === 'SingleStack' && (requested.length > 1 || requestedFamilies[0] !== primary)) {
+      return invalid('familyMismatch', `requested addresses "${requested.map(formatAddress).join(',')}" do not match the SingleStack ${primary} Service`);
+    }
+    if (familyPolicy === 'RequireDualStack' && requested.length < 2) {
+      return invalid('familyMismatch', `requested address "${formatAddress(requested[0]!)}": a RequireDualStack Service needs one per family`);
+    }
+    families = families.filter((f) => requestedFamilies.includes(f));
+  }
+  const ordered = families.flatMap((f) => requested.filter((a) => a.family === f));
+  const traffic: TrafficPolicy = spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
+  return {
+    kind: 'request',
+    request: {
+      pool: pool.value,
+      requestedAddresses: ordered.map(formatAddress),
+      families,
+      familyPolicy,
+      sharingKey: sharing.value,
+      ports: servicePorts,
+      externalTrafficPolicy: traffic,
+      selector: { ...(spec.selector ?? {}) },
+    },
+  };
+}
