@@ -1,12 +1,78 @@
-import { EXIT_FAILURE, type Command } from '../cli/command.js';
+import { readFile } from 'node:fs/promises';
+import { EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../cli/command.js';
+import { FulcrumError, UsageError } from '../errors.js';
+import { parseConfig } from './parse.js';
+import { summarizeConfig } from './summary.js';
 
-// Placeholder until its issue lands: listed so `fulcrum --help` shows the whole product.
+const USAGE = `Usage: fulcrum check-config FILE|-
+
+Validates a Fulcrum pool config: a ConfigMap manifest (data key "config") or the bare config
+YAML, from FILE or from stdin with "-". MetalLB's legacy address-pools format is accepted.
+
+On success prints a summary (pools, sizes per family, warnings) on stdout and exits 0.
+Otherwise prints every error, one per line, on stderr and exits 1.
+
+Options:
+  -h, --help   this text
+
+Exit codes: 0 valid, 1 invalid or unreadable, 2 usage error.
+`;
+
+// A pool config is a few KB; anything this large is the wrong file, not a config.
+const MAX_INPUT_BYTES = 16 * 1024 * 1024;
+
+async function readInput(path: string): Promise<Buffer> {
+  if (path === '-') {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_INPUT_BYTES) throw new FulcrumError('FUL_ERR_CONFIG_READ', `stdin is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+  try {
+    const data = await readFile(path);
+    if (data.length > MAX_INPUT_BYTES) throw new FulcrumError('FUL_ERR_CONFIG_READ', `"${path}" is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config`);
+    return data;
+  } catch (err) {
+    if (err instanceof FulcrumError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new FulcrumError('FUL_ERR_CONFIG_READ', `cannot read "${path}": ${why}`, { cause: err });
+  }
+}
+
+function decode(data: Buffer): string | undefined {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(data);
+  } catch {
+    return undefined;
+  }
+}
+
 export const command: Command = {
   name: 'check-config',
-  summary: 'validate a pool ConfigMap (file or -) and print a summary or every error',
-  usage: 'Usage: fulcrum check-config [options]\n\nvalidate a pool ConfigMap (file or -) and print a summary or every error\n\n(not implemented yet)\n',
-  async run(): Promise<number> {
-    process.stderr.write('fulcrum check-config: not implemented yet\n');
-    return EXIT_FAILURE;
+  summary: 'validate a pool ConfigMap (file or -); print a summary or every error',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const { positionals } = parseCommandArgs(argv, {}, true);
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'give one FILE, or - for stdin' : `give one FILE, not ${positionals.length}`);
+    const path = positionals[0]!;
+    const text = decode(await readInput(path));
+    if (text === undefined) {
+      process.stderr.write('input is not YAML: it is not UTF-8 text (a binary file?)\n');
+      return EXIT_FAILURE;
+    }
+    const result = parseConfig(text);
+    if (!result.ok) {
+      const lines = [...result.errors, ...result.warnings.map((w) => `warning: ${w}`)];
+      process.stderr.write(lines.join('\n') + '\n');
+      return EXIT_FAILURE;
+    }
+    process.stdout.write(summarizeConfig(result.config, result.warnings));
+    return EXIT_OK;
   },
 };
