@@ -1,0 +1,188 @@
+import { componentLogger, type Logger } from '../src/log.js';
+import type { NodePlan, PodPlan } from './addressing.js';
+import { apiRequest, MERGE_PATCH, type ApiTarget, type JsonObject } from './kube-rest.js';
+
+/**
+ * The kubelet's part, against the API emulator: registers the lab's Node objects (labels,
+ * InternalIP addresses, Ready condition with a heartbeat) and publishes Pods with the status a
+ * kubelet writes (podIP(s), hostIP(s), conditions, container statuses with named ports). The
+ * emulator's EndpointSlice controller turns ready pods into slices, as in a cluster.
+ */
+
+export interface ContainerPort {
+  readonly name?: string;
+  readonly containerPort: number;
+  readonly protocol?: 'TCP' | 'UDP' | 'SCTP';
+}
+
+export interface LabPodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: NodePlan;
+  readonly pod: PodPlan;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly ports?: readonly ContainerPort[];
+  readonly image?: string;
+}
+
+export interface KubeletOptions {
+  /** Node heartbeat period (Ready condition's lastHeartbeatTime); default 10 s, like kubelet's nodeStatusUpdateFrequency. */
+  readonly heartbeatMs?: number;
+  readonly logger?: Logger;
+}
+
+const DEFAULT_HEARTBEAT_MS = 10_000;
+export const LAB_NODE_LABEL = 'fulcrum-lb.io/lab-node';
+const CONTAINER_NAME = 'server';
+const DEFAULT_IMAGE = 'fulcrum-lab/pod-server:dev';
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function readyCondition(ready: boolean, transition: string): JsonObject {
+  return {
+    type: 'Ready',
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'KubeletReady' : 'KubeletNotReady',
+    message: ready ? 'kubelet is posting ready status' : 'lab: node marked not ready',
+    lastHeartbeatTime: now(),
+    lastTransitionTime: transition,
+  };
+}
+
+function podConditions(ready: boolean, at: string): JsonObject[] {
+  const s = ready ? 'True' : 'False';
+  return [
+    { type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: at },
+    { type: 'Initialized', status: 'True', lastTransitionTime: at },
+    { type: 'Ready', status: s, lastTransitionTime: at },
+    { type: 'ContainersReady', status: s, lastTransitionTime: at },
+    { type: 'PodScheduled', status: 'True', lastTransitionTime: at },
+  ];
+}
+
+export class LabKubelet {
+  readonly #api: ApiTarget;
+  readonly #heartbeatMs: number;
+  readonly #log: Logger;
+  readonly #nodes = new Map<string, { ready: boolean; since: string }>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(api: ApiTarget, options: KubeletOptions = {}) {
+    this.#api = api;
+    this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#log = options.logger ?? componentLogger('lab-kubelet');
+  }
+
+  /** Creates the Node object and its Ready status, and starts heartbeating it. */
+  async registerNode(node: NodePlan, labels: Readonly<Record<string, string>> = {}): Promise<void> {
+    await apiRequest(this.#api, 'POST', '/api/v1/nodes', {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: node.name,
+        labels: {
+          'kubernetes.io/hostname': node.name,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': process.arch === 'arm64' ? 'arm64' : 'amd64',
+          [LAB_NODE_LABEL]: String(node.index),
+          ...labels,
+        },
+      },
+      spec: { podCIDR: node.podCidrV4, podCIDRs: [node.podCidrV4, node.podCidrV6] },
+    });
+    const since = now();
+    this.#nodes.set(node.name, { ready: true, since });
+    await apiRequest(this.#api, 'PATCH', `/api/v1/nodes/${node.name}/status`, {
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: node.ipv4 },
+          { type: 'InternalIP', address: node.ipv6 },
+          { type: 'Hostname', address: node.name },
+        ],
+        conditions: [readyCondition(true, since)],
+        nodeInfo: { kubeletVersion: 'v1.31.0-fulcrum-lab', osImage: 'fulcrum lab', operatingSystem: 'linux', architecture: process.arch, machineID: '', systemUUID: '', bootID: '', kernelVersion: '', containerRuntimeVersion: '', kubeProxyVersion: '' },
+      },
+    }, MERGE_PATCH);
+    this.#startHeartbeat();
+    this.#log.debug({ event: 'nodeRegistered', node: node.name }, 'node registered');
+  }
+
+  /** Flips the node's Ready condition (what the node lifecycle controller sees when a kubelet stops). */
+  async setNodeReady(nodeName: string, ready: boolean): Promise<void> {
+    const prev = this.#nodes.get(nodeName);
+    const since = prev && prev.ready === ready ? prev.since : now();
+    this.#nodes.set(nodeName, { ready, since });
+    await this.#postNodeStatus(nodeName);
+  }
+
+  async #postNodeStatus(nodeName: string): Promise<void> {
+    const s = this.#nodes.get(nodeName);
+    if (!s) return;
+    await apiRequest(this.#api, 'PATCH', `/api/v1/nodes/${nodeName}/status`, { status: { conditions: [readyCondition(s.ready, s.since)] } }, MERGE_PATCH);
+  }
+
+  #startHeartbeat(): void {
+    if (this.#timer) return;
+    this.#timer = setInterval(() => {
+      for (const name of this.#nodes.keys()) {
+        this.#postNodeStatus(name).catch((err: unknown) => this.#log.warn({ event: 'heartbeatFailed', node: name, err }, 'node heartbeat failed'));
+      }
+    }, this.#heartbeatMs);
+    this.#timer.unref();
+  }
+
+  /** Creates the Pod bound to its node (as the scheduler would) and publishes its status. */
+  async createPod(spec: LabPodSpec, ready: boolean): Promise<void> {
+    const ports = (spec.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP' }));
+    await apiRequest(this.#api, 'POST', `/api/v1/namespaces/${spec.namespace}/pods`, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: spec.name, namespace: spec.namespace, labels: { ...(spec.labels ?? {}) } },
+      spec: {
+        nodeName: spec.node.name,
+        containers: [{ name: CONTAINER_NAME, image: spec.image ?? DEFAULT_IMAGE, ports }],
+        restartPolicy: 'Always',
+        terminationGracePeriodSeconds: 5,
+      },
+    });
+    await this.setPodReady(spec, ready);
+  }
+
+  /** Writes the pod's status: Running, its addresses, and Ready/ContainersReady as asked. */
+  async setPodReady(spec: LabPodSpec, ready: boolean): Promise<void> {
+    const at = now();
+    await apiRequest(this.#api, 'PATCH', `/api/v1/namespaces/${spec.namespace}/pods/${spec.name}/status`, {
+      status: {
+        phase: 'Running',
+        hostIP: spec.node.ipv4,
+        hostIPs: [{ ip: spec.node.ipv4 }, { ip: spec.node.ipv6 }],
+        podIP: spec.pod.ipv4,
+        podIPs: [{ ip: spec.pod.ipv4 }, { ip: spec.pod.ipv6 }],
+        startTime: at,
+        qosClass: 'BestEffort',
+        conditions: podConditions(ready, at),
+        containerStatuses: [{
+          name: CONTAINER_NAME,
+          image: spec.image ?? DEFAULT_IMAGE,
+          imageID: '',
+          ready,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: at } },
+        }],
+      },
+    }, MERGE_PATCH);
+  }
+
+  /** Deletes the pod object (the emulator marks it terminating or removes it). */
+  async deletePod(namespace: string, name: string): Promise<void> {
+    await apiRequest(this.#api, 'DELETE', `/api/v1/namespaces/${namespace}/pods/${name}`);
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
