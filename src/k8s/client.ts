@@ -3,6 +3,7 @@ import {
   CoreV1Api,
   DiscoveryV1Api,
   KubeConfig,
+  Observable,
   PatchStrategy,
   ServerConfiguration,
   Watch,
@@ -84,4 +85,24 @@ export function noteApiFailure(err: unknown): ApiFailure {
   const f = classifyApiError(err);
   if (f.kind === 'network') k8sMetrics.apiErrors.inc({ code: 'network' });
   return f;
+}
+
+/**
+ * Per-call options with a shorter timeout than the clients' default, e.g. a lease renewal that
+ * must give up before the renew deadline. Appended after the clients' middleware, so its
+ * signal replaces theirs.
+ */
+export function timeoutOptions(timeoutMs: number): ConfigurationOptions<ObservableMiddleware> {
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(AbortSignal.timeout(timeoutMs));
+          return new Observable(Promise.resolve(ctx));
+        },
+        post: (rsp) => new Observable(Promise.resolve(rsp)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }

@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { componentLogger, type Logger } from '../log.js';
-import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
+import { classifyApiError, describeApiFailure, failureCodeLabel } from './api-error.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { planRelist, sameVersion } from './cache-diff.js';
 import type { ApiClients } from './client.js';
@@ -9,6 +9,7 @@ import { noteApiFailure } from './client.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { k8sMetrics } from './metrics.js';
 import { objectKey, watchPath, type ResourceKind } from './resources.js';
+import { expiredOrFailed, type WatchEnd } from './watch-end.js';
 
 /**
  * Callbacks of an informer. They run synchronously, in event order, after the cache was
@@ -47,13 +48,17 @@ export interface InformerOptions<T extends KubernetesObject> {
   logger?: Logger;
 }
 
-/** How one watch ended; decides what the loop does next. */
-type WatchEnd =
-  | { kind: 'closed'; events: number }
-  | { kind: 'expired'; events: number; reason: 'gone' | 'tooLargeResourceVersion' }
-  | { kind: 'failed'; events: number; failure: ApiFailure }
-  | { kind: 'stalled'; events: number }
-  | { kind: 'stopped'; events: number };
+/** Counts since start, for tests and the status command (the metrics carry the same). */
+export interface InformerStats {
+  /** Successful lists (the first one included). */
+  lists: number;
+  /** Watches opened. */
+  watches: number;
+  /** Watches ended by 410 Expired (each followed by a relist). */
+  expired: number;
+  /** Failed lists and watches. */
+  failures: number;
+}
 
 export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
 
@@ -94,6 +99,7 @@ export class Informer<T extends KubernetesObject> {
   #wake: (() => void) | undefined;
   #abortWatch: (() => void) | undefined;
   #resyncTimer: TimerHandle | undefined;
+  #stats: InformerStats = { lists: 0, watches: 0, expired: 0, failures: 0 };
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -122,6 +128,10 @@ export class Informer<T extends KubernetesObject> {
     this.#wake?.();
     this.#abortWatch?.();
     await this.#loop;
+  }
+
+  stats(): InformerStats {
+    return { ...this.#stats };
   }
 
   hasSynced(): boolean {
@@ -181,6 +191,7 @@ export class Informer<T extends KubernetesObject> {
           continue;
         } catch (err) {
           if (this.#stopped) break;
+          this.#stats.failures++;
           const failure = noteApiFailure(err);
           failures++;
           this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
@@ -190,6 +201,7 @@ export class Informer<T extends KubernetesObject> {
       }
       const startedAt = this.#clock.now();
       this.#state = 'watching';
+      this.#stats.watches++;
       const end = await this.#watchOnce();
       if (this.#stopped || end.kind === 'stopped') break;
       k8sMetrics.watchRestarts.inc({ informer: this.name, reason: end.kind });
@@ -199,6 +211,7 @@ export class Informer<T extends KubernetesObject> {
           this.#log.info({ ...fields, reason: end.reason }, 'watch expired, relisting');
           this.#rv = '';
           this.#relistReason = 'expired';
+          this.#stats.expired++;
           failures = 0;
           continue;
         case 'stalled':
@@ -211,8 +224,10 @@ export class Informer<T extends KubernetesObject> {
             continue;
           }
           failures++;
+          this.#stats.failures++;
           break;
         case 'failed':
+          this.#stats.failures++;
           // Watches bypass the clients' middleware, so their failures are counted here.
           k8sMetrics.apiErrors.inc({ code: failureCodeLabel(end.failure) });
           failures = end.events > 0 ? 1 : failures + 1;
@@ -233,6 +248,7 @@ export class Informer<T extends KubernetesObject> {
       fieldSelector: o.fieldSelector,
     });
     if (this.#stopped) return;
+    this.#stats.lists++;
     k8sMetrics.relists.inc({ informer: this.name, reason: this.#relistReason });
     const plan = planRelist(this.#cache, list.items ?? []);
     this.#cache = plan.next;
@@ -383,16 +399,4 @@ export class Informer<T extends KubernetesObject> {
       };
     });
   }
-}
-
-/**
- * 410 Gone / Expired means our resourceVersion was compacted away; a 504 "Too large resource
- * version" means the server's history restarted below it. Both are cured only by a relist.
- */
-function expiredOrFailed(failure: ApiFailure, events: number): WatchEnd {
-  if (failure.kind === 'http' && failure.code === 410) return { kind: 'expired', events, reason: 'gone' };
-  if (failure.kind === 'http' && failure.code === 504 && /too large resource version/i.test(failure.message)) {
-    return { kind: 'expired', events, reason: 'tooLargeResourceVersion' };
-  }
-  return { kind: 'failed', events, failure };
 }
