@@ -1,12 +1,93 @@
-import { EXIT_FAILURE, type Command } from '../src/cli/command.js';
+import { durationFlag, EXIT_OK, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
+import { UsageError } from '../src/errors.js';
+import { parseLogLevel, setLogLevel } from '../src/log.js';
+import { parseListen } from '../src/metrics-server.js';
+import { defaultIdentity, startAllocator } from './program.js';
 
-// Placeholder until its issue lands: listed so `fulcrum --help` shows the whole product.
+const usage = `Usage: fulcrum allocator [options]
+
+Assigns an address from the pool ConfigMap to every LoadBalancer Service and writes it to
+status.loadBalancer.ingress (ipMode: Proxy). Run as a Deployment with 2 replicas: one leads
+(Lease fulcrum-allocator), the other waits warm and takes over when the Lease expires, or at
+once when the leader stops cleanly (SIGTERM).
+
+Options:
+  --kubeconfig PATH        API access (default: $KUBECONFIG, else in-cluster)
+  --namespace NS           namespace of the ConfigMap and the Lease (default: fulcrum-system,
+                           or $FULCRUM_NAMESPACE)
+  --config-name NAME       pool ConfigMap name (default: config; data key "config")
+  --lb-class CLASS         serve Services with this spec.loadBalancerClass instead of those
+                           without one (KEP-1959)
+  --metrics HOST:PORT      /metrics, /healthz, /readyz (default: 0.0.0.0:7472; "off" disables)
+  --identity NAME          leader-election identity (default: $POD_NAME, else host-pid)
+  --no-leader-elect        act as leader at once (a single replica, tests)
+  --lease-duration D       (default 15s)   leader election timings, as client-go
+  --renew-deadline D       (default 10s)
+  --retry-period D         (default 2s)
+  --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
+  -h, --help
+`;
+
 export const command: Command = {
   name: 'allocator',
-  summary: 'assign addresses to LoadBalancer Services (one active replica by leader election)',
-  usage: 'Usage: fulcrum allocator [options]\n\nassign addresses to LoadBalancer Services (one active replica by leader election)\n\n(not implemented yet)\n',
-  async run(): Promise<number> {
-    process.stderr.write('fulcrum allocator: not implemented yet\n');
-    return EXIT_FAILURE;
+  summary: 'assign addresses to LoadBalancer Services (leader-elected)',
+  usage,
+  async run(argv) {
+    const { values } = parseCommandArgs(argv, {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'config-name': { type: 'string' },
+      'lb-class': { type: 'string' },
+      metrics: { type: 'string' },
+      identity: { type: 'string' },
+      'no-leader-elect': { type: 'boolean' },
+      'lease-duration': { type: 'string' },
+      'renew-deadline': { type: 'string' },
+      'retry-period': { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (values['log-level']) {
+      try {
+        setLogLevel(parseLogLevel(values['log-level']));
+      } catch (err) {
+        throw new UsageError(`--log-level: ${(err as Error).message}`);
+      }
+    }
+    let metrics: { host: string; port: number } | undefined;
+    const metricsFlag = values.metrics ?? '0.0.0.0:7472';
+    if (metricsFlag !== 'off') {
+      try {
+        metrics = parseListen('metrics', metricsFlag);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const leaseDurationMs = durationFlag('lease-duration', values['lease-duration'], 15_000);
+    const renewDeadlineMs = durationFlag('renew-deadline', values['renew-deadline'], 10_000);
+    const retryPeriodMs = durationFlag('retry-period', values['retry-period'], 2_000);
+    if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
+      throw new UsageError(`leader election needs --lease-duration (${leaseDurationMs} ms) > --renew-deadline (${renewDeadlineMs} ms) > --retry-period (${retryPeriodMs} ms)`);
+    }
+    const program = await startAllocator({
+      kubeconfig: values.kubeconfig,
+      namespace: values.namespace ?? process.env.FULCRUM_NAMESPACE ?? CONFIGMAP_NAMESPACE,
+      configName: values['config-name'] ?? CONFIGMAP_NAME,
+      lbClass: values['lb-class'],
+      metrics,
+      identity: values.identity ?? defaultIdentity(),
+      leaderElection: { enabled: !values['no-leader-elect'], leaseDurationMs, renewDeadlineMs, retryPeriodMs },
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = () => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await program.stop();
+    return EXIT_OK;
   },
 };
