@@ -1,12 +1,69 @@
-import { EXIT_FAILURE, type Command } from '../../src/cli/command.js';
+import { rename } from 'node:fs/promises';
+import { EXIT_OK, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { UsageError } from '../../src/errors.js';
 
-// Placeholder until its issue lands: listed so `fulcrum --help` shows the whole product.
+const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--event-window N]
+
+Runs Fulcrum's in-memory Kubernetes API emulator: an emulator for the lab and the tests, NOT a
+production API server (no etcd, no TLS, no admission webhooks, no OpenAPI; everything is lost
+when it stops).
+
+Options:
+  --listen HOST:PORT      address to listen on (default 127.0.0.1:0; port 0 picks a free one)
+  --kubeconfig-out FILE   write a cluster-admin kubeconfig there once the server accepts requests
+  --event-window N        watch history kept, in changes (default 10000)
+  --log-level LEVEL       trace, debug, info, warn, error, fatal or silent
+
+SIGTERM or SIGINT stops it. kubectl needs --validate=false for create/apply/replace.
+`;
+
+function parseListen(v: string | undefined): { host: string; port: number } {
+  if (v === undefined) return { host: '127.0.0.1', port: 0 };
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen: "${v}" is not HOST:PORT`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
 export const command: Command = {
   name: 'apiserver',
   summary: 'in-memory Kubernetes API emulator for the lab and the tests (not for production)',
-  usage: 'Usage: fulcrum apiserver [options]\n\nin-memory Kubernetes API emulator for the lab and the tests (not for production)\n\n(not implemented yet)\n',
-  async run(): Promise<number> {
-    process.stderr.write('fulcrum apiserver: not implemented yet\n');
-    return EXIT_FAILURE;
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const { values } = parseCommandArgs(argv, {
+      listen: { type: 'string' },
+      'kubeconfig-out': { type: 'string' },
+      'event-window': { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    const { host, port } = parseListen(values.listen);
+    const eventWindow = values['event-window'] === undefined ? 10_000 : Number(values['event-window']);
+    if (!Number.isInteger(eventWindow) || eventWindow < 1) throw new UsageError(`--event-window: "${values['event-window']}" is not a whole number of at least 1`);
+    if (values['log-level']) {
+      const { parseLogLevel, setLogLevel } = await import('../../src/log.js');
+      try {
+        setLogLevel(parseLogLevel(values['log-level']));
+      } catch (err) {
+        throw new UsageError(`--log-level: ${(err as Error).message}`);
+      }
+    }
+    const { startApiServer } = await import('./index.js');
+    const server = await startApiServer({ host, port, eventWindow });
+    process.stderr.write(`fulcrum apiserver: Kubernetes API emulator for the lab and tests, not a production API server; listening on ${server.url}\n`);
+    const out = values['kubeconfig-out'];
+    if (out) {
+      // written whole then renamed, so a script waiting for the file never reads half of it
+      await server.writeKubeconfig(`${out}.tmp`);
+      await rename(`${out}.tmp`, out);
+      process.stderr.write(`fulcrum apiserver: kubeconfig written to ${out}\n`);
+    }
+    await new Promise<void>((resolve) => {
+      const stop = (): void => resolve();
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await server.stop();
+    process.stderr.write(`fulcrum apiserver: stopped (served ${server.requestCount()} requests)\n`);
+    return EXIT_OK;
   },
 };

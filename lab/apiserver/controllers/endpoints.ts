@@ -1,0 +1,133 @@
+import { isIP } from 'node:net';
+import { componentLogger } from '../../../src/log.js';
+import { errorMessage } from '../../../src/errors.js';
+import { findResource } from '../resources.js';
+import type { Registry } from '../registry.js';
+import { mapSelectorMatches } from '../selectors.js';
+import type { Change } from '../store.js';
+import type { Obj } from '../status.js';
+import { computeServiceEndpoints, type DesiredSlice } from './endpoints-compute.js';
+import { deepEqual } from '../patch.js';
+
+const SLICES = findResource('discovery.k8s.io/v1', 'endpointslices')!;
+const ENDPOINTS = findResource('v1', 'endpoints')!;
+export const MANAGED_BY = 'endpointslice-controller.k8s.io';
+
+/**
+ * What kube-controller-manager's EndpointSlice and Endpoints controllers do, for the lab:
+ * Services with a selector get slices (one per family and port set) and an Endpoints object
+ * from the Pods they select. Level-triggered by service key: changes only mark keys dirty and
+ * one setImmediate batch reconciles each dirty key once.
+ */
+export class EndpointsController {
+  readonly #registry: Registry;
+  readonly #dirty = new Set<string>();
+  /** Services with a selector, by namespace: which keys a Pod change can touch. */
+  readonly #selectors = new Map<string, Map<string, Record<string, string>>>();
+  readonly #unsubscribe: (() => void)[] = [];
+  #scheduled: NodeJS.Immediate | undefined = undefined;
+  readonly #log = componentLogger('apiserver', { controller: 'endpoints' });
+
+  constructor(registry: Registry) {
+    this.#registry = registry;
+    const store = registry.store;
+    this.#unsubscribe.push(store.subscribe('services', { onChange: (c) => this.#onService(c) }));
+    this.#unsubscribe.push(store.subscribe('pods', { onChange: (c) => this.#onPod(c) }));
+  }
+
+  #onService(c: Change): void {
+    const ns = c.object.metadata.namespace;
+    const name = c.object.metadata.name;
+    let m = this.#selectors.get(ns);
+    if (!m) this.#selectors.set(ns, (m = new Map()));
+    const sel = c.object.spec?.selector;
+    if (c.type !== 'DELETED' && sel && Object.keys(sel).length > 0) m.set(name, sel);
+    else m.delete(name);
+    if (c.type === 'MODIFIED' && deepEqual(c.old?.spec, c.object.spec) && deepEqual(c.old?.metadata.labels, c.object.metadata.labels)) return;
+    this.#enqueue(`${ns}/${name}`);
+  }
+
+  #onPod(c: Change): void {
+    const ns = c.object.metadata.namespace;
+    const m = this.#selectors.get(ns);
+    if (!m) return;
+    for (const [svc, sel] of m) {
+      if (mapSelectorMatches(sel, c.object.metadata.labels) || (c.old && mapSelectorMatches(sel, c.old.metadata.labels))) this.#enqueue(`${ns}/${svc}`);
+    }
+  }
+
+  #enqueue(key: string): void {
+    this.#dirty.add(key);
+    this.#scheduled ??= setImmediate(() => this.#drain());
+  }
+
+  #drain(): void {
+    this.#scheduled = undefined;
+    const keys = [...this.#dirty];
+    this.#dirty.clear();
+    for (const key of keys) {
+      const [ns, name] = key.split('/') as [string, string];
+      try {
+        this.#reconcile(ns, name);
+      } catch (err) {
+        this.#log.warn({ event: 'reconcileFailed', service: key, err: errorMessage(err) }, 'endpoints reconcile failed');
+      }
+    }
+  }
+
+  #reconcile(ns: string, name: string): void {
+    const store = this.#registry.store;
+    const svc = store.get('services', ns, name);
+    const existing = store.list(SLICES.storeKey, ns).filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === name && s.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY);
+    const selector = svc?.spec?.selector;
+    if (!svc || !selector || Object.keys(selector).length === 0) {
+      for (const s of existing) this.#registry.delete(SLICES, ns, s.metadata.name);
+      return;
+    }
+    const pods = store.list('pods', ns).filter((p) => mapSelectorMatches(selector, p.metadata.labels));
+    const desired = computeServiceEndpoints(svc, pods);
+    this.#applySlices(svc, existing, desired.slices);
+    this.#applyEndpoints(svc, desired.subsets);
+  }
+
+  #applySlices(svc: Obj, existing: Obj[], desired: readonly DesiredSlice[]): void {
+    const ns = svc.metadata.namespace;
+    const labels = { ...(svc.metadata.labels ?? {}), 'kubernetes.io/service-name': svc.metadata.name, 'endpointslice.kubernetes.io/managed-by': MANAGED_BY };
+    const owner = [{ apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }];
+    const unused = [...existing];
+    for (const d of desired) {
+      const i = unused.findIndex((s) => s.addressType === d.addressType);
+      const body: Obj = { metadata: { labels, ownerReferences: owner }, addressType: d.addressType, endpoints: d.endpoints, ports: d.ports };
+      if (i >= 0) {
+        const cur = unused.splice(i, 1)[0]!;
+        body.metadata = { ...cur.metadata, labels, ownerReferences: owner };
+        this.#registry.update(SLICES, ns, cur.metadata.name, body);
+      } else {
+        body.metadata.generateName = `${svc.metadata.name}-`;
+        this.#registry.create(SLICES, ns, body);
+      }
+    }
+    for (const s of unused) this.#registry.delete(SLICES, ns, s.metadata.name);
+  }
+
+  #applyEndpoints(svc: Obj, subsets: Obj[]): void {
+    const ns = svc.metadata.namespace;
+    const name = svc.metadata.name;
+    const labels: Record<string, string> = { ...(svc.metadata.labels ?? {}) };
+    if (svc.spec.clusterIP === 'None') labels['service.kubernetes.io/headless'] = '';
+    const body: Obj = { metadata: { name, namespace: ns, labels } };
+    if (subsets.length > 0) body.subsets = subsets;
+    const cur = this.#registry.store.get('endpoints', ns, name);
+    if (cur) {
+      body.metadata = { ...cur.metadata, labels };
+      this.#registry.update(ENDPOINTS, ns, name, body);
+    } else this.#registry.create(ENDPOINTS, ns, body);
+  }
+
+  dispose(): void {
+    for (const u of this.#unsubscribe) u();
+    if (this.#scheduled) clearImmediate(this.#scheduled);
+  }
+}
+
+export { isIP };

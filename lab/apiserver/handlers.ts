@@ -1,0 +1,195 @@
+import type { ServerResponse } from 'node:http';
+import { parse as parseYaml } from 'yaml';
+import type { Registry } from './registry.js';
+import type { ResourceDef } from './resources.js';
+import type { Route } from './routes.js';
+import { parseFieldSelector, parseLabelSelector, pinnedName, fieldsMatch, labelsMatch } from './selectors.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicPatch, clone, patchTypeOf } from './patch.js';
+import { ApiStatusError, badRequest, expired, invalid, cause, notFound, unsupportedMediaType, type Obj } from './status.js';
+import { toWire, WatchStream, type WatchHost } from './watch.js';
+import { validateEventsV1 } from './kinds/others.js';
+
+export type Reply = { readonly code: number; readonly body: Obj } | { readonly code: 'streaming' };
+
+export interface HandlerContext {
+  readonly registry: Registry;
+  readonly watchHost: WatchHost;
+}
+
+type ResourceRoute = Extract<Route, { kind: 'resource' }>;
+
+function parseJson(body: Buffer, def: ResourceDef): Obj {
+  try {
+    return JSON.parse(body.toString('utf8')) as Obj;
+  } catch (err) {
+    throw badRequest(`${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: ${(err as Error).message}`);
+  }
+}
+
+function bodyObject(contentType: string, body: Buffer, def: ResourceDef): Obj {
+  const ct = contentType.split(';')[0]!.trim().toLowerCase();
+  if (ct.includes('protobuf')) throw unsupportedMediaType(contentType);
+  if (ct === 'application/yaml') return parseYaml(body.toString('utf8')) as Obj;
+  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType(contentType);
+  return parseJson(body, def);
+}
+
+function fromWire(def: ResourceDef, wire: Obj): Obj {
+  if (typeof wire !== 'object' || wire === null) return wire;
+  return def.view ? def.view.fromWire(wire) : wire;
+}
+
+const isDryRun = (q: URLSearchParams): boolean => q.getAll('dryRun').includes('All');
+
+function parseRv(raw: string | null): number | undefined {
+  if (raw === null || raw === '' || raw === '0') return undefined;
+  if (!/^\d+$/.test(raw)) throw badRequest(`invalid resource version "${raw}": strconv.ParseUint: parsing ${JSON.stringify(raw)}: invalid syntax`);
+  return Number(raw);
+}
+
+function list(route: ResourceRoute, q: URLSearchParams, ctx: HandlerContext): Reply {
+  const { def } = route;
+  const labels = parseLabelSelector(q.get('labelSelector'));
+  const fields = parseFieldSelector(q.get('fieldSelector'), def);
+  const store = ctx.registry.store;
+  const current = store.resourceVersion;
+  const rv = parseRv(q.get('resourceVersion'));
+  if (rv !== undefined && rv > current) {
+    throw new ApiStatusError(504, 'Timeout', `Too large resource version: ${rv}, current: ${current}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+  }
+  if (rv !== undefined && q.get('resourceVersionMatch') === 'Exact' && rv < store.compactedRv) {
+    throw expired('The resourceVersion for the provided list is too old.');
+  }
+  const ns = def.namespaced && route.namespace ? route.namespace : def.namespaced ? undefined : '';
+  const pinned = pinnedName(fields);
+  let objects: Obj[];
+  if (pinned !== undefined && ns !== undefined) {
+    const o = store.get(def.storeKey, ns, pinned);
+    objects = o ? [o] : [];
+  } else objects = store.list(def.storeKey, ns);
+  const items: Obj[] = [];
+  for (const o of objects) {
+    if (!labelsMatch(labels, o.metadata.labels) || !fieldsMatch(fields, o)) continue;
+    items.push(def.view ? def.view.toWire(o) : o);
+  }
+  return { code: 200, body: { kind: `${def.kind}List`, apiVersion: def.apiVersion, metadata: { resourceVersion: String(current) }, items } };
+}
+
+function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ctx: HandlerContext): Reply {
+  const { def } = route;
+  const labels = parseLabelSelector(q.get('labelSelector'));
+  let fields = parseFieldSelector(q.get('fieldSelector'), def);
+  if (route.name) fields = [...fields, ...parseFieldSelector(`metadata.name=${route.name}`, def)];
+  const rv = parseRv(q.get('resourceVersion'));
+  const t = q.get('timeoutSeconds');
+  // without timeoutSeconds the real server picks 30–60 minutes
+  const timeoutMs = t !== null && /^\d+$/.test(t) ? Number(t) * 1000 : (1800 + Math.floor(Math.random() * 1800)) * 1000;
+  const ns = def.namespaced && route.namespace ? route.namespace : def.namespaced ? undefined : '';
+  const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
+  new WatchStream(res, { def, namespace: ns, labels, fields, bookmarks, timeoutMs }, ctx.registry.store, ctx.watchHost).start(rv);
+  return { code: 'streaming' };
+}
+
+function wireReply(code: number, def: ResourceDef, stored: Obj): Reply {
+  return { code, body: toWire(def, stored) };
+}
+
+function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, ctx: HandlerContext): Reply {
+  const { def, namespace, name } = route;
+  const type = patchTypeOf(contentType);
+  if (!type) throw unsupportedMediaType(contentType);
+  const opts = { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) };
+  if (type === 'apply') {
+    if (!q.get('fieldManager')) throw invalid('PatchOptions', '', def, [cause.required('fieldManager', 'is required for apply patch')]);
+    const applied = parseYaml(body.toString('utf8')) as Obj;
+    if (typeof applied !== 'object' || applied === null) throw badRequest('apply patch must be an object');
+    const current = ctx.registry.store.get(def.storeKey, def.namespaced ? namespace : '', name);
+    if (!current) {
+      if (route.subresource) throw notFound(def, name);
+      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, { ...applied, metadata: { ...(applied.metadata ?? {}), name } }), opts));
+    }
+    const merged = applyStrategicPatch(toWire(def, current), applied, def.mergeKeys);
+    return updateReply(route, fromWire(def, merged), opts, ctx);
+  }
+  const current = toWire(def, ctx.registry.get(def, namespace, name));
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw badRequest(`error decoding patch: ${(err as Error).message}`);
+  }
+  let patched: Obj;
+  if (type === 'json') patched = applyJsonPatch(current, raw);
+  else if (type === 'merge') {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('merge patch must be a JSON object');
+    patched = applyMergePatch(current, raw) as Obj;
+  } else patched = applyStrategicPatch(current, raw, def.mergeKeys);
+  if (def.view) validateEventsV1(patched, def);
+  return updateReply(route, fromWire(def, patched), opts, ctx);
+}
+
+function updateReply(route: ResourceRoute, stored: Obj, opts: { dryRun: boolean; subresource?: 'status' }, ctx: HandlerContext): Reply {
+  const r = ctx.registry.update(route.def, route.namespace, route.name, stored, opts);
+  return wireReply(r.kind === 'created' ? 201 : 200, route.def, r.object);
+}
+
+function deleteOptions(q: URLSearchParams, body: Buffer): { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } {
+  let opts: Obj = {};
+  if (body.length > 0) {
+    try {
+      opts = JSON.parse(body.toString('utf8')) as Obj;
+    } catch {
+      opts = {};
+    }
+  }
+  const g = q.get('gracePeriodSeconds') ?? (opts.gracePeriodSeconds !== undefined ? String(opts.gracePeriodSeconds) : null);
+  const out: { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } = {};
+  if (g !== null && /^\d+$/.test(g)) out.gracePeriodSeconds = Number(g);
+  if (opts.preconditions && typeof opts.preconditions === 'object') out.preconditions = opts.preconditions;
+  return out;
+}
+
+function remove(route: ResourceRoute, q: URLSearchParams, body: Buffer, ctx: HandlerContext): Reply {
+  const { def, namespace, name } = route;
+  const r = ctx.registry.delete(def, namespace, name, { ...deleteOptions(q, body), dryRun: isDryRun(q) });
+  if (r.kind === 'marked' || def.deleteReturnsObject) return wireReply(200, def, r.object);
+  const details: Obj = { name };
+  if (def.group) details.group = def.group;
+  details.kind = def.resource;
+  details.uid = r.object.metadata.uid;
+  return { code: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details } };
+}
+
+function removeCollection(route: ResourceRoute, q: URLSearchParams, body: Buffer, ctx: HandlerContext): Reply {
+  const listed = list(route, q, ctx);
+  if (listed.code === 'streaming') return listed;
+  const items: Obj[] = [];
+  for (const o of listed.body.items as Obj[]) {
+    const r = ctx.registry.delete(route.def, o.metadata.namespace ?? '', o.metadata.name, { ...deleteOptions(q, body), dryRun: isDryRun(q) });
+    items.push(r.object);
+  }
+  return { code: 200, body: { ...listed.body, items } };
+}
+
+/** Serves one resource request once authentication and authorization passed. */
+export function handleResource(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, res: ServerResponse, ctx: HandlerContext): Reply {
+  const { def, namespace, name } = route;
+  switch (route.verb) {
+    case 'get': return wireReply(200, def, ctx.registry.get(def, namespace, name));
+    case 'list': return list(route, q, ctx);
+    case 'watch': return watch(route, q, res, ctx);
+    case 'create': {
+      const wire = bodyObject(contentType, body, def);
+      if (def.view) validateEventsV1(wire, def);
+      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, wire), { dryRun: isDryRun(q) }));
+    }
+    case 'update': {
+      const wire = bodyObject(contentType, body, def);
+      if (def.view) validateEventsV1(wire, def);
+      return updateReply(route, fromWire(def, clone(wire)), { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) }, ctx);
+    }
+    case 'patch': return patch(route, q, contentType, body, ctx);
+    case 'delete': return remove(route, q, body, ctx);
+    case 'deletecollection': return removeCollection(route, q, body, ctx);
+  }
+}

@@ -1,0 +1,153 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import * as k8s from '@kubernetes/client-node';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../lab/apiserver/index.js';
+
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Starts an emulator on 127.0.0.1, port 0. */
+export function startTestApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  return startApiServer({ host: '127.0.0.1', port: 0, ...opts });
+}
+
+/** A client-node KubeConfig for the emulator (TLS with the emulator's CA, bearer token: the admin's unless given). */
+export function kubeConfigFor(api: ApiServer, token?: string, namespace?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(api.kubeconfigYaml({ ...(token ? { token } : {}), ...(namespace ? { namespace } : {}) }));
+  return kc;
+}
+
+export interface RawReply {
+  status: number;
+  headers: IncomingMessage['headers'];
+  text: string;
+  json: Json;
+}
+
+/** One HTTP request to the emulator, answered whole (not for watches). */
+export function raw(api: ApiServer, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; headers?: Record<string, string> } = {}): Promise<RawReply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) };
+    if (opts.token !== null) headers.Authorization = `Bearer ${opts.token ?? api.adminToken}`;
+    let payload: Buffer | undefined;
+    if (opts.body !== undefined) {
+      payload = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const req = httpRequest({ host: api.host, port: api.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: Json = {};
+        try {
+          json = JSON.parse(text) as Json;
+        } catch {
+          json = {};
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export interface WatchEvent {
+  type: string;
+  object: Json;
+}
+
+/** A raw watch stream: every line as it arrives, and a promise for the end of the body. */
+export class RawWatch {
+  readonly events: WatchEvent[] = [];
+  status = 0;
+  headers: IncomingMessage['headers'] = {};
+  readonly ended: Promise<void>;
+  readonly #req: ReturnType<typeof httpRequest>;
+  #waiters: (() => void)[] = [];
+
+  constructor(api: ApiServer, path: string, token?: string) {
+    let done!: () => void;
+    this.ended = new Promise((r) => (done = r));
+    this.#req = httpRequest({ host: api.host, port: api.port, method: 'GET', path, headers: { Authorization: `Bearer ${token ?? api.adminToken}` } }, (res) => {
+      this.status = res.statusCode ?? 0;
+      this.headers = res.headers;
+      let buf = '';
+      res.on('data', (c: Buffer) => {
+        buf += c.toString('utf8');
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line.trim()) this.events.push(JSON.parse(line) as WatchEvent);
+        }
+        this.#wake();
+      });
+      res.on('end', () => {
+        done();
+        this.#wake();
+      });
+      res.on('close', () => {
+        done();
+        this.#wake();
+      });
+    });
+    this.#req.on('error', () => {
+      done();
+      this.#wake();
+    });
+    this.#req.end();
+  }
+
+  #wake(): void {
+    const w = this.#waiters;
+    this.#waiters = [];
+    for (const f of w) f();
+  }
+
+  /** Waits until at least `n` events arrived (or fails after a deadline naming what came). */
+  async waitForEvents(n: number, timeoutMs = 5000): Promise<WatchEvent[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.events.length < n) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`watch: wanted ${n} events, got ${this.events.length}: ${JSON.stringify(this.events.map((e) => e.type))}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.events;
+  }
+
+  close(): void {
+    this.#req.destroy();
+  }
+}
+
+/** Polls `check` until it returns something other than undefined/false, failing after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000, everyMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Prints how many requests a suite made, so runaway API use shows in the test output. */
+export function reportRequests(api: ApiServer, suite: string): void {
+  process.stdout.write(`      [apiserver] ${suite}: ${api.requestCount()} requests served\n`);
+}
+
+/** client-node returns class instances; tests compare plain JSON. */
+export function plain<T>(v: T): Json {
+  return JSON.parse(JSON.stringify(v ?? null)) as Json;
+}
+
+export { k8s };
