@@ -83,7 +83,7 @@ export function makeServingCert(ips: readonly string[], dnsNames: readonly strin
     seq(oid('2.5.29.37'), tlv(0x04, seq(oid('1.3.6.1.5.5.7.3.1')))), // serverAuth
   ));
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, and minimal DER (no leading zero byte)
   const tbs = seq(
     tlv(0xa0, integer(Buffer.from([2]))),
     integer(serial),
