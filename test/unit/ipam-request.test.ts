@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { serviceRequest, type ServiceLike } from '../../src/ipam/request.js';
+import type { AllocationRequest } from '../../src/ipam/types.js';
+
+type Spec = NonNullable<ServiceLike['spec']>;
+
+function service(spec: Partial<Spec> = {}, annotations: Record<string, string> = {}): ServiceLike {
+  return { metadata: { namespace: 'ns', name: 'web', annotations }, spec: { type: 'LoadBalancer', ports: [{ port: 80, protocol: 'TCP' }], selector: { app: 'web' }, ...spec } };
+}
+
+const DEFAULT: AllocationRequest = {
+  pool: undefined,
+  requestedAddresses: [],
+  families: ['IPv4'],
+  familyPolicy: 'SingleStack',
+  sharingKey: undefined,
+  ports: [{ port: 80, protocol: 'TCP' }],
+  externalTrafficPolicy: 'Cluster',
+  selector: { app: 'web' },
+};
+
+describe('serviceRequest: what a Service asks for', () => {
+  const rows: Array<{ name: string; svc: ServiceLike; want: Partial<AllocationRequest> }> = [
+    { name: 'a plain LoadBalancer Service asks for one IPv4 address from any auto-assign pool', svc: service(), want: {} },
+    { name: 'the pool annotation names the pool', svc: service({}, { 'fulcrum-lb.io/address-pool': 'web' }), want: { pool: 'web' } },
+    { name: "MetalLB's pool annotation is an alias", svc: service({}, { 'metallb.universe.tf/address-pool': 'web' }), want: { pool: 'web' } },
+    { name: 'both pool annotations may agree', svc: service({}, { 'metallb.universe.tf/address-pool': 'web', 'fulcrum-lb.io/address-pool': 'web' }), want: { pool: 'web' } },
+    { name: 'spec.loadBalancerIP requests an address', svc: service({ loadBalancerIP: '192.0.2.7' }), want: { requestedAddresses: ['192.0.2.7'] } },
+    { name: 'spec.loadBalancerIP of IPv6 makes an IPv6 Service when the families are not given', svc: service({ loadBalancerIP: '2001:DB8::7' }), want: { requestedAddresses: ['2001:db8::7'], families: ['IPv6'] } },
+    {
+      name: 'the loadBalancerIPs annotation requests one address per family, in ipFamilies order',
+      svc: service({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] }, { 'fulcrum-lb.io/loadBalancerIPs': '192.0.2.7, 2001:db8::7' }),
+      want: { requestedAddresses: ['2001:db8::7', '192.0.2.7'], families: ['IPv6', 'IPv4'], familyPolicy: 'RequireDualStack' },
+    },
+    {
+      name: "MetalLB's loadBalancerIPs annotation is an alias",
+      svc: service({}, { 'metallb.universe.tf/loadBalancerIPs': '192.0.2.8' }),
+      want: { requestedAddresses: ['192.0.2.8'] },
+    },
+    {
+      name: 'PreferDualStack with one requested address asks for that family only',
+      svc: service({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4', 'IPv6'] }, { 'fulcrum-lb.io/loadBalancerIPs': '2001:db8::9' }),
+      want: { requestedAddresses: ['2001:db8::9'], families: ['IPv6'], familyPolicy: 'PreferDualStack' },
+    },
+    { name: 'the sharing key comes from allow-shared-ip', svc: service({}, { 'fulcrum-lb.io/allow-shared-ip': 'dns' }), want: { sharingKey: 'dns' } },
+    { name: "MetalLB's allow-shared-ip is an alias", svc: service({}, { 'metallb.universe.tf/allow-shared-ip': 'dns' }), want: { sharingKey: 'dns' } },
+    {
+      name: 'ports carry their protocols, TCP by default',
+      svc: service({ ports: [{ port: 53, protocol: 'UDP' }, { port: 53 }] }),
+      want: { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    },
+    { name: 'externalTrafficPolicy Local and the selector are kept', svc: service({ externalTrafficPolicy: 'Local', selector: { app: 'x' } }), want: { externalTrafficPolicy: 'Local', selector: { app: 'x' } } },
+    { name: 'a Service without selector has an empty one', svc: service({ selector: undefined }), want: { selector: {} } },
+    { name: 'RequireDualStack completes ipFamilies with the other family', svc: service({ ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6'] }), want: { families: ['IPv6', 'IPv4'], familyPolicy: 'RequireDualStack' } },
+    { name: 'PreferDualStack wants both families', svc: service({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }), want: { families: ['IPv4', 'IPv6'], familyPolicy: 'PreferDualStack' } },
+    { name: 'SingleStack takes the first of ipFamilies', svc: service({ ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] }), want: { families: ['IPv6'] } },
+    { name: 'without ipFamilies, the cluster IPs give the family', svc: service({ clusterIPs: ['fd00::1'] }), want: { families: ['IPv6'] } },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const before = structuredClone(row.svc);
+      const result = serviceRequest(row.svc);
+      assert.deepEqual(result, { kind: 'request', request: { ...DEFAULT, ...row.want } }, `serviceRequest(${JSON.stringify(row.svc)})`);
+      assert.deepEqual(row.svc, before, 'the Service was not mutated');
+    });
+  }
+});
+
+describe('serviceRequest: Services it refuses or ignores', () => {
+  const rows: Array<{ name: string; svc: ServiceLike; kind: 'ignored' | 'invalid'; reason: string }> = [
+    { name: 'a ClusterIP Service is ignored', svc: service({ type: 'ClusterIP' }), kind: 'ignored', reason: 'notLoadBalancer' },
+    { name: 'a Service of another load-balancer class is ignored', svc: service({ loadBalancerClass: 'example.com/other' }), kind: 'ignored', reason: 'otherLoadBalancerClass' },
+    {
+      name: 'spec.loadBalancerIP and the annotation together are an error',
+      svc: service({ loadBalancerIP: '192.0.2.7' }, { 'fulcrum-lb.io/loadBalancerIPs': '192.0.2.7' }),
+      kind: 'invalid',
+      reason: 'conflictingRequests',
+    },
+    { name: 'two pool annotations that disagree are an error', svc: service({}, { 'fulcrum-lb.io/address-pool': 'a', 'metallb.universe.tf/address-pool': 'b' }), kind: 'invalid', reason: 'conflictingRequests' },
+    { name: 'two requested addresses of one family are an error', svc: service({ ipFamilyPolicy: 'PreferDualStack' }, { 'fulcrum-lb.io/loadBalancerIPs': '192.0.2.7,192.0.2.8' }), kind: 'invalid', reason: 'tooManyRequestedAddresses' },
+    { name: 'a requested address that is not an address is an error', svc: service({ loadBalancerIP: '192.0.2.300' }), kind: 'invalid', reason: 'badRequestedAddress' },
+    { name: 'an IPv6 request on an IPv4 SingleStack Service is an error', svc: service({ ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv4'], loadBalancerIP: '2001:db8::1' }), kind: 'invalid', reason: 'familyMismatch' },
+    { name: 'RequireDualStack with one requested address is an error', svc: service({ ipFamilyPolicy: 'RequireDualStack' }, { 'fulcrum-lb.io/loadBalancerIPs': '192.0.2.7' }), kind: 'invalid', reason: 'familyMismatch' },
+    { name: 'an unknown ipFamilyPolicy is an error', svc: service({ ipFamilyPolicy: 'Both' }), kind: 'invalid', reason: 'badSpec' },
+    { name: 'a port protocol that does not exist is an error', svc: service({ ports: [{ port: 80, protocol: 'QUIC' }] }), kind: 'invalid', reason: 'badSpec' },
+  ];
+  for (const row of rows) {
+    it(row.name, () => {
+      const result = serviceRequest(row.svc);
+      assert.equal(result.kind as string, row.kind, JSON.stringify(result));
+      if (result.kind === 'request') return;
+      assert.equal(result.reason, row.reason, result.message);
+      assert.ok(result.message.length > 0);
+    });
+  }
+
+  it('a Service of the configured load-balancer class is served', () => {
+    assert.equal(serviceRequest(service({ loadBalancerClass: 'fulcrum-lb.io/lb' }), { loadBalancerClass: 'fulcrum-lb.io/lb' }).kind, 'request');
+  });
+});
