@@ -1,0 +1,121 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { ApiServer } from './apiserver/index.js';
+import { applyObject, type ApiTarget, type JsonObject } from './kube-rest.js';
+import type { LabProcess } from './netns.js';
+import type { Topology } from './topology.js';
+
+/**
+ * The lab's Fulcrum programs: RBAC from config/ (when the manifests exist), one kubeconfig per
+ * component, and the allocator (root namespace) and speakers (one per node namespace) as child
+ * processes of `bin/fulcrum`.
+ */
+
+export interface Kubeconfigs {
+  /** For the user's kubectl: cluster-admin. */
+  readonly admin: string;
+  readonly allocator: string;
+  readonly speaker: string;
+  /** How the component credentials were made, for the progress output. */
+  readonly identity: string;
+}
+
+type Manifest = JsonObject & { kind?: string; metadata?: { name?: string; namespace?: string } };
+
+const COLLECTIONS: Record<string, (ns: string) => string> = {
+  Namespace: () => '/api/v1/namespaces',
+  ServiceAccount: (ns) => `/api/v1/namespaces/${ns}/serviceaccounts`,
+  ConfigMap: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+  Service: (ns) => `/api/v1/namespaces/${ns}/services`,
+  ClusterRole: () => '/apis/rbac.authorization.k8s.io/v1/clusterroles',
+  ClusterRoleBinding: () => '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
+  Role: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
+  RoleBinding: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+};
+
+/** Creates (or updates) an object of a kind the lab knows the path of. */
+export async function applyManifest(api: ApiTarget, obj: Manifest): Promise<void> {
+  const kind = obj.kind ?? '';
+  const path = COLLECTIONS[kind];
+  const name = obj.metadata?.name;
+  if (!path || !name) throw new Error(`cannot apply ${kind || 'an object without kind'} "${name ?? '?'}"`);
+  await applyObject(api, path(obj.metadata?.namespace ?? 'default'), obj as JsonObject & { metadata: { name: string } });
+}
+
+/** RBAC manifests shipped in config/ (files whose name mentions rbac), if any. */
+export function rbacManifests(configDir: string): Manifest[] {
+  if (!existsSync(configDir)) return [];
+  const files = readdirSync(configDir).filter((f) => /rbac/i.test(f) && /\.ya?ml$/.test(f)).sort();
+  const out: Manifest[] = [];
+  for (const f of files) {
+    for (const doc of parseAllDocuments(readFileSync(join(configDir, f), 'utf8'))) {
+      const obj = doc.toJSON() as Manifest | null;
+      if (obj && typeof obj === 'object' && obj.kind && COLLECTIONS[obj.kind]) out.push(obj);
+    }
+  }
+  return out;
+}
+
+/**
+ * Applies config/ RBAC, then writes the kubeconfigs: components get their ServiceAccount's
+ * token when the manifests define one for them, else the admin token (said in `identity`).
+ */
+export async function writeKubeconfigs(api: ApiServer, target: ApiTarget, stateDir: string, configDir: string): Promise<Kubeconfigs> {
+  const manifests = rbacManifests(configDir);
+  for (const m of manifests) await applyManifest(target, m);
+  const accounts = manifests.filter((m) => m.kind === 'ServiceAccount');
+  const tokenFor = (component: string): { token: string; who: string } => {
+    const sa = accounts.find((a) => a.metadata?.name?.includes(component));
+    if (!sa) return { token: api.adminToken, who: 'admin' };
+    const ns = sa.metadata?.namespace ?? 'default';
+    return { token: api.serviceAccountToken(ns, sa.metadata!.name!), who: `serviceaccount ${ns}/${sa.metadata!.name}` };
+  };
+  const admin = join(stateDir, 'admin.kubeconfig');
+  const allocator = join(stateDir, 'allocator.kubeconfig');
+  const speaker = join(stateDir, 'speaker.kubeconfig');
+  await api.writeKubeconfig(admin, {});
+  const a = tokenFor('allocator');
+  const s = tokenFor('speaker');
+  await api.writeKubeconfig(allocator, { token: a.token, user: 'fulcrum-allocator' });
+  await api.writeKubeconfig(speaker, { token: s.token, user: 'fulcrum-speaker' });
+  const identity = manifests.length === 0
+    ? 'no RBAC manifests in config/ yet: components use the admin token'
+    : `allocator as ${a.who}, speakers as ${s.who}`;
+  return { admin, allocator, speaker, identity };
+}
+
+export interface ComponentOptions {
+  readonly fulcrumBin: string;
+  readonly logDir: string;
+  readonly allocatorArgs?: readonly string[];
+  readonly speakerArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function startAllocator(topo: Topology, kubeconfig: string, o: ComponentOptions): LabProcess {
+  // --metrics off: the root namespace is shared with other labs and the machine
+  return topo.spawn(undefined, process.execPath, [o.fulcrumBin, 'allocator', '--kubeconfig', kubeconfig, '--metrics', 'off', ...(o.allocatorArgs ?? [])], {
+    name: 'allocator',
+    env: { ...process.env, ...o.env },
+    logFile: join(o.logDir, 'allocator.log'),
+  });
+}
+
+export function startSpeaker(topo: Topology, nodeName: string, kubeconfig: string, o: ComponentOptions): LabProcess {
+  const node = topo.node(nodeName);
+  return topo.spawn(node.namespace, process.execPath, [o.fulcrumBin, 'speaker', '--kubeconfig', kubeconfig, ...(o.speakerArgs ?? [])], {
+    name: `speaker ${node.name}`,
+    env: { ...process.env, ...o.env, NODE_NAME: node.name },
+    logFile: join(o.logDir, `speaker-${node.name}.log`),
+  });
+}
+
+/** "running", or how it ended with the last line it printed (to show a failure in the table). */
+export function componentStatus(p: LabProcess | undefined): string {
+  if (!p) return 'not started';
+  const exit = p.exitStatus();
+  if (!exit) return 'running';
+  const last = p.output().trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '';
+  return `exited ${exit.signal ?? exit.code}${last ? `: ${last.slice(0, 120)}` : ''}`;
+}

@@ -1,0 +1,302 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../src/errors.js';
+import { componentLogger, type Logger } from '../src/log.js';
+import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
+import { startApiServer, type ApiServer } from './apiserver/index.js';
+import { checkAddress, ownerSeenByClient, type TableRow } from './check.js';
+import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
+import { apiRequest, type ApiTarget } from './kube-rest.js';
+import { LabKubelet, type LabPodSpec } from './kubelet.js';
+import { waitFor, type LabProcess } from './netns.js';
+import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, samplePods, type CheckKind } from './samples.js';
+import { removeState, writeState, type LabPhase, type LabStateService } from './state.js';
+import { Topology } from './topology.js';
+
+/**
+ * The whole lab as a library: topology, in-process API emulator on the lab host address,
+ * kubeconfigs, nodes and sample pods through the kubelet role, the pool ConfigMap and sample
+ * Services, then the allocator and one speaker per node. `npm run lab` and the e2e tests of the
+ * speaker both start it through `startLab`.
+ */
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const POD_SERVER = fileURLToPath(new URL('./pod-server.js', import.meta.url));
+
+export interface LabOptions {
+  readonly prefix?: string;
+  readonly nodes?: number;
+  /** Where kubeconfigs, logs and state.json go (default `.lab/`, or `.lab/<prefix>/` for another prefix). */
+  readonly stateDir?: string;
+  /** Start the allocator / the speakers (default true); tests may start their own. */
+  readonly allocator?: boolean;
+  readonly speakers?: boolean;
+  /** Apply the pool ConfigMap, sample pods and Services (default true). */
+  readonly samples?: boolean;
+  readonly allocatorArgs?: readonly string[];
+  readonly speakerArgs?: readonly string[];
+  /** Extra environment for the allocator and speakers. */
+  readonly componentEnv?: NodeJS.ProcessEnv;
+  /** Called at each step, for the command's progress lines. */
+  readonly onProgress?: (message: string) => void;
+  readonly logger?: Logger;
+}
+
+export interface LabPod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly nodeName: string;
+  readonly plan: PodPlan;
+  readonly process: LabProcess;
+}
+
+export interface LabService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly addresses: string[];
+  readonly ports: { port: number; protocol: string; name?: string }[];
+  /** e.g. "2 ready (ful-n1, ful-n2)". */
+  readonly endpoints: string;
+}
+
+interface ServiceJson {
+  metadata: { name: string; namespace: string };
+  spec?: { type?: string; ports?: { port: number; protocol?: string; name?: string }[] };
+  status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
+}
+
+interface SliceJson {
+  metadata: { namespace: string; labels?: Record<string, string> };
+  endpoints?: { addresses: string[]; nodeName?: string; targetRef?: { name?: string }; conditions?: { ready?: boolean } }[];
+}
+
+export class Lab {
+  readonly topology: Topology;
+  readonly api: ApiServer;
+  readonly apiTarget: ApiTarget;
+  readonly kubelet: LabKubelet;
+  readonly stateDir: string;
+  readonly statePath: string;
+  readonly kubeconfigs: Kubeconfigs;
+  readonly pods: LabPod[] = [];
+  readonly speakers = new Map<string, LabProcess>();
+  allocator: LabProcess | undefined;
+  readonly #components: ComponentOptions;
+  readonly #owners = new Map<string, string>();
+  #phase: LabPhase = 'starting';
+  #services: LabService[] = [];
+  #stopping: Promise<void> | undefined;
+
+  constructor(parts: { topology: Topology; api: ApiServer; kubelet: LabKubelet; stateDir: string; kubeconfigs: Kubeconfigs; components: ComponentOptions }) {
+    this.topology = parts.topology;
+    this.api = parts.api;
+    this.apiTarget = { url: parts.api.url, token: parts.api.adminToken };
+    this.kubelet = parts.kubelet;
+    this.stateDir = parts.stateDir;
+    this.statePath = join(parts.stateDir, 'state.json');
+    this.kubeconfigs = parts.kubeconfigs;
+    this.#components = parts.components;
+  }
+
+  get phase(): LabPhase {
+    return this.#phase;
+  }
+
+  /** Starts a pod namespace behind a node, its pod server, and its Pod object (ready). */
+  async runPod(name: string, nodeIndex: number, labels: Readonly<Record<string, string>>): Promise<LabPod> {
+    const node = this.topology.node(nodeIndex);
+    const plan = await this.topology.addPod(nodeIndex);
+    const args = [POD_SERVER, '--name', name, '--http', String(POD_PORTS.http), '--tcp-echo', String(POD_PORTS.tcpEcho), '--udp-echo', String(POD_PORTS.udpEcho), '--accept-proxy'];
+    const proc = this.topology.spawn(plan.namespace, process.execPath, args, { name: `pod ${name}` });
+    await proc.waitForOutput(/"event":"ready"/, 10_000);
+    const spec: LabPodSpec = { namespace: SAMPLE_NAMESPACE, name, node, pod: plan, labels, ports: POD_CONTAINER_PORTS };
+    await this.kubelet.createPod(spec, true);
+    const pod = { namespace: SAMPLE_NAMESPACE, name, nodeName: node.name, plan, process: proc };
+    this.pods.push(pod);
+    return pod;
+  }
+
+  /** (Re)starts the speaker of a node, e.g. after a test killed it. */
+  startSpeaker(nodeName: string): LabProcess {
+    const p = startSpeaker(this.topology, nodeName, this.kubeconfigs.speaker, this.#components);
+    this.speakers.set(this.topology.node(nodeName).name, p);
+    return p;
+  }
+
+  startAllocator(): LabProcess {
+    this.allocator = startAllocator(this.topology, this.kubeconfigs.allocator, this.#components);
+    return this.allocator;
+  }
+
+  /** Every LoadBalancer Service with its addresses, ports and ready endpoints, read from the API. */
+  async services(): Promise<LabService[]> {
+    const svcs = (await apiRequest(this.apiTarget, 'GET', '/api/v1/services')).items as ServiceJson[];
+    const slices = (await apiRequest(this.apiTarget, 'GET', '/apis/discovery.k8s.io/v1/endpointslices')).items as SliceJson[];
+    const out: LabService[] = [];
+    for (const s of svcs.filter((x) => x.spec?.type === 'LoadBalancer')) {
+      const mine = slices.filter((sl) => sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.['kubernetes.io/service-name'] === s.metadata.name);
+      // by pod, not by address: a dual-stack pod is one endpoint in each family's slice
+      const ready = new Map<string, string | undefined>();
+      for (const e of mine.flatMap((sl) => sl.endpoints ?? [])) if (e.conditions?.ready !== false) ready.set(e.targetRef?.name ?? e.addresses[0] ?? '', e.nodeName);
+      const nodes = [...new Set(ready.values())].filter(Boolean).sort();
+      out.push({
+        namespace: s.metadata.namespace,
+        name: s.metadata.name,
+        addresses: (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip),
+        ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP', ...(p.name ? { name: p.name } : {}) })),
+        endpoints: ready.size === 0 ? 'none ready' : `${ready.size} ready (${nodes.join(', ')})`,
+      });
+    }
+    this.#services = out;
+    return out;
+  }
+
+  /** Polls until every LoadBalancer Service has an address (one per family asked for) or the time is up. */
+  async waitForAddresses(timeoutMs: number): Promise<LabService[]> {
+    const wanted = (s: LabService) => (s.name === 'web-dual' ? 2 : 1);
+    try {
+      return await waitFor('addresses on every LoadBalancer Service', async () => {
+        const svcs = await this.services();
+        return svcs.every((s) => s.addresses.length >= wanted(s)) ? svcs : undefined;
+      }, timeoutMs, 250);
+    } catch {
+      return this.services();
+    }
+  }
+
+  /** Real connections from the client to every address and port (in parallel); one table row each. */
+  async check(): Promise<TableRow[]> {
+    const jobs: Promise<TableRow>[] = [];
+    for (const s of await this.services()) {
+      const kinds = SAMPLE_SERVICES.find((x) => x.name === s.name && s.namespace === SAMPLE_NAMESPACE)?.checks ?? {};
+      const service = `${s.namespace}/${s.name}`;
+      if (s.addresses.length === 0) {
+        jobs.push(Promise.resolve({ service, address: '-', owner: '-', endpoints: s.endpoints, result: `FAIL no address (allocator: ${componentStatus(this.allocator)})` }));
+        continue;
+      }
+      for (const address of s.addresses) {
+        for (const p of s.ports) {
+          const kind: CheckKind = kinds[p.port] ?? (p.protocol === 'UDP' ? 'udp-echo' : 'tcp-echo');
+          const shown = address.includes(':') ? `[${address}]:${p.port}/${p.protocol}` : `${address}:${p.port}/${p.protocol}`;
+          jobs.push(checkAddress(this.topology, kind, address, p.port).then(async (r) => {
+            const owner = await ownerSeenByClient(this.topology, address);
+            if (owner) this.#owners.set(address, owner);
+            return { service, address: shown, owner: owner ?? '-', endpoints: s.endpoints, result: `${r.ok ? 'ok' : 'FAIL'} ${r.detail}${r.ok ? '' : this.#speakerHint()}` };
+          }));
+        }
+      }
+    }
+    return Promise.all(jobs);
+  }
+
+  #speakerHint(): string {
+    const down = [...this.speakers.entries()].filter(([, p]) => !p.running);
+    if (down.length === 0) return '';
+    return ` (speaker ${down[0]![0]}: ${componentStatus(down[0]![1])})`;
+  }
+
+  /** Rewrites state.json from what is known now. */
+  async writeState(phase: LabPhase = this.#phase): Promise<void> {
+    this.#phase = phase;
+    const services: LabStateService[] = this.#services.map((s) => ({
+      namespace: s.namespace,
+      name: s.name,
+      addresses: s.addresses,
+      ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol })),
+      owner: s.addresses.map((a) => this.#owners.get(a)).find(Boolean) ?? null,
+    }));
+    const components: Record<string, { pid: number; status: string }> = {};
+    if (this.allocator) components.allocator = { pid: this.allocator.pid, status: componentStatus(this.allocator) };
+    for (const [node, p] of this.speakers) components[`speaker ${node}`] = { pid: p.pid, status: componentStatus(p) };
+    await writeState(this.statePath, {
+      phase,
+      prefix: this.topology.prefix,
+      clientNamespace: this.topology.client.namespace,
+      kubeconfig: this.kubeconfigs.admin,
+      apiServer: this.api.url,
+      nodes: this.topology.nodes.map((n) => ({ name: n.name, namespace: n.namespace, addresses: [n.ipv4, n.ipv6], mac: n.mac })),
+      services,
+      components,
+    });
+  }
+
+  /** Stops the programs, the emulator and the topology; removes state.json. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    await this.writeState('stopping').catch(() => undefined);
+    const programs = [...this.speakers.values(), ...(this.allocator ? [this.allocator] : [])];
+    await Promise.all(programs.map((p) => p.stop(3000)));
+    this.kubelet.stop();
+    await this.api.stop().catch(() => undefined);
+    await this.topology.destroy();
+    await removeState(this.statePath);
+  }
+}
+
+export function defaultStateDir(prefix: string): string {
+  return prefix === DEFAULT_PREFIX ? join(REPO_ROOT, '.lab') : join(REPO_ROOT, '.lab', prefix);
+}
+
+/** Builds and starts the whole lab; on any failure, removes what was made and rethrows. */
+export async function startLab(options: LabOptions = {}): Promise<Lab> {
+  const progress = options.onProgress ?? (() => undefined);
+  const log = options.logger ?? componentLogger('lab');
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  const stateDir = options.stateDir ?? defaultStateDir(prefix);
+  const logDir = join(stateDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+
+  progress(`removing leftovers of prefix "${prefix}" and building the topology`);
+  const topology = await Topology.create({ prefix, nodes: options.nodes ?? 3, logger: log });
+  let api: ApiServer | undefined;
+  let lab: Lab | undefined;
+  try {
+    progress(`starting the API emulator on ${HOST_IPV4}`);
+    api = await startApiServer({ host: HOST_IPV4, port: 0 });
+    const target: ApiTarget = { url: api.url, token: api.adminToken };
+    await applyManifest(target, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: FULCRUM_NAMESPACE } });
+    progress('writing kubeconfigs');
+    const kubeconfigs = await writeKubeconfigs(api, target, stateDir, join(REPO_ROOT, 'config'));
+    progress(`  ${kubeconfigs.identity}`);
+    const kubelet = new LabKubelet(target, { logger: log.child({ role: 'kubelet' }) });
+    lab = new Lab({
+      topology, api, kubelet, stateDir, kubeconfigs,
+      components: { fulcrumBin: join(REPO_ROOT, 'bin', 'fulcrum'), logDir, allocatorArgs: options.allocatorArgs, speakerArgs: options.speakerArgs, env: options.componentEnv },
+    });
+    await lab.writeState('starting');
+    progress(`registering ${topology.nodes.length} nodes`);
+    for (const node of topology.nodes) await kubelet.registerNode(node);
+    if (options.samples !== false) {
+      const pods = samplePods(topology.nodes.length);
+      progress(`starting ${pods.length} backend pods`);
+      await Promise.all(pods.map((p) => lab!.runPod(p.name, p.node, p.labels)));
+      progress('applying the pool ConfigMap and the sample Services');
+      await applyManifest(target, LAB_CONFIGMAP);
+      for (const s of SAMPLE_SERVICES) await applyManifest(target, s.manifest);
+    }
+    if (options.allocator !== false) {
+      progress('starting the allocator');
+      lab.startAllocator();
+    }
+    if (options.speakers !== false) {
+      progress(`starting ${topology.nodes.length} speakers`);
+      for (const node of topology.nodes) lab.startSpeaker(node.name);
+    }
+    await lab.services();
+    await lab.writeState('starting');
+    return lab;
+  } catch (err) {
+    log.error({ event: 'labStartFailed', err: errorMessage(err) }, 'lab start failed');
+    if (lab) await lab.stop();
+    else {
+      await api?.stop().catch(() => undefined);
+      await topology.destroy();
+    }
+    throw err;
+  }
+}
