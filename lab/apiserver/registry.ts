@@ -89,6 +89,9 @@ export class Registry {
   create(def: ResourceDef, ns: string, body0: Obj, opts: WriteOptions = {}): Obj {
     this.#checkKind(def, body0);
     const o = clone(body0);
+    // stored without kind/apiVersion: the wire adds them to objects and events, never to list items
+    delete o.kind;
+    delete o.apiVersion;
     const md: Obj = (o.metadata ??= {});
     if (md.resourceVersion) throw new ApiStatusError(500, 'InternalError', 'resourceVersion should not be set on objects to be created', { causes: [{ message: 'resourceVersion should not be set on objects to be created' }] });
     this.#checkNamespace(def, ns, o);
@@ -129,6 +132,8 @@ export class Registry {
   update(def: ResourceDef, ns: string, name: string, body0: Obj, opts: UpdateOptions = {}): UpdateResult {
     this.#checkKind(def, body0);
     const body = clone(body0);
+    delete body.kind;
+    delete body.apiVersion;
     body.metadata ??= {};
     if (body.metadata.name !== undefined && body.metadata.name !== name) {
       throw badRequest(`the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`);
