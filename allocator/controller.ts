@@ -96,8 +96,13 @@ export class AllocatorController {
       concurrency: this.#o.concurrency ?? 4,
       logger: this.#log,
     });
+    const t0 = performance.now();
+    const queue = this.#queue;
     this.#loadConfig();
     this.#log.info({ event: 'startedLeading', services: this.#services.keys().length }, 'leading: reconciling every Service');
+    void queue.idle().then(() => {
+      if (this.#queue === queue) this.#log.info({ event: 'reconciledAll', ms: Math.round(performance.now() - t0) }, 'every Service reconciled');
+    });
   }
 
   /** Called when leadership is lost or on shutdown: stop writing at once. */

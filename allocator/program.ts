@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { createApiClients } from '../src/k8s/client.js';
 import { EventRecorder } from '../src/k8s/events.js';
+import { reuseConnections } from '../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { LeaderElector } from '../src/k8s/leader-election.js';
 import { componentLogger } from '../src/log.js';
@@ -38,7 +39,7 @@ export interface AllocatorProgram {
 export async function startAllocator(o: AllocatorProgramOptions): Promise<AllocatorProgram> {
   const log = componentLogger('allocator', { identity: o.identity });
   const { kubeConfig, source } = loadKubeConfig(o.kubeconfig);
-  const clients = createApiClients(kubeConfig);
+  const clients = createApiClients(reuseConnections(kubeConfig));
   collectProcessMetrics();
   const events = new EventRecorder({ clients, component: 'fulcrum-allocator', host: o.identity, logger: log });
   const controller = new AllocatorController({
