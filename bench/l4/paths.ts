@@ -10,7 +10,8 @@ import { NFT_TABLE, SERVICES, fulcrumConfig, haproxyProxyConfig, httpBackendConf
 import { startHaproxy, startHttpCloseBackend, startIperf3Server, startUdpEcho } from './tools.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-const FULCRUM_BIN = join(REPO, 'bin', 'fulcrum');
+// FULCRUM_BENCH_BIN: another executable taking the same `proxy --config FILE` (to test the harness).
+const FULCRUM_BIN = process.env.FULCRUM_BENCH_BIN ?? join(REPO, 'bin', 'fulcrum');
 const HOST = '127.0.0.1';
 
 export async function allocateTopology(): Promise<Topology> {
@@ -57,17 +58,28 @@ export function toolVersions(): { haproxy: string; wrk: string; iperf3: string; 
 
 export interface Backends {
   all: Spawned[];
+  byService: Record<Service, Spawned>;
 }
 
 export async function startBackends(t: Topology, dir: string, cpus: CpuPlan, maxSeconds: number): Promise<Backends> {
   const httpCfg = join(dir, 'backend-http.cfg');
   writeFileSync(httpCfg, httpBackendConfig(t));
+  const byService = {} as Record<Service, Spawned>;
   const all: Spawned[] = [];
-  all.push(await startHaproxy('http backend (haproxy)', httpCfg, t.host, t.backends.http, cpus.loadCpus, maxSeconds));
-  all.push(await startHttpCloseBackend(t.host, t.backends.conn, cpus.loadCpus, maxSeconds));
-  all.push(await startIperf3Server(t.host, t.backends.bulk, cpus.loadCpus, maxSeconds));
-  all.push(await startUdpEcho(t.host, t.backends.udp, cpus.loadCpus, maxSeconds));
-  return { all };
+  const keep = (service: Service, s: Spawned): void => {
+    byService[service] = s;
+    all.push(s);
+  };
+  try {
+    keep('http', await startHaproxy('http backend (haproxy)', httpCfg, t.host, t.backends.http, cpus.loadCpus, maxSeconds));
+    keep('conn', await startHttpCloseBackend(t.host, t.backends.conn, cpus.loadCpus, maxSeconds));
+    keep('bulk', await startIperf3Server(t.host, t.backends.bulk, cpus.loadCpus, maxSeconds));
+    keep('udp', await startUdpEcho(t.host, t.backends.udp, cpus.loadCpus, maxSeconds));
+  } catch (err) {
+    await Promise.all(all.map((s) => stop(s)));
+    throw err;
+  }
+  return { all, byService };
 }
 
 export async function startHaproxyProxy(t: Topology, dir: string, threads: number, cpus: CpuPlan, maxSeconds: number): Promise<Spawned> {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
-import { stop, type Spawned } from '../lib/children.js';
+import { onCleanup, stop, type Spawned } from '../lib/children.js';
 import { busyPercent, cpuCount, groupCpuSeconds, planCpus, readCpuTimes, type CpuPlan } from '../lib/cpu.js';
 import { PATHS, median, type PathName, type Workload } from '../lib/report.js';
 import type { Service, Topology } from './config.js';
@@ -64,7 +64,8 @@ const SPECS: Spec[] = [
       { key: 'cpuPerGB', name: 'tcp bulk: proxy CPU per GB', unit: 'ms', lowerIsBetter: true, proxyCpuPer: { of: 'gbps', scale: 8000 } },
     ],
     async measure(host, port, seconds, cpus) {
-      const gbps = await runIperf3({ host, port, seconds, cpus, omitSeconds: 1 });
+      // skip the first second (slow start) in runs long enough to afford it
+      const gbps = await runIperf3({ host, port, seconds, cpus, omitSeconds: seconds >= 5 ? 1 : 0 });
       return { figures: { gbps }, errors: 0 };
     },
   },
@@ -103,7 +104,10 @@ function portFor(t: Topology, path: PathName, frontend: Frontend): number | null
 /** Samples of one (workload, path): figures per metric, CPU busy per run, problems seen. */
 interface Cell {
   figures: Record<string, number[]>;
+  /** Per run: busy % of each core (whole machine), cores used by the proxy and by the backend. */
   cpu: number[][];
+  proxyCores: number[];
+  backendCores: number[];
   errors: number;
   problems: string[];
 }
@@ -113,6 +117,7 @@ export interface L4Context {
   cpus: CpuPlan;
   workers: number;
   haproxy: Spawned;
+  backends: Record<Service, Spawned>;
   fulcrum: Spawned | null;
   fulcrumMissing: string | null;
   kernelMissing: string | null;
@@ -129,13 +134,18 @@ async function measureCell(ctx: L4Context, spec: Spec, path: PathName, seconds: 
     const proxy = path === 'fulcrum' ? ctx.fulcrum : path === 'haproxy' ? ctx.haproxy : null;
     const group = proxy?.child.pid; // `timeout` leads the proxy's process group
     const before = readCpuTimes();
+    const backendGroup = ctx.backends[spec.frontend].child.pid!;
     const cpuBefore = group === undefined ? 0 : groupCpuSeconds(group);
+    const backendBefore = groupCpuSeconds(backendGroup);
     const t0 = performance.now();
     const r = await spec.measure(ctx.topology.host, port, seconds, ctx.cpus.loadCpus);
     const wallSeconds = (performance.now() - t0) / 1000;
     const proxyCores = group === undefined ? null : (groupCpuSeconds(group) - cpuBefore) / wallSeconds;
+    const backendCores = (groupCpuSeconds(backendGroup) - backendBefore) / wallSeconds;
     const busy = busyPercent(before, readCpuTimes());
     if (!cell) return; // warm-up run
+    if (proxyCores !== null) cell.proxyCores.push(proxyCores);
+    cell.backendCores.push(backendCores);
     for (const m of spec.metrics) {
       if (!m.proxyCpuPer) (cell.figures[m.key] ??= []).push(r.figures[m.key]!);
       else if (proxyCores !== null) (cell.figures[m.key] ??= []).push((proxyCores / r.figures[m.proxyCpuPer.of]!) * m.proxyCpuPer.scale);
@@ -156,16 +166,23 @@ function available(ctx: L4Context, path: PathName): boolean {
   return true;
 }
 
+/**
+ * Where the CPU went, medians over the runs: the proxy's and the backend's own processes in
+ * cores, and each core's busy share for the whole machine (which includes the load generator,
+ * softirq work, and anything else running at the time).
+ */
 function cpuNote(cells: Partial<Record<PathName, Cell>>): string {
   const parts: string[] = [];
+  const cores = (xs: number[]): string => (median(xs) ?? 0).toFixed(2);
   for (const p of PATHS) {
     const c = cells[p];
     if (!c || c.cpu.length === 0) continue;
     const width = Math.max(...c.cpu.map((b) => b.length));
-    const med = Array.from({ length: width }, (_, i) => Math.round(median(c.cpu.map((b) => b[i] ?? 0)) ?? 0));
-    parts.push(`${p} ${med.join('/')}`);
+    const busy = Array.from({ length: width }, (_, i) => Math.round(median(c.cpu.map((b) => b[i] ?? 0)) ?? 0));
+    const proxy = c.proxyCores.length ? `proxy ${cores(c.proxyCores)} + ` : '';
+    parts.push(`${p} ${proxy}backend ${cores(c.backendCores)} cores, cpu busy ${busy.join('/')}%`);
   }
-  return parts.length ? `CPU busy % per core (cpu0/cpu1…, whole machine): ${parts.join(', ')}` : '';
+  return parts.length ? `CPU: ${parts.join('; ')}` : '';
 }
 
 function toWorkloads(ctx: L4Context, spec: Spec, cells: Partial<Record<PathName, Cell>>): Workload[] {
@@ -203,20 +220,22 @@ export async function runL4(opts: L4Options): Promise<Workload[]> {
   const maxSeconds = opts.quick ? 600 : 1800; // lifetime cap of every server started here
   const cpus = planCpus(cpuCount(), workers);
   const dir = mkdtempSync(join(tmpdir(), 'fulcrum-bench-'));
+  onCleanup(() => rmSync(dir, { recursive: true, force: true })); // also on Ctrl-C
   const started: Spawned[] = [];
   removeNftTable(); // a table left by a run that was killed with SIGKILL
   try {
     const topology = await allocateTopology();
     const v = toolVersions();
     log(`l4: ${cpus.description}; fulcrum workers=${workers}, haproxy nbthread=${workers}; haproxy ${v.haproxy}, wrk ${v.wrk}, iperf3 ${v.iperf3}, node ${v.node}`);
-    started.push(...(await startBackends(topology, dir, cpus, maxSeconds)).all);
+    const backends = await startBackends(topology, dir, cpus, maxSeconds);
+    started.push(...backends.all);
     const haproxy = await startHaproxyProxy(topology, dir, workers, cpus, maxSeconds);
     started.push(haproxy);
     const f = await startFulcrum(topology, dir, workers, cpus, maxSeconds);
     if (f.kind === 'running') started.push(f.process);
     else log(`l4: fulcrum not available: ${f.reason}`);
     const ctx: L4Context = {
-      topology, cpus, workers, haproxy,
+      topology, cpus, workers, haproxy, backends: backends.byService,
       fulcrum: f.kind === 'running' ? f.process : null,
       fulcrumMissing: f.kind === 'running' ? null : f.reason,
       kernelMissing: null,
@@ -227,7 +246,7 @@ export async function runL4(opts: L4Options): Promise<Workload[]> {
       const cells: Partial<Record<PathName, Cell>> = {};
       for (const p of paths) {
         if (!available(ctx, p)) continue;
-        cells[p] = { figures: {}, cpu: [], errors: 0, problems: [] };
+        cells[p] = { figures: {}, cpu: [], proxyCores: [], backendCores: [], errors: 0, problems: [] };
         await measureCell(ctx, spec, p, warmSeconds, null);
       }
       for (let run = 0; run < runs; run++) {
