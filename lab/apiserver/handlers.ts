@@ -28,9 +28,9 @@ function parseJson(body: Buffer, def: ResourceDef): Obj {
 
 function bodyObject(contentType: string, body: Buffer, def: ResourceDef): Obj {
   const ct = contentType.split(';')[0]!.trim().toLowerCase();
-  if (ct.includes('protobuf')) throw unsupportedMediaType(contentType);
+  if (ct.includes('protobuf')) throw unsupportedMediaType(contentType, false);
   if (ct === 'application/yaml') return parseYaml(body.toString('utf8')) as Obj;
-  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType(contentType);
+  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType(contentType, false);
   return parseJson(body, def);
 }
 
@@ -97,7 +97,7 @@ function wireReply(code: number, def: ResourceDef, stored: Obj): Reply {
 function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, ctx: HandlerContext): Reply {
   const { def, namespace, name } = route;
   const type = patchTypeOf(contentType);
-  if (!type) throw unsupportedMediaType(contentType);
+  if (!type) throw unsupportedMediaType(contentType, true);
   const opts = { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) };
   if (type === 'apply') {
     if (!q.get('fieldManager')) throw invalid('PatchOptions', '', def, [cause.required('fieldManager', 'is required for apply patch')]);

@@ -78,8 +78,9 @@ export function methodNotAllowed(): ApiStatusError {
   return new ApiStatusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
-export function unsupportedMediaType(contentType: string): ApiStatusError {
-  return new ApiStatusError(415, 'UnsupportedMediaType', `415: Unsupported Media Type`, { causes: [{ reason: 'UnexpectedServerResponse', message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "${contentType}")` }] });
+export function unsupportedMediaType(contentType: string, forPatch: boolean): ApiStatusError {
+  const accepted = forPatch ? 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json' : 'application/json, application/yaml';
+  return new ApiStatusError(415, 'UnsupportedMediaType', `415: Unsupported Media Type`, { causes: [{ reason: 'UnexpectedServerResponse', message: `the body of the request was in an unknown format - accepted media types include: ${accepted} (got "${contentType}")` }] });
 }
 
 export function expired(message: string): ApiStatusError {
