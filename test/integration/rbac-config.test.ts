@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import type { ApiServer } from '../../lab/apiserver/index.js';
+import { resourceByKind } from '../../lab/apiserver/resources.js';
+import { raw, reportRequests, startTestApiServer, type Json } from '../helpers/apiserver.js';
+
+const CONFIG_DIR = fileURLToPath(new URL('../../../config/', import.meta.url));
+
+/** POSTs every object of config/*.yaml as the admin, the way `kubectl apply` would create them. */
+async function applyConfig(api: ApiServer): Promise<void> {
+  for (const file of (await readdir(CONFIG_DIR)).filter((f) => f.endsWith('.yaml')).sort()) {
+    for (const doc of parseAllDocuments(await readFile(`${CONFIG_DIR}${file}`, 'utf8'))) {
+      const o = doc.toJSON() as Json | null;
+      if (!o) continue;
+      const def = resourceByKind(o.apiVersion, o.kind);
+      assert.ok(def, `${file}: ${o.apiVersion} ${o.kind} is served`);
+      const base = def.group ? `/apis/${def.group}/${def.version}` : '/api/v1';
+      const path = def.namespaced ? `${base}/namespaces/${o.metadata.namespace ?? 'default'}/${def.resource}` : `${base}/${def.resource}`;
+      const r = await raw(api, 'POST', path, { body: o });
+      assert.ok(r.status === 201 || (r.status === 409 && o.kind === 'Namespace'), `${file} ${o.kind}/${o.metadata.name}: ${r.text}`);
+    }
+  }
+}
+
+type Row = { call: string; allow: boolean };
+const v1 = '/api/v1';
+const lease = '/apis/coordination.k8s.io/v1';
+const slices = '/apis/discovery.k8s.io/v1';
+
+/** "VERB PATH": the verb decides method, body and content type; a 404/409/422 still proves the call was authorised. */
+function request(call: string): { method: string; path: string; body?: Json; contentType?: string } {
+  const [verb, path] = call.split(' ') as [string, string];
+  switch (verb) {
+    case 'get': case 'list': return { method: 'GET', path };
+    case 'watch': return { method: 'GET', path: `${path}?watch=true&timeoutSeconds=0` };
+    case 'create': return { method: 'POST', path, body: {} };
+    case 'update': return { method: 'PUT', path, body: {} };
+    case 'patch': return { method: 'PATCH', path, body: {}, contentType: 'application/merge-patch+json' };
+    case 'delete': return { method: 'DELETE', path };
+    default: throw new Error(`bad row "${call}"`);
+  }
+}
+
+const allocator: Row[] = [
+  ...['get v1/namespaces/default/services/web', 'list v1/services', 'watch v1/services', 'update v1/namespaces/default/services/web', 'patch v1/namespaces/default/services/web',
+    'update v1/namespaces/default/services/web/status', 'patch v1/namespaces/default/services/web/status',
+    'get v1/namespaces/fulcrum-system/configmaps/config', 'list v1/namespaces/fulcrum-system/configmaps', 'watch v1/namespaces/fulcrum-system/configmaps',
+    'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e',
+    'get L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/fulcrum-allocator'].map((call) => ({ call, allow: true })),
+  ...['create v1/namespaces/default/services', 'delete v1/namespaces/default/services/web', 'get v1/namespaces/default/services/web/status',
+    'get v1/namespaces/default/configmaps/config', 'update v1/namespaces/fulcrum-system/configmaps/config', 'list v1/configmaps',
+    'list L/namespaces/fulcrum-system/leases', 'delete L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'get L/namespaces/default/leases/x',
+    'get v1/namespaces/default/secrets/s', 'list v1/nodes', 'list v1/pods', 'list S/endpointslices', 'delete v1/namespaces/default/events/e', 'list v1/namespaces/default/events'].map((call) => ({ call, allow: false })),
+];
+
+const speaker: Row[] = [
+  ...['get v1/namespaces/default/services/web', 'list v1/services', 'watch v1/services', 'list v1/endpoints', 'watch v1/endpoints', 'get v1/namespaces/default/endpoints/web',
+    'list S/endpointslices', 'watch S/endpointslices', 'get S/namespaces/default/endpointslices/x',
+    'list v1/nodes', 'watch v1/nodes', 'get v1/nodes/node-a', 'list v1/pods', 'watch v1/pods', 'get v1/namespaces/default/pods/p',
+    'list v1/secrets', 'watch v1/secrets', 'get v1/namespaces/default/secrets/tls',
+    'get v1/namespaces/fulcrum-system/configmaps/config', 'list v1/namespaces/fulcrum-system/configmaps', 'watch v1/namespaces/fulcrum-system/configmaps',
+    'get L/namespaces/fulcrum-system/leases/node-a', 'list L/namespaces/fulcrum-system/leases', 'watch L/namespaces/fulcrum-system/leases', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/node-a',
+    'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e'].map((call) => ({ call, allow: true })),
+  ...['update v1/namespaces/default/services/web', 'patch v1/namespaces/default/services/web/status', 'update v1/namespaces/default/services/web/status',
+    'create S/namespaces/default/endpointslices', 'update v1/nodes/node-a/status', 'patch v1/nodes/node-a', 'delete v1/namespaces/default/pods/p', 'create v1/namespaces/default/secrets',
+    'get v1/namespaces/default/configmaps/config', 'list v1/configmaps', 'update v1/namespaces/fulcrum-system/configmaps/config',
+    'delete L/namespaces/fulcrum-system/leases/node-a', 'patch L/namespaces/fulcrum-system/leases/node-a', 'get L/namespaces/default/leases/x', 'delete v1/namespaces/default/events/e'].map((call) => ({ call, allow: false })),
+];
+
+// The Roles in config/ allow exactly what the allocator and the speaker use: every call they make
+// is allowed, and the neighbouring calls (another verb, namespace or subresource) are a real 403.
+describe('config/ RBAC: least privilege for the allocator and the speaker', () => {
+  let api: ApiServer;
+
+  before(async () => {
+    api = await startTestApiServer();
+    await applyConfig(api);
+  });
+  after(async () => {
+    reportRequests(api, 'rbac-config');
+    await api.stop();
+  });
+
+  for (const [who, rows] of [['fulcrum-allocator', allocator], ['fulcrum-speaker', speaker]] as const) {
+    for (const row of rows) {
+      it(`${who} ${row.allow ? 'may' : 'may not'} ${row.call}`, async () => {
+        const call = row.call.replace(' v1/', ` ${v1}/`).replace(' L/', ` ${lease}/`).replace(' S/', ` ${slices}/`);
+        const req = request(call);
+        const r = await raw(api, req.method, req.path, { token: api.serviceAccountToken('fulcrum-system', who), ...(req.body ? { body: req.body } : {}), ...(req.contentType ? { contentType: req.contentType } : {}) });
+        if (row.allow) assert.notEqual(r.status, 403, `${who}: ${call} → ${r.text}`);
+        else {
+          assert.equal(r.status, 403, `${who}: ${call} → ${r.status} ${r.text}`);
+          assert.match(r.json.message, new RegExp(`User "system:serviceaccount:fulcrum-system:${who}" cannot`));
+        }
+      });
+    }
+  }
+
+  it('another service account in fulcrum-system gets nothing from those bindings', async () => {
+    const r = await raw(api, 'GET', `${v1}/services`, { token: api.serviceAccountToken('fulcrum-system', 'default') });
+    assert.equal(r.status, 403);
+  });
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import type { ApiServer } from '../../lab/apiserver/index.js';
+import { k8s, kubeConfigFor, raw, reportRequests, startTestApiServer, type Json } from '../helpers/apiserver.js';
+
+// Authentication and RBAC evaluated from the Role/Binding objects in the emulator's store.
+describe('apiserver emulator: authentication and RBAC', () => {
+  let api: ApiServer;
+  let readerToken: string;
+
+  before(async () => {
+    api = await startTestApiServer();
+    const post = async (path: string, body: Json): Promise<void> => {
+      const r = await raw(api, 'POST', path, { body });
+      assert.equal(r.status, 201, r.text);
+    };
+    await post('/api/v1/namespaces/default/serviceaccounts', { metadata: { name: 'reader' } });
+    await post('/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', { metadata: { name: 'read-only' }, rules: [{ apiGroups: [''], resources: ['services', 'configmaps'], verbs: ['get', 'list', 'watch'] }] });
+    await post('/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { metadata: { name: 'reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-only' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: 'default' }] });
+    await post('/api/v1/namespaces/default/services', { metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } });
+    readerToken = api.serviceAccountToken('default', 'reader');
+  });
+  after(async () => {
+    reportRequests(api, 'rbac');
+    await api.stop();
+  });
+
+  it('answers 401 without a token or with a forged one, but serves /version anonymously', async () => {
+    for (const token of [null, 'not-a-token', `${api.serviceAccountToken('default', 'reader').slice(0, -2)}xx`]) {
+      const r = await raw(api, 'GET', '/api/v1/namespaces/default/services', { token });
+      assert.equal(r.status, 401, `token ${String(token)}`);
+      assert.deepEqual(r.json, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+    }
+    assert.equal((await raw(api, 'GET', '/version', { token: null })).status, 200);
+  });
+
+  it('lets a read-only Role read in its namespace', async () => {
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/services', { token: readerToken })).status, 200);
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/services/web', { token: readerToken })).status, 200);
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=0', { token: readerToken })).status, 200);
+    assert.equal((await raw(api, 'GET', '/api', { token: readerToken })).status, 200, 'discovery is open to every authenticated user');
+  });
+
+  const denied: { name: string; method: string; path: string; body?: Json; contentType?: string; message: string }[] = [
+    { name: 'a create is forbidden', method: 'POST', path: '/api/v1/namespaces/default/services', body: { metadata: { name: 'x' }, spec: { ports: [{ port: 1 }] } }, message: 'services is forbidden: User "system:serviceaccount:default:reader" cannot create resource "services" in API group "" in the namespace "default"' },
+    { name: 'an update of the status subresource is forbidden', method: 'PUT', path: '/api/v1/namespaces/default/services/web/status', body: {}, message: 'services "web" is forbidden: User "system:serviceaccount:default:reader" cannot update resource "services/status" in API group "" in the namespace "default"' },
+    { name: 'a patch is forbidden', method: 'PATCH', path: '/api/v1/namespaces/default/services/web', body: {}, contentType: 'application/merge-patch+json', message: 'services "web" is forbidden: User "system:serviceaccount:default:reader" cannot patch resource "services" in API group "" in the namespace "default"' },
+    { name: 'a delete is forbidden', method: 'DELETE', path: '/api/v1/namespaces/default/services/web', message: 'services "web" is forbidden: User "system:serviceaccount:default:reader" cannot delete resource "services" in API group "" in the namespace "default"' },
+    { name: 'reading in another namespace is forbidden', method: 'GET', path: '/api/v1/namespaces/kube-system/services', message: 'services is forbidden: User "system:serviceaccount:default:reader" cannot list resource "services" in API group "" in the namespace "kube-system"' },
+    { name: 'a list across namespaces is forbidden', method: 'GET', path: '/api/v1/services', message: 'services is forbidden: User "system:serviceaccount:default:reader" cannot list resource "services" in API group "" at the cluster scope' },
+    { name: 'a grouped resource names its group', method: 'GET', path: '/apis/coordination.k8s.io/v1/namespaces/default/leases/x', message: 'leases.coordination.k8s.io "x" is forbidden: User "system:serviceaccount:default:reader" cannot get resource "leases" in API group "coordination.k8s.io" in the namespace "default"' },
+  ];
+  for (const row of denied) {
+    it(`read-only Role: ${row.name} (403 with the real message)`, async () => {
+      const r = await raw(api, row.method, row.path, { token: readerToken, ...(row.body ? { body: row.body } : {}), ...(row.contentType ? { contentType: row.contentType } : {}) });
+      assert.equal(r.status, 403, `${row.method} ${row.path}: ${r.text}`);
+      assert.equal(r.json.reason, 'Forbidden');
+      assert.equal(r.json.message, row.message);
+    });
+  }
+
+  it('a denied write through client-node is an error with code 403, and the object is unchanged', async () => {
+    const core = kubeConfigFor(api, readerToken).makeApiClient(k8s.CoreV1Api);
+    const svc = await core.readNamespacedService({ name: 'web', namespace: 'default' });
+    await assert.rejects(core.patchNamespacedService({ name: 'web', namespace: 'default', body: [{ op: 'add', path: '/metadata/labels', value: { x: 'y' } }] }), (err: Json) => err.code === 403);
+    const after = await core.readNamespacedService({ name: 'web', namespace: 'default' });
+    assert.equal(after.metadata?.resourceVersion, svc.metadata?.resourceVersion);
+  });
+
+  it('a binding created at run time takes effect at once, and removing it revokes', async () => {
+    const token = api.userToken('jane', ['devs']);
+    const path = '/api/v1/namespaces/default/configmaps';
+    assert.equal((await raw(api, 'GET', path, { token })).status, 403);
+    await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { body: { metadata: { name: 'devs-read' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view-cm' }, subjects: [{ kind: 'Group', name: 'devs' }] } });
+    await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { body: { metadata: { name: 'view-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] } });
+    assert.equal((await raw(api, 'GET', path, { token })).status, 200);
+    await raw(api, 'DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/devs-read');
+    assert.equal((await raw(api, 'GET', path, { token })).status, 403);
+  });
+
+  it('resourceNames limit a rule to the named objects', async () => {
+    await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', { body: { metadata: { name: 'one-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['allowed'], verbs: ['get'] }] } });
+    await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { body: { metadata: { name: 'one-cm' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'one-cm' }, subjects: [{ kind: 'User', name: 'sam' }] } });
+    const token = api.userToken('sam');
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/allowed', { token })).status, 404, 'allowed, and missing');
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/other', { token })).status, 403);
+  });
+});
