@@ -45,11 +45,11 @@ function request(call: string): { method: string; path: string; body?: Json; con
 
 const allocator: Row[] = [
   ...['get v1/namespaces/default/services/web', 'list v1/services', 'watch v1/services', 'update v1/namespaces/default/services/web', 'patch v1/namespaces/default/services/web',
-    'update v1/namespaces/default/services/web/status', 'patch v1/namespaces/default/services/web/status',
+    'get v1/namespaces/default/services/web/status', 'update v1/namespaces/default/services/web/status', 'patch v1/namespaces/default/services/web/status',
     'get v1/namespaces/fulcrum-system/configmaps/config', 'list v1/namespaces/fulcrum-system/configmaps', 'watch v1/namespaces/fulcrum-system/configmaps',
     'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e',
     'get L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/fulcrum-allocator'].map((call) => ({ call, allow: true })),
-  ...['create v1/namespaces/default/services', 'delete v1/namespaces/default/services/web', 'get v1/namespaces/default/services/web/status',
+  ...['create v1/namespaces/default/services', 'delete v1/namespaces/default/services/web',
     'get v1/namespaces/default/configmaps/config', 'update v1/namespaces/fulcrum-system/configmaps/config', 'list v1/configmaps',
     'list L/namespaces/fulcrum-system/leases', 'delete L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'get L/namespaces/default/leases/x',
     'get v1/namespaces/default/secrets/s', 'list v1/nodes', 'list v1/pods', 'list S/endpointslices', 'delete v1/namespaces/default/events/e', 'list v1/namespaces/default/events'].map((call) => ({ call, allow: false })),
@@ -61,12 +61,12 @@ const speaker: Row[] = [
     'list v1/nodes', 'watch v1/nodes', 'get v1/nodes/node-a', 'list v1/pods', 'watch v1/pods', 'get v1/namespaces/default/pods/p',
     'list v1/secrets', 'watch v1/secrets', 'get v1/namespaces/default/secrets/tls',
     'get v1/namespaces/fulcrum-system/configmaps/config', 'list v1/namespaces/fulcrum-system/configmaps', 'watch v1/namespaces/fulcrum-system/configmaps',
-    'get L/namespaces/fulcrum-system/leases/node-a', 'list L/namespaces/fulcrum-system/leases', 'watch L/namespaces/fulcrum-system/leases', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/node-a',
+    'get L/namespaces/fulcrum-system/leases/node-a', 'list L/namespaces/fulcrum-system/leases', 'watch L/namespaces/fulcrum-system/leases', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/node-a', 'delete L/namespaces/fulcrum-system/leases/node-a',
     'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e'].map((call) => ({ call, allow: true })),
   ...['update v1/namespaces/default/services/web', 'patch v1/namespaces/default/services/web/status', 'update v1/namespaces/default/services/web/status',
     'create S/namespaces/default/endpointslices', 'update v1/nodes/node-a/status', 'patch v1/nodes/node-a', 'delete v1/namespaces/default/pods/p', 'create v1/namespaces/default/secrets',
     'get v1/namespaces/default/configmaps/config', 'list v1/configmaps', 'update v1/namespaces/fulcrum-system/configmaps/config',
-    'delete L/namespaces/fulcrum-system/leases/node-a', 'patch L/namespaces/fulcrum-system/leases/node-a', 'get L/namespaces/default/leases/x', 'delete v1/namespaces/default/events/e'].map((call) => ({ call, allow: false })),
+    'patch L/namespaces/fulcrum-system/leases/node-a', 'delete L/namespaces/default/leases/x', 'get L/namespaces/default/leases/x', 'delete v1/namespaces/default/events/e'].map((call) => ({ call, allow: false })),
 ];
 
 // The Roles in config/ allow exactly what the allocator and the speaker use: every call they make
