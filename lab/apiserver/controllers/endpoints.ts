@@ -24,6 +24,8 @@ export class EndpointsController {
   readonly #dirty = new Set<string>();
   /** Services with a selector, by namespace: which keys a Pod change can touch. */
   readonly #selectors = new Map<string, Map<string, Record<string, string>>>();
+  /** Slices this controller manages, by service key: a reconcile never scans the namespace's slices. */
+  readonly #slicesByService = new Map<string, Set<string>>();
   readonly #unsubscribe: (() => void)[] = [];
   #scheduled: NodeJS.Immediate | undefined = undefined;
   readonly #log = componentLogger('apiserver', { controller: 'endpoints' });
@@ -33,6 +35,23 @@ export class EndpointsController {
     const store = registry.store;
     this.#unsubscribe.push(store.subscribe('services', { onChange: (c) => this.#onService(c) }));
     this.#unsubscribe.push(store.subscribe('pods', { onChange: (c) => this.#onPod(c) }));
+    this.#unsubscribe.push(store.subscribe(SLICES.storeKey, { onChange: (c) => this.#onSlice(c) }));
+  }
+
+  #onSlice(c: Change): void {
+    const svcOf = (o: Obj | undefined): string | undefined =>
+      o?.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY ? o.metadata.labels?.['kubernetes.io/service-name'] : undefined;
+    const ns = c.object.metadata.namespace;
+    const name = c.object.metadata.name;
+    const before = c.type === 'ADDED' ? undefined : svcOf(c.old);
+    const after = c.type === 'DELETED' ? undefined : svcOf(c.object);
+    if (before !== undefined && before !== after) this.#slicesByService.get(`${ns}/${before}`)?.delete(name);
+    if (after !== undefined) {
+      const key = `${ns}/${after}`;
+      let set = this.#slicesByService.get(key);
+      if (!set) this.#slicesByService.set(key, (set = new Set()));
+      set.add(name);
+    }
   }
 
   #onService(c: Change): void {
@@ -78,7 +97,11 @@ export class EndpointsController {
   #reconcile(ns: string, name: string): void {
     const store = this.#registry.store;
     const svc = store.get('services', ns, name);
-    const existing = store.list(SLICES.storeKey, ns).filter((s) => s.metadata.labels?.['kubernetes.io/service-name'] === name && s.metadata.labels?.['endpointslice.kubernetes.io/managed-by'] === MANAGED_BY);
+    const existing: Obj[] = [];
+    for (const sliceName of [...(this.#slicesByService.get(`${ns}/${name}`) ?? [])].sort()) {
+      const s = store.get(SLICES.storeKey, ns, sliceName);
+      if (s) existing.push(s);
+    }
     const selector = svc?.spec?.selector;
     if (!svc || !selector || Object.keys(selector).length === 0) {
       for (const s of existing) this.#registry.delete(SLICES, ns, s.metadata.name);
