@@ -2,7 +2,7 @@ import type { Config } from '../config/types.js';
 import { FulcrumError } from '../errors.js';
 import { addressKey, formatAddress, parseAddress, type Address, type Family } from './address.js';
 import { PoolState } from './pool-state.js';
-import { canShare, type Sharer } from './sharing.js';
+import { canShare, portPairs, type Sharer } from './sharing.js';
 import { chooseAddresses, locate, type Choice, type Failure } from './choose.js';
 import type {
   AddressHolder,
@@ -36,6 +36,8 @@ export class Allocator {
   // Derived indexes:
   readonly #holders = new Map<string, Set<ServiceKey>>();
   readonly #shared = new Map<string, Map<string, Address>>();
+  /** Per sharing key, per `port/protocol`: on how many of the key's addresses it is in use. */
+  readonly #pairUse = new Map<string, Map<string, number>>();
 
   constructor(config: Config) {
     this.#config = config;
@@ -212,6 +214,22 @@ export class Allocator {
         if (!verdict.ok) throw incoherent(`${key} is held by services that cannot share it: ${verdict.message}`);
       }
     }
+    const shared = new Map<string, Set<string>>();
+    const pairUse = new Map<string, number>();
+    for (const held of this.#held.values()) {
+      const k = held.assignment.request.sharingKey;
+      if (k === undefined) continue;
+      for (const a of held.addresses) {
+        shared.set(k, (shared.get(k) ?? new Set()).add(addressKey(a)));
+        for (const pair of portPairs(held.assignment.request)) pairUse.set(`${k}|${pair}`, (pairUse.get(`${k}|${pair}`) ?? 0) + 1);
+      }
+    }
+    const sharedIndexed = [...this.#shared].map(([k, m]) => `${k}:${[...m.keys()].sort().join(',')}`).sort();
+    if (sharedIndexed.join(';') !== [...shared].map(([k, set]) => `${k}:${[...set].sort().join(',')}`).sort().join(';')) {
+      throw incoherent('the addresses of each sharing key differ from the index');
+    }
+    const pairsIndexed = [...this.#pairUse].flatMap(([k, m]) => [...m].map(([pair, n]) => `${k}|${pair}=${n}`)).sort();
+    if (pairsIndexed.join(';') !== [...pairUse].map(([kp, n]) => `${kp}=${n}`).sort().join(';')) throw incoherent('port use per sharing key differs from the index');
     let used = 0;
     for (const p of this.#pools.values()) for (const f of p.families()) used += p.inUse(f);
     if (used !== holders.size) throw incoherent(`${used} addresses marked used, ${holders.size} held`);
@@ -227,6 +245,13 @@ export class Allocator {
       pools: this.#pools,
       holders: (address: Address) => [...(this.#holders.get(addressKey(address)) ?? [])].map((s) => this.#sharer(s)),
       sharedAddresses: (sharingKey: string) => [...(this.#shared.get(sharingKey)?.values() ?? [])],
+      // A port/protocol pair never appears twice on one address (it always clashes), so a pair
+      // counted on as many addresses as the key has is in use on every one of them.
+      everySharedAddressClashes: (sharingKey: string, pairs: readonly string[]) => {
+        const size = this.#shared.get(sharingKey)?.size ?? 0;
+        const use = this.#pairUse.get(sharingKey);
+        return size > 0 && use !== undefined && pairs.some((p) => use.get(p) === size);
+      },
     };
   }
 
@@ -287,6 +312,11 @@ export class Allocator {
         let shared = this.#shared.get(request.sharingKey);
         if (!shared) this.#shared.set(request.sharingKey, (shared = new Map()));
         shared.set(key, a);
+        for (const pair of portPairs(request)) {
+          let use = this.#pairUse.get(request.sharingKey);
+          if (!use) this.#pairUse.set(request.sharingKey, (use = new Map()));
+          use.set(pair, (use.get(pair) ?? 0) + 1);
+        }
       }
     }
   }
@@ -307,6 +337,15 @@ export class Allocator {
         const shared = this.#shared.get(request.sharingKey);
         shared?.delete(key);
         if (shared?.size === 0) this.#shared.delete(request.sharingKey);
+      }
+      const use = request.sharingKey === undefined ? undefined : this.#pairUse.get(request.sharingKey);
+      if (use) {
+        for (const pair of portPairs(request)) {
+          const n = (use.get(pair) ?? 0) - 1;
+          if (n <= 0) use.delete(pair);
+          else use.set(pair, n);
+        }
+        if (use.size === 0) this.#pairUse.delete(request.sharingKey!);
       }
     }
   }

@@ -1,7 +1,7 @@
 import type { Config } from '../config/types.js';
 import { formatAddress, parseAddress, type Address, type Family } from './address.js';
 import type { PoolState } from './pool-state.js';
-import { canShare, type Sharer } from './sharing.js';
+import { canShare, portPairs, type Sharer } from './sharing.js';
 import type { AllocationRequest, AssignFailureReason, Assignment, ServiceKey } from './types.js';
 
 /**
@@ -22,6 +22,8 @@ export interface StateView extends PoolsView {
   holders(address: Address): Sharer[];
   /** Addresses held by Services with this sharing key. */
   sharedAddresses(sharingKey: string): Address[];
+  /** True when one of these `port/protocol` pairs is in use on every address of the key: no sharing possible. */
+  everySharedAddressClashes(sharingKey: string, pairs: readonly string[]): boolean;
 }
 
 function fail(reason: AssignFailureReason, message: string): Failure {
@@ -61,6 +63,9 @@ function candidate(view: StateView, pool: PoolState, family: Family, newcomer: S
   let best = pool.lowestFree(family);
   const key = newcomer.request.sharingKey;
   if (key === undefined) return best;
+  // Cheap exit for many Services of one key on the same port, which would otherwise cost a
+  // scan of every address of the key per assign.
+  if (view.everySharedAddressClashes(key, portPairs(newcomer.request))) return best;
   const shared = view
     .sharedAddresses(key)
     .filter((a) => a.family === family && (best === undefined || a.value < best.value) && pool.placement(a) === 'inPool')

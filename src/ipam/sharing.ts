@@ -55,3 +55,8 @@ export function canShare(newcomer: Sharer, holders: Iterable<Sharer>, address: s
   }
   return { ok: true };
 }
+
+/** The distinct `port/protocol` pairs of a request (a pair always clashes with itself). */
+export function portPairs(request: Pick<AllocationRequest, 'ports'>): string[] {
+  return [...new Set(request.ports.map((p) => `${p.port}/${p.protocol}`))];
+}

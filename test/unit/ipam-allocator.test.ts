@@ -141,6 +141,18 @@ describe('Allocator: sharing', () => {
       steps: [{ assign: 's1', req: shared('k', 80), want: ['192.0.2.1'] }, { assign: 's2', req: shared('k', 443, { externalTrafficPolicy: 'Local' }), want: ['192.0.2.1'] }],
     },
     {
+      name: 'sharers of one key fill the lowest address where their port is still free',
+      steps: [
+        { assign: 's1', req: shared('k', 80), want: ['192.0.2.1'] },
+        { assign: 's2', req: shared('k', 80), want: ['192.0.2.2'] },
+        { assign: 's3', req: shared('k', 443), want: ['192.0.2.1'] },
+        { assign: 's4', req: shared('k', 80), want: ['192.0.2.3'] },
+        { assign: 's5', req: shared('k', 443), want: ['192.0.2.2'] },
+        { release: 's1' },
+        { assign: 's6', req: shared('k', 80), want: ['192.0.2.1'] },
+      ],
+    },
+    {
       name: 'the address stays taken until its last sharer is released',
       config: `address-pools:\n- {name: a, addresses: [192.0.2.1/32]}\n`,
       steps: [
