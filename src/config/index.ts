@@ -2,3 +2,5 @@
 export { parseConfig } from './parse.js';
 export { poolSelectsNode, selectorMatches, expressionMatches } from './node-selector.js';
 export * from './types.js';
+export { summarizeConfig, poolSize, formatSize } from './summary.js';
+export { isLabelKey, isLabelValue } from './selector.js';

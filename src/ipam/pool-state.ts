@@ -1,4 +1,5 @@
 import type { Pool } from '../config/types.js';
+import { FulcrumError } from '../errors.js';
 import { buggyCount, isBuggy, rangeSize, type Address, type AddressRange, type Family } from './address.js';
 import { UsedRuns } from './used-runs.js';
 
@@ -55,7 +56,7 @@ export class PoolState {
   /** Marks an address used; the address must be in the pool (incoherent state otherwise). */
   markUsed(address: Address): void {
     const r = this.#rangeOf(address);
-    if (!r) throw new Error(`incoherent ipam state: marking an address outside pool "${this.name}" used`);
+    if (!r) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', `incoherent ipam state: marking an address outside pool "${this.name}" used`);
     r.used.add(address.value);
   }
 
