@@ -106,6 +106,7 @@ function fromPool(view: StateView, newcomer: Sharer & { request: AllocationReque
  */
 export function chooseAddresses(view: StateView, service: ServiceKey, request: AllocationRequest, previous: Assignment | undefined): Choice | Failure {
   const newcomer = { service, request };
+  if (request.pool !== undefined && !view.pools.has(request.pool)) return fail('unknownPool', `unknown pool "${request.pool}"`);
   if (request.requestedAddresses.length > 0) {
     const addresses: Address[] = [];
     for (const text of request.requestedAddresses) {
@@ -128,8 +129,7 @@ export function chooseAddresses(view: StateView, service: ServiceKey, request: A
     return { kind: 'chosen', pool: at.pool.name, addresses };
   }
   if (request.pool !== undefined) {
-    const pool = view.pools.get(request.pool);
-    if (!pool) return fail('unknownPool', `unknown pool "${request.pool}"`);
+    const pool = view.pools.get(request.pool)!;
     if (pool.pool.disabled) return fail('poolDisabled', `pool "${pool.name}" is disabled: it keeps existing assignments but gives no new addresses`);
     return fromPool(view, newcomer, pool, request.familyPolicy !== 'PreferDualStack');
   }

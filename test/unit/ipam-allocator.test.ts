@@ -38,6 +38,7 @@ describe('Allocator: choosing addresses', () => {
     { name: 'an auto-assign false pool serves its annotation', steps: [{ assign: 's1', req: { pool: 'reserved' }, want: ['192.0.2.100'], pool: 'reserved' }] },
     { name: 'an auto-assign false pool serves a requested address', steps: [{ assign: 's1', req: { requestedAddresses: ['192.0.2.101'] }, want: ['192.0.2.101'], pool: 'reserved' }] },
     { name: 'an annotation naming no pool is unknownPool', steps: [{ assign: 's1', req: { pool: 'nope' }, want: { fail: 'unknownPool' } }] },
+    { name: 'an annotation naming no pool is unknownPool also with a requested address', steps: [{ assign: 's1', req: { pool: 'nope', requestedAddresses: ['192.0.2.1'] }, want: { fail: 'unknownPool' } }] },
     { name: 'a disabled pool gives nothing by annotation', steps: [{ assign: 's1', req: { pool: 'off' }, want: { fail: 'poolDisabled' } }] },
     { name: 'a disabled pool gives nothing by requested address', steps: [{ assign: 's1', req: { requestedAddresses: ['192.0.2.200'] }, want: { fail: 'poolDisabled' } }] },
     { name: 'a requested address outside every pool is notInAnyPool', steps: [{ assign: 's1', req: { requestedAddresses: ['198.51.100.7'] }, want: { fail: 'notInAnyPool' } }] },
