@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
 import { onCleanup, stop, type Spawned } from '../lib/children.js';
-import { busyPercent, cpuCount, groupCpuSeconds, planCpus, readCpuTimes, type CpuPlan } from '../lib/cpu.js';
+import { busyPercent, cpuCount, processTreeCpuSeconds, planCpus, readCpuTimes, type CpuPlan } from '../lib/cpu.js';
 import { PATHS, median, type PathName, type Workload } from '../lib/report.js';
 import type { Service, Topology } from './config.js';
 import { allocateTopology, applyNftTable, removeNftTable, startBackends, startFulcrum, startHaproxyProxy, toolVersions } from './paths.js';
@@ -132,16 +132,16 @@ async function measureCell(ctx: L4Context, spec: Spec, path: PathName, seconds: 
       nftUp = true;
     }
     const proxy = path === 'fulcrum' ? ctx.fulcrum : path === 'haproxy' ? ctx.haproxy : null;
-    const group = proxy?.child.pid; // `timeout` leads the proxy's process group
+    const group = proxy?.child.pid; // `timeout`, the root of the proxy's process tree
     const before = readCpuTimes();
     const backendGroup = ctx.backends[spec.frontend].child.pid!;
-    const cpuBefore = group === undefined ? 0 : groupCpuSeconds(group);
-    const backendBefore = groupCpuSeconds(backendGroup);
+    const cpuBefore = group === undefined ? 0 : processTreeCpuSeconds(group);
+    const backendBefore = processTreeCpuSeconds(backendGroup);
     const t0 = performance.now();
     const r = await spec.measure(ctx.topology.host, port, seconds, ctx.cpus.loadCpus);
     const wallSeconds = (performance.now() - t0) / 1000;
-    const proxyCores = group === undefined ? null : (groupCpuSeconds(group) - cpuBefore) / wallSeconds;
-    const backendCores = (groupCpuSeconds(backendGroup) - backendBefore) / wallSeconds;
+    const proxyCores = group === undefined ? null : (processTreeCpuSeconds(group) - cpuBefore) / wallSeconds;
+    const backendCores = (processTreeCpuSeconds(backendGroup) - backendBefore) / wallSeconds;
     const busy = busyPercent(before, readCpuTimes());
     if (!cell) return; // warm-up run
     if (proxyCores !== null) cell.proxyCores.push(proxyCores);
@@ -194,7 +194,7 @@ function toWorkloads(ctx: L4Context, spec: Spec, cells: Partial<Record<PathName,
       const c = cells[p];
       const v = c ? median(c.figures[m.key] ?? []) : null;
       w[p] = v === null ? null : Number(v.toPrecision(4));
-      if (c && c.problems.length > 0) notes.push(`${p}: ${c.problems.length} failed run(s), e.g. ${c.problems[0]}`);
+      if (c && c.problems.length > 0 && i === 0) notes.push(`${p}: ${c.problems.length} failed run(s), e.g. ${c.problems[0]}`);
       if (c && c.errors > 0 && i === 0) notes.push(`${p}: ${c.errors} socket errors/non-2xx`);
     }
     if (i === 0) {

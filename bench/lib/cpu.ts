@@ -71,39 +71,61 @@ export function cpuCount(): number {
 /** USER_HZ: the unit of utime/stime in /proc/PID/stat, 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS_PER_S = 100;
 
-/** user+system seconds from one /proc/PID/stat line, and its process group (pure, for tests). */
-export function parsePidStat(line: string): { pgrp: number; cpuSeconds: number } | null {
+/** user+system seconds from one /proc/PID/stat line, with its parent (pure, for tests). */
+export function parsePidStat(line: string): { pid: number; ppid: number; cpuSeconds: number } | null {
   const close = line.lastIndexOf(')'); // the command name may contain spaces and parentheses
   if (close < 0) return null;
+  const pid = Number(line.slice(0, line.indexOf(' ')));
   const f = line.slice(close + 2).split(' ');
-  // f[0] is field 3 (state): pgrp is field 5, utime 14, stime 15
-  const pgrp = Number(f[2]);
+  // f[0] is field 3 (state): ppid is field 4, utime 14, stime 15
+  const ppid = Number(f[1]);
   const ticks = Number(f[11]) + Number(f[12]);
-  if (!Number.isFinite(pgrp) || !Number.isFinite(ticks)) return null;
-  return { pgrp, cpuSeconds: ticks / CLOCK_TICKS_PER_S };
+  if (!Number.isFinite(pid) || !Number.isFinite(ppid) || !Number.isFinite(ticks)) return null;
+  return { pid, ppid, cpuSeconds: ticks / CLOCK_TICKS_PER_S };
+}
+
+/** Sum of cpuSeconds over `root` and all its descendants (pure, for tests). */
+export function treeCpuSeconds(procs: ReadonlyArray<{ pid: number; ppid: number; cpuSeconds: number }>, root: number): number {
+  const children = new Map<number, number[]>();
+  const own = new Map<number, number>();
+  for (const p of procs) {
+    own.set(p.pid, p.cpuSeconds);
+    const list = children.get(p.ppid);
+    if (list) list.push(p.pid);
+    else children.set(p.ppid, [p.pid]);
+  }
+  let sum = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    sum += own.get(pid) ?? 0;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return sum;
 }
 
 /**
- * CPU seconds used so far by every live process of a process group (a proxy with all its
- * threads and worker processes). Unlike a core's busy time it is not inflated by whatever
- * else runs on the machine; it leaves out softirq work the kernel does on the group's behalf.
+ * CPU seconds used so far by a live process and all its descendants (a proxy with all its
+ * threads and worker processes, even ones that left the process group). Unlike a core's busy
+ * time it is not inflated by whatever else runs on the machine; it leaves out softirq work the
+ * kernel does on the processes' behalf.
  */
-export function groupCpuSeconds(pgrp: number): number {
-  let sum = 0;
+export function processTreeCpuSeconds(root: number): number {
   let entries: string[] = [];
   try {
     entries = readdirSync('/proc');
   } catch {
     return 0;
   }
+  const procs: Array<{ pid: number; ppid: number; cpuSeconds: number }> = [];
   for (const name of entries) {
     if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
     try {
       const s = parsePidStat(readFileSync(`/proc/${name}/stat`, 'utf8'));
-      if (s && s.pgrp === pgrp) sum += s.cpuSeconds;
+      if (s) procs.push(s);
     } catch {
       // the process exited between readdir and read
     }
   }
-  return sum;
+  return treeCpuSeconds(procs, root);
 }

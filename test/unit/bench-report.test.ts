@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { assertWorkloads, formatMarkdown, formatTable, median, ratio, timestampName, writeResults, type Workload } from '../../bench/lib/report.js';
-import { busyPercent, parsePidStat, parseProcStat, planCpus } from '../../bench/lib/cpu.js';
+import { busyPercent, parsePidStat, parseProcStat, planCpus, treeCpuSeconds } from '../../bench/lib/cpu.js';
 import { parseIperf3, parseUdpLoad, parseWrk } from '../../bench/l4/parse.js';
 import { fulcrumConfig, haproxyProxyConfig, nftRuleset, type Topology } from '../../bench/l4/config.js';
 
@@ -120,7 +120,18 @@ Requests/sec:  97988.09
 
   it('/proc/PID/stat: a command name with spaces and parentheses does not shift the fields', () => {
     const line = '42 (node (worker) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 11 0';
-    assert.deepEqual(parsePidStat(line), { pgrp: 4242, cpuSeconds: 3 });
+    assert.deepEqual(parsePidStat(line), { pid: 42, ppid: 1, cpuSeconds: 3 });
+  });
+
+  it('a process tree sums the root and every descendant, not its siblings or parent', () => {
+    const procs = [
+      { pid: 1, ppid: 0, cpuSeconds: 100 },
+      { pid: 10, ppid: 1, cpuSeconds: 1 }, // timeout
+      { pid: 11, ppid: 10, cpuSeconds: 2 }, // the proxy
+      { pid: 12, ppid: 11, cpuSeconds: 4 }, // a worker
+      { pid: 20, ppid: 1, cpuSeconds: 50 }, // someone else
+    ];
+    assert.equal(treeCpuSeconds(procs, 10), 7);
   });
 });
 
