@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { defaultStateDir } from '../../lab/lab.js';
+import { listLinks, listNamespaces, waitFor } from '../../lab/netns.js';
+import type { LabState } from '../../lab/state.js';
+
+// `fulcrum lab` as a user runs it, as a child process. Prefix `flc`.
+const PREFIX = 'flc';
+const BIN = fileURLToPath(new URL('../../../bin/fulcrum', import.meta.url));
+const ENV = { ...process.env, FULCRUM_LOG_LEVEL: 'silent' };
+
+async function leftovers(): Promise<string[]> {
+  return [...(await listNamespaces()), ...(await listLinks())].filter((n) => n.startsWith(`${PREFIX}-`));
+}
+
+describe('fulcrum lab (the command)', function () {
+  this.timeout(90_000);
+  let child: ChildProcess | undefined;
+
+  before(function () {
+    if (process.getuid?.() !== 0) {
+      console.log('    (lab command e2e skipped: needs root for network namespaces)');
+      this.skip();
+    }
+  });
+
+  afterEach(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child!.once('exit', r));
+    }
+    child = undefined;
+    // a killed lab leaves its namespaces: the next start removes them, so does this
+    spawnSync(process.execPath, ['-e', `import(${JSON.stringify(fileURLToPath(new URL('../../lab/leftovers.js', import.meta.url)))}).then((m) => m.removeLeftovers('${PREFIX}'))`]);
+  });
+
+  it('refuses to run without root, with a clear message and exit 1', () => {
+    const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, BIN, 'lab', '--prefix', PREFIX], { encoding: 'utf8', env: ENV });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /needs root/);
+  });
+
+  it('rejects --nodes 8 as a usage error (exit 2)', () => {
+    const r = spawnSync(process.execPath, [BIN, 'lab', '--nodes', '8', '--prefix', PREFIX], { encoding: 'utf8', env: ENV });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--nodes: "8"/);
+  });
+
+  it('--no-wait builds, checks, prints the table, removes everything and exits 0 only if every check passed', async () => {
+    const r = spawnSync(process.execPath, [BIN, 'lab', '--no-wait', '--prefix', PREFIX, '--nodes', '2', '--address-timeout', '20s'], { encoding: 'utf8', env: ENV, timeout: 80_000 });
+    const table = r.stdout.split('\n').filter((l) => l.startsWith('default/'));
+    assert.deepEqual([...new Set(table.map((l) => l.split(/\s+/)[0]))].sort(), ['default/echo-tcp', 'default/echo-udp', 'default/web', 'default/web-dual', 'default/web-local'], r.stdout + r.stderr);
+    const failed = table.filter((l) => / FAIL /.test(l)).length;
+    assert.equal(r.status, failed === 0 ? 0 : 1, r.stdout);
+    assert.match(r.stdout, failed === 0 ? /All \d+ checks passed/ : new RegExp(`${failed} of ${table.length} checks failed`));
+    assert.deepEqual(await leftovers(), []);
+    assert.ok(!existsSync(`${defaultStateDir(PREFIX)}/state.json`));
+  });
+
+  it('stays up with state.json phase ready until Ctrl-C, then removes everything and exits 0', async () => {
+    const statePath = `${defaultStateDir(PREFIX)}/state.json`;
+    child = spawn(process.execPath, [BIN, 'lab', '--prefix', PREFIX, '--nodes', '1', '--address-timeout', '10s'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const state = await waitFor('state.json to say ready', () => {
+      if (child!.exitCode !== null) throw new Error(`the lab exited: ${out}`);
+      if (!existsSync(statePath)) return undefined;
+      const s = JSON.parse(readFileSync(statePath, 'utf8')) as LabState;
+      return s.phase === 'ready' ? s : undefined;
+    }, 60_000, 200);
+    assert.equal(state.prefix, PREFIX);
+    assert.equal(state.clientNamespace, `${PREFIX}-cl`);
+    assert.deepEqual(state.nodes.map((n) => n.name), [`${PREFIX}-n1`]);
+    assert.deepEqual(state.services.map((s) => [s.name, s.ports]).sort(), [
+      ['echo-tcp', [{ port: 5678, protocol: 'TCP' }]],
+      ['echo-udp', [{ port: 5678, protocol: 'UDP' }]],
+      ['web', [{ port: 80, protocol: 'TCP' }]],
+      ['web-dual', [{ port: 80, protocol: 'TCP' }]],
+      ['web-local', [{ port: 80, protocol: 'TCP' }]],
+    ]);
+    assert.ok(existsSync(state.kubeconfig));
+    assert.match(out, /The lab is up/);
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, out);
+    assert.deepEqual(await leftovers(), []);
+    assert.ok(!existsSync(statePath));
+  });
+});
