@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { ApiServer } from '../../lab/apiserver/index.js';
-import { raw, RawWatch, reportRequests, startTestApiServer, type Json } from '../helpers/apiserver.js';
+import { raw, RawWatch, reportRequests, startTestApiServer, waitFor, type Json } from '../helpers/apiserver.js';
 
 // Transport, discovery, errors and the smaller kinds (fidelity spec §1–§5, §7, §11).
 describe('apiserver emulator: HTTP, discovery and errors', () => {
@@ -197,5 +197,31 @@ describe('apiserver emulator: HTTP, discovery and errors', () => {
     const gone = await raw(api, 'DELETE', '/api/v1/namespaces/default/pods/graceful?gracePeriodSeconds=0');
     assert.equal(gone.status, 200);
     assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/pods/graceful')).status, 404);
+  });
+  it('deleting a namespace deletes its content, then the namespace', async () => {
+    await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: 'doomed' } } });
+    await raw(api, 'POST', '/api/v1/namespaces/doomed/configmaps', { body: { metadata: { name: 'c' } } });
+    await raw(api, 'POST', '/api/v1/namespaces/doomed/services', { body: { metadata: { name: 's' }, spec: { selector: { a: 'b' }, ports: [{ port: 80 }] } } });
+    const del = await raw(api, 'DELETE', '/api/v1/namespaces/doomed');
+    assert.equal(del.json.status.phase, 'Terminating');
+    await waitFor('the namespace to go', async () => (await raw(api, 'GET', '/api/v1/namespaces/doomed')).status === 404);
+    assert.deepEqual((await raw(api, 'GET', '/api/v1/namespaces/doomed/configmaps')).json.items, []);
+    assert.deepEqual((await raw(api, 'GET', '/api/v1/namespaces/doomed/services')).json.items, []);
+  });
+
+  it('keeps a Node\'s status from create, merges kubelet heartbeats by condition type, and ignores status in main writes', async () => {
+    const made = await raw(api, 'POST', '/api/v1/nodes', { body: { metadata: { name: 'node-a', labels: { zone: 'a' } }, status: { addresses: [{ type: 'InternalIP', address: '192.0.2.11' }], conditions: [{ type: 'Ready', status: 'False', lastHeartbeatTime: '2026-01-01T00:00:00Z' }] } } });
+    assert.equal(made.status, 201, made.text);
+    assert.equal(made.json.status.addresses[0].address, '192.0.2.11', 'a node registers with its status');
+    const hb = await raw(api, 'PATCH', '/api/v1/nodes/node-a/status', { body: { status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: '2026-01-01T00:00:10Z' }] } }, contentType: 'application/strategic-merge-patch+json' });
+    assert.equal(hb.status, 200, hb.text);
+    assert.deepEqual(hb.json.status.conditions.map((c: Json) => [c.type, c.status]), [['Ready', 'True']]);
+    assert.equal(hb.json.status.addresses[0].address, '192.0.2.11', 'addresses survive a conditions patch');
+    const main = await raw(api, 'PATCH', '/api/v1/nodes/node-a', { body: { status: { conditions: [] }, spec: { unschedulable: true } }, contentType: 'application/merge-patch+json' });
+    assert.equal(main.json.status.conditions.length, 1, 'status in a main write is dropped');
+    const sel = await raw(api, 'GET', '/api/v1/nodes?fieldSelector=spec.unschedulable%3Dtrue');
+    assert.deepEqual((sel.json.items as Json[]).map((x) => x.metadata.name), ['node-a']);
+    const del = await raw(api, 'DELETE', '/api/v1/nodes/node-a');
+    assert.equal(del.json.kind, 'Status');
   });
 });
