@@ -7,6 +7,7 @@ import { parseFieldSelector, parseLabelSelector, pinnedName, fieldsMatch, labels
 import { applyJsonPatch, applyMergePatch, applyStrategicPatch, clone, patchTypeOf } from './patch.js';
 import { ApiStatusError, badRequest, expired, invalid, cause, notFound, unsupportedMediaType, type Obj } from './status.js';
 import { toWire, WatchStream, type WatchHost } from './watch.js';
+import { wantsTable } from './table.js';
 import { validateEventsV1 } from './kinds/others.js';
 
 export type Reply = { readonly code: number; readonly body: Obj } | { readonly code: 'streaming' };
@@ -75,7 +76,7 @@ function list(route: ResourceRoute, q: URLSearchParams, ctx: HandlerContext): Re
   return { code: 200, body: { kind: `${def.kind}List`, apiVersion: def.apiVersion, metadata: { resourceVersion: String(current) }, items } };
 }
 
-function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ctx: HandlerContext): Reply {
+function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ctx: HandlerContext, accept: string | undefined): Reply {
   const { def } = route;
   const labels = parseLabelSelector(q.get('labelSelector'));
   let fields = parseFieldSelector(q.get('fieldSelector'), def);
@@ -86,7 +87,9 @@ function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ct
   const timeoutMs = t !== null && /^\d+$/.test(t) ? Number(t) * 1000 : (1800 + Math.floor(Math.random() * 1800)) * 1000;
   const ns = def.namespaced && route.namespace ? route.namespace : def.namespaced ? undefined : '';
   const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
-  new WatchStream(res, { def, namespace: ns, labels, fields, bookmarks, timeoutMs }, ctx.registry.store, ctx.watchHost).start(rv);
+  const tableVersion = wantsTable(accept);
+  const table = tableVersion ? { version: tableVersion, includeObject: q.get('includeObject') } : undefined;
+  new WatchStream(res, { def, namespace: ns, labels, fields, bookmarks, timeoutMs, ...(table ? { table } : {}) }, ctx.registry.store, ctx.watchHost).start(rv);
   return { code: 'streaming' };
 }
 
@@ -172,12 +175,12 @@ function removeCollection(route: ResourceRoute, q: URLSearchParams, body: Buffer
 }
 
 /** Serves one resource request once authentication and authorization passed. */
-export function handleResource(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, res: ServerResponse, ctx: HandlerContext): Reply {
+export function handleResource(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, res: ServerResponse, ctx: HandlerContext, accept?: string): Reply {
   const { def, namespace, name } = route;
   switch (route.verb) {
     case 'get': return wireReply(200, def, ctx.registry.get(def, namespace, name));
     case 'list': return list(route, q, ctx);
-    case 'watch': return watch(route, q, res, ctx);
+    case 'watch': return watch(route, q, res, ctx, accept);
     case 'create': {
       const wire = bodyObject(contentType, body, def);
       if (def.view) validateEventsV1(wire, def);

@@ -8,6 +8,7 @@ import { componentLogger } from '../../src/log.js';
 import { counter } from '../../src/metrics.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { handleResource, type HandlerContext } from './handlers.js';
+import { asTableIfAsked } from './table.js';
 import { kubeconfigYaml, type KubeconfigOptions } from './kubeconfig.js';
 import { authorize, bootstrapObjects, forbiddenMessage, Tokens, type RequestAttributes, type UserInfo } from './rbac.js';
 import { Registry } from './registry.js';
@@ -262,13 +263,13 @@ class Emulator implements ApiServer, WatchHost {
         return;
       }
       this.#authorize(user, { kind: 'resource', verb: route.verb, apiGroup: route.def.group, resource: route.def.resource, subresource: route.subresource, namespace: route.namespace, name: route.name });
-      const reply = handleResource(route, url.searchParams, req.headers['content-type'] ?? '', body, res, this.#ctx);
+      const reply = handleResource(route, url.searchParams, req.headers['content-type'] ?? '', body, res, this.#ctx, req.headers.accept);
       if (reply.code === 'streaming') {
         code = 200;
         return;
       }
       code = reply.code;
-      send(res, reply.code, reply.body);
+      send(res, reply.code, asTableIfAsked(route, req.headers.accept, url.searchParams, reply.code, reply.body));
     } catch (err) {
       if (err instanceof ApiStatusError) {
         code = err.httpCode;

@@ -3,6 +3,7 @@ import type { ResourceDef } from './resources.js';
 import { fieldsMatch, labelsMatch, type FieldSelector, type LabelSelector } from './selectors.js';
 import type { Change, Store, Subscriber } from './store.js';
 import { statusBody, type Obj } from './status.js';
+import { toTable } from './table.js';
 
 /** Adds kind/apiVersion (first, as the real server orders them) and converts to the API's shape. */
 export function toWire(def: ResourceDef, stored: Obj): Obj {
@@ -31,6 +32,8 @@ export interface WatchParams {
   readonly fields: FieldSelector;
   readonly bookmarks: boolean;
   readonly timeoutMs: number;
+  /** kubectl get --watch asks for Tables: every event then carries a one-row Table. */
+  readonly table?: { readonly version: 'v1' | 'v1beta1'; readonly includeObject: string | null };
 }
 
 /** Hooks the emulator uses to hold deliveries during a pause and to close every watch. */
@@ -75,7 +78,7 @@ export class WatchStream implements Subscriber {
     const { def } = this.#p;
     if (sinceRv === undefined) {
       for (const o of this.#store.list(def.storeKey, this.#p.namespace)) {
-        if (this.#matches(o)) this.#send(`${JSON.stringify({ type: 'ADDED', object: toWire(def, o) })}\n`);
+        if (this.#matches(o)) this.#send(this.#table ? this.#tableLine('ADDED', o) : `${JSON.stringify({ type: 'ADDED', object: toWire(def, o) })}\n`);
       }
     } else {
       const h = this.#store.changesSince(def.storeKey, sinceRv);
@@ -96,22 +99,35 @@ export class WatchStream implements Subscriber {
     return labelsMatch(this.#p.labels, o.metadata.labels) && fieldsMatch(this.#p.fields, o);
   }
 
+  get #table(): boolean {
+    return this.#p.table !== undefined;
+  }
+
+  #tableLine(type: string, object: Obj): string {
+    const t = this.#p.table!;
+    const table = toTable(this.#p.def.resource, [toWire(this.#p.def, object)], { version: t.version, resourceVersion: String(object.metadata?.resourceVersion ?? ''), includeObject: t.includeObject, nowMs: Date.now() });
+    return `${JSON.stringify({ type, object: table })}\n`;
+  }
+
+  #line(type: string, c: Change, object: Obj): string {
+    return this.#table ? this.#tableLine(type, object) : eventLine(this.#p.def, type, c, object);
+  }
+
   onChange(c: Change): void {
     if (this.#closed) return;
     this.#lastRv = c.rv;
     const now = this.#matches(c.object);
     const before = c.old !== undefined && c.type !== 'ADDED' ? this.#matches(c.old) : false;
-    const { def } = this.#p;
     if (c.type === 'DELETED') {
-      if (before || now) this.#send(eventLine(def, 'DELETED', c, c.object));
+      if (before || now) this.#send(this.#line('DELETED', c, c.object));
       return;
     }
-    if (now && before) this.#send(eventLine(def, 'MODIFIED', c, c.object));
-    else if (now) this.#send(eventLine(def, 'ADDED', c, c.object));
+    if (now && before) this.#send(this.#line('MODIFIED', c, c.object));
+    else if (now) this.#send(this.#line('ADDED', c, c.object));
     else if (before) {
       // stopped matching: the client sees the old state, with the new RV
       const gone = { ...c.old!, metadata: { ...c.old!.metadata, resourceVersion: String(c.rv) } };
-      this.#send(eventLine(def, 'DELETED', c, gone));
+      this.#send(this.#line('DELETED', c, gone));
     }
   }
 
