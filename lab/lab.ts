@@ -275,6 +275,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       const pods = samplePods(topology.nodes.length);
       progress(`starting ${pods.length} backend pods`);
       await Promise.all(pods.map((p) => lab!.runPod(p.name, p.node, p.labels)));
+      lab.pods.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
       progress('applying the pool ConfigMap and the sample Services');
       await applyManifest(target, LAB_CONFIGMAP);
       for (const s of SAMPLE_SERVICES) await applyManifest(target, s.manifest);
