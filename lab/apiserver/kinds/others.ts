@@ -16,7 +16,13 @@ export function validateName(def: ResourceDef, name: string): Cause[] {
 
 function leaseSpec(spec: Obj | undefined, def: ResourceDef, name: string): void {
   if (!spec) return;
-  for (const f of ['acquireTime', 'renewTime']) if (f in spec) spec[f] = parseMicroTime('Lease', spec[f]);
+  for (const f of ['acquireTime', 'renewTime']) {
+    if (!(f in spec)) continue;
+    const t = parseMicroTime('Lease', spec[f]);
+    // omitempty: a null time is stored as absent, as the real server returns it
+    if (t === null) delete spec[f];
+    else spec[f] = t;
+  }
   const errs: Cause[] = [];
   if (spec.leaseDurationSeconds !== undefined && spec.leaseDurationSeconds !== null && !(Number.isInteger(spec.leaseDurationSeconds) && spec.leaseDurationSeconds > 0)) {
     errs.push(cause.invalid('spec.leaseDurationSeconds', spec.leaseDurationSeconds, 'must be greater than 0'));
@@ -141,6 +147,7 @@ export function prepareOtherCreate(def: ResourceDef, o: Obj, now: Date): void {
     case 'nodes':
       // Nodes may set status on create (the kubelet registers itself with it).
       o.status ??= {};
+      prepareOtherStatus(def, o);
       o.status.daemonEndpoints ??= { kubeletEndpoint: { Port: 10250 } };
       o.spec ??= {};
       break;
