@@ -90,7 +90,11 @@ export const command: Command = {
     let signalled: NodeJS.Signals | undefined;
     let wake: (() => void) | undefined;
     const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) return;
+      if (signalled) {
+        // a second Ctrl-C: stop waiting; the exit handler still removes the topology
+        process.stdout.write(`\n${sig} again: removing the topology and exiting now\n`);
+        process.exit(130);
+      }
       signalled = sig;
       process.stdout.write(`\n${sig}: stopping the lab\n`);
       wake?.();

@@ -36,8 +36,15 @@ describe('fulcrum lab (the command)', function () {
     spawnSync(process.execPath, ['-e', `import(${JSON.stringify(fileURLToPath(new URL('../../lab/leftovers.js', import.meta.url)))}).then((m) => m.removeLeftovers('${PREFIX}'))`]);
   });
 
-  it('refuses to run without root, with a clear message and exit 1', () => {
-    const r = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath, BIN, 'lab', '--prefix', PREFIX], { encoding: 'utf8', env: ENV });
+  it('refuses to run without root, with a clear message and exit 1', function () {
+    const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath];
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const canRead = spawnSync('setpriv', [...asNobody, '-e', `require('node:fs').accessSync(${JSON.stringify(main)}); require('node:fs').accessSync(${JSON.stringify(BIN)})`]);
+    if (canRead.status !== 0) {
+      console.log('      (skipped: user nobody cannot read this checkout, so it cannot run bin/fulcrum)');
+      this.skip();
+    }
+    const r = spawnSync('setpriv', [...asNobody, BIN, 'lab', '--prefix', PREFIX], { encoding: 'utf8', env: ENV });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /needs root/);
   });
