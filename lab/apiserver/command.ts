@@ -2,7 +2,7 @@ import { rename } from 'node:fs/promises';
 import { EXIT_OK, parseCommandArgs, type Command } from '../../src/cli/command.js';
 import { UsageError } from '../../src/errors.js';
 
-const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--event-window N]
+const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--kubeconfig-scheme https|http] [--event-window N]
 
 Runs Fulcrum's in-memory Kubernetes API emulator: an emulator for the lab and the tests, NOT a
 production API server (no etcd, no TLS, no admission webhooks, no OpenAPI; everything is lost
@@ -11,6 +11,8 @@ when it stops).
 Options:
   --listen HOST:PORT      address to listen on (default 127.0.0.1:0; port 0 picks a free one)
   --kubeconfig-out FILE   write a cluster-admin kubeconfig there once the server accepts requests
+  --kubeconfig-scheme S   https (default; kubectl sends tokens only over TLS) or http (no TLS
+                          handshake per request: faster for client-node, unusable by kubectl)
   --event-window N        watch history kept, in changes (default 10000)
   --log-level LEVEL       trace, debug, info, warn, error, fatal or silent
 
@@ -33,10 +35,13 @@ export const command: Command = {
     const { values } = parseCommandArgs(argv, {
       listen: { type: 'string' },
       'kubeconfig-out': { type: 'string' },
+      'kubeconfig-scheme': { type: 'string' },
       'event-window': { type: 'string' },
       'log-level': { type: 'string' },
     });
     const { host, port } = parseListen(values.listen);
+    const scheme = values['kubeconfig-scheme'] ?? 'https';
+    if (scheme !== 'https' && scheme !== 'http') throw new UsageError(`--kubeconfig-scheme: "${scheme}" is not https or http`);
     const eventWindow = values['event-window'] === undefined ? 10_000 : Number(values['event-window']);
     if (!Number.isInteger(eventWindow) || eventWindow < 1) throw new UsageError(`--event-window: "${values['event-window']}" is not a whole number of at least 1`);
     if (values['log-level']) {
@@ -53,7 +58,7 @@ export const command: Command = {
     const out = values['kubeconfig-out'];
     if (out) {
       // written whole then renamed, so a script waiting for the file never reads half of it
-      await server.writeKubeconfig(`${out}.tmp`);
+      await server.writeKubeconfig(`${out}.tmp`, { scheme });
       await rename(`${out}.tmp`, out);
       process.stderr.write(`fulcrum apiserver: kubeconfig written to ${out}\n`);
     }

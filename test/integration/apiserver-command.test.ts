@@ -44,7 +44,15 @@ describe('fulcrum apiserver (the command)', function () {
     assert.match(stderr, /stopped \(served \d+ requests\)/);
   });
 
-  it('rejects a bad --listen with exit 2', async () => {
-    await assert.rejects(run(process.execPath, [BIN, 'apiserver', '--listen', 'nope']), (err: Json) => err.code === 2 && /--listen: "nope" is not HOST:PORT/.test(err.stderr));
-  });
+  const usageRows: [string, string[], RegExp][] = [
+    ['a bad --listen', ['--listen', 'nope'], /--listen: "nope" is not HOST:PORT/],
+    ['a bad --kubeconfig-scheme', ['--kubeconfig-scheme', 'ftp'], /--kubeconfig-scheme: "ftp" is not https or http/],
+    ['a bad --event-window', ['--event-window', '0'], /--event-window: "0"/],
+    ['an unknown flag', ['--bogus'], /bogus/],
+  ];
+  for (const [name, args, message] of usageRows) {
+    it(`rejects ${name} with exit 2`, async () => {
+      await assert.rejects(run(process.execPath, [BIN, 'apiserver', ...args]), (err: Json) => err.code === 2 && message.test(err.stderr));
+    });
+  }
 });
