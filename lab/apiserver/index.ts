@@ -5,7 +5,7 @@ import { networkInterfaces } from 'node:os';
 import { makeServingCert, type ServingCert } from './cert.js';
 import { writeFile } from 'node:fs/promises';
 import { componentLogger } from '../../src/log.js';
-import { counter } from '../../src/metrics.js';
+import { counter, gauge } from '../../src/metrics.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
 import { handleResource, type HandlerContext } from './handlers.js';
 import { asTableIfAsked } from './table.js';
@@ -53,6 +53,7 @@ export interface ApiServer {
 
 export type { KubeconfigOptions };
 
+const openWatches = gauge('fulcrum_apiserver_watches', 'Watches open on the API emulator');
 const requestsTotal = counter('fulcrum_apiserver_requests_total', 'Requests served by the API emulator, by verb and resource', ['verb', 'resource', 'code']);
 
 /** Reads a request body; the emulator serves small JSON objects, so buffering is fine. */
@@ -184,10 +185,11 @@ class Emulator implements ApiServer, WatchHost {
 
   register(w: WatchStream): void {
     this.#watches.add(w);
+    openWatches.inc();
   }
 
   unregister(w: WatchStream): void {
-    this.#watches.delete(w);
+    if (this.#watches.delete(w)) openWatches.dec();
   }
 
   async start(): Promise<void> {
@@ -284,6 +286,7 @@ class Emulator implements ApiServer, WatchHost {
       }
     } finally {
       const key = countKey(route, method, url.pathname);
+      if (this.#log.debug()) this.#log.debug({ event: 'request', request: key, namespace: route?.kind === 'resource' ? route.namespace : undefined, code }, 'served');
       this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
       requestsTotal.inc({ verb: route?.kind === 'resource' ? route.verb : method.toLowerCase(), resource: route?.kind === 'resource' ? route.def.resource : 'nonResource', code: String(code) });
     }
