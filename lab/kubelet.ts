@@ -176,9 +176,17 @@ export class LabKubelet {
     }, MERGE_PATCH);
   }
 
-  /** Deletes the pod object (the emulator marks it terminating or removes it). */
+  /**
+   * Deletes the pod as a user would: a pod bound to a node is only marked (deletionTimestamp),
+   * so its endpoints turn terminating (serving while it stays Ready), until `removePod`.
+   */
   async deletePod(namespace: string, name: string): Promise<void> {
     await apiRequest(this.#api, 'DELETE', `/api/v1/namespaces/${namespace}/pods/${name}`);
+  }
+
+  /** What the kubelet does once the containers have stopped: the final delete, grace period 0. */
+  async removePod(namespace: string, name: string): Promise<void> {
+    await apiRequest(this.#api, 'DELETE', `/api/v1/namespaces/${namespace}/pods/${name}?gracePeriodSeconds=0`);
   }
 
   stop(): void {

@@ -47,7 +47,7 @@ describe('lab kubelet against the API emulator', () => {
     await kubelet.setNodeReady(n1.name, true);
   });
 
-  it('a ready pod selected by a Service appears in its EndpointSlices with node name, both families and named ports', async () => {
+  it('a ready pod appears in its EndpointSlices (node name, both families, named ports), turns terminating but serving when deleted, then goes', async () => {
     await applyObject(target, '/api/v1/namespaces/default/services', {
       apiVersion: 'v1',
       kind: 'Service',
@@ -67,6 +67,20 @@ describe('lab kubelet against the API emulator', () => {
     assert.deepEqual(byFamily.IPv6!.endpoints.map((e) => [e.addresses, e.nodeName]), [[['2001:db8:1::1:2'], 'ful-n1']]);
     assert.deepEqual(byFamily.IPv4!.ports.map((p) => [p.name, p.port]), [['http', 8080]]);
 
+    await kubelet.deletePod('default', 'web-1');
+    const terminating = await waitFor('the endpoint to turn terminating', async () => {
+      const list = (await apiRequest(target, 'GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb')) as { items: Slice[] };
+      const eps = list.items.flatMap((s) => s.endpoints ?? []) as unknown as { conditions: Record<string, boolean> }[];
+      return eps.length === 2 && eps.every((e) => e.conditions.terminating) ? eps : undefined;
+    }, 5000);
+    assert.deepEqual(terminating[0]!.conditions, { ready: false, serving: true, terminating: true });
+    await kubelet.removePod('default', 'web-1');
+    await waitFor('the endpoint to go', async () => {
+      const list = (await apiRequest(target, 'GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb')) as { items: Slice[] };
+      return list.items.every((s) => (s.endpoints ?? []).length === 0);
+    }, 5000);
+
+    await kubelet.createPod(spec, true);
     await kubelet.setPodReady(spec, false);
     await waitFor('the endpoint to turn not ready', async () => {
       const list = (await apiRequest(target, 'GET', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dweb')) as { items: Slice[] };
