@@ -294,10 +294,16 @@ class Emulator implements ApiServer, WatchHost {
 
   #authenticate(req: IncomingMessage, route: Route): UserInfo {
     const user = this.#tokens.authenticate(req.headers.authorization);
-    if (user) return user;
+    // like bound service-account tokens: valid only while the ServiceAccount exists
+    if (user && this.#serviceAccountExists(user)) return user;
     // like the real server's anonymous access to system:public-info-viewer
     if (route.kind === 'nonResource' && ['/version', '/healthz', '/livez', '/readyz'].includes(route.path)) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
     throw new ApiStatusError(401, 'Unauthorized', 'Unauthorized');
+  }
+
+  #serviceAccountExists(user: UserInfo): boolean {
+    const m = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(user.name);
+    return !m || this.#store.get('serviceaccounts', m[1]!, m[2]!) !== undefined;
   }
 
   #authorize(user: UserInfo, a: RequestAttributes): void {

@@ -125,7 +125,15 @@ export class Registry {
       } else prepareService(o, undefined, this.#net, def);
     } else prepareOtherCreate(def, o, now);
     if (opts.dryRun) return { ...o, metadata: { ...md, resourceVersion: String(this.#store.resourceVersion) } };
-    return this.#store.put(def.storeKey, o);
+    const stored = this.#store.put(def.storeKey, o);
+    if (def.storeKey === 'namespaces') this.#ensureDefaultServiceAccount(md.name);
+    return stored;
+  }
+
+  /** The service-account controller's job: every namespace has a ServiceAccount "default". */
+  #ensureDefaultServiceAccount(ns: string): void {
+    if (this.#store.get('serviceaccounts', ns, 'default')) return;
+    this.#store.put('serviceaccounts', { metadata: { name: 'default', namespace: ns, uid: randomUUID(), creationTimestamp: rfc3339(this.#now()) } });
   }
 
   /** PUT, a patch result, or a /status write. `body` is stored shape. */

@@ -33,6 +33,22 @@ describe('apiserver emulator: authentication and RBAC', () => {
     assert.equal((await raw(api, 'GET', '/version', { token: null })).status, 200);
   });
 
+  it('a service-account token stops working when its ServiceAccount is deleted', async () => {
+    await raw(api, 'POST', '/api/v1/namespaces/default/serviceaccounts', { body: { metadata: { name: 'short-lived' } } });
+    const token = api.serviceAccountToken('default', 'short-lived');
+    assert.equal((await raw(api, 'GET', '/api', { token })).status, 200);
+    await raw(api, 'DELETE', '/api/v1/namespaces/default/serviceaccounts/short-lived');
+    assert.equal((await raw(api, 'GET', '/api', { token })).status, 401);
+    assert.equal((await raw(api, 'GET', '/api', { token: api.serviceAccountToken('default', 'never-made') })).status, 401);
+  });
+
+  it('every namespace gets a ServiceAccount "default", which has no permissions', async () => {
+    await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: 'fresh' } } });
+    assert.equal((await raw(api, 'GET', '/api/v1/namespaces/fresh/serviceaccounts/default')).status, 200);
+    const r = await raw(api, 'GET', '/api/v1/namespaces/fresh/configmaps', { token: api.serviceAccountToken('fresh', 'default') });
+    assert.equal(r.status, 403);
+  });
+
   it('lets a read-only Role read in its namespace', async () => {
     assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/services', { token: readerToken })).status, 200);
     assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/services/web', { token: readerToken })).status, 200);
