@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,6 +72,12 @@ interface SliceJson {
   endpoints?: { addresses: string[]; nodeName?: string; targetRef?: { name?: string }; conditions?: { ready?: boolean } }[];
 }
 
+/** state.json of labs alive in this process: removed if it exits without stop() (the topology removes itself). */
+const liveStatePaths = new Set<string>();
+process.on('exit', () => {
+  for (const p of liveStatePaths) rmSync(p, { force: true });
+});
+
 export class Lab {
   readonly topology: Topology;
   readonly api: ApiServer;
@@ -97,6 +104,7 @@ export class Lab {
     this.statePath = join(parts.stateDir, 'state.json');
     this.kubeconfigs = parts.kubeconfigs;
     this.#components = parts.components;
+    liveStatePaths.add(this.statePath);
   }
 
   get phase(): LabPhase {
@@ -235,6 +243,7 @@ export class Lab {
     await this.api.stop().catch(() => undefined);
     await this.topology.destroy();
     await removeState(this.statePath);
+    liveStatePaths.delete(this.statePath);
   }
 }
 
