@@ -1,0 +1,98 @@
+import type { V1Endpoints, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+
+/**
+ * The endpoints of one Service as the speaker needs them, pure: from its EndpointSlices
+ * (label kubernetes.io/service-name), or from its hand-made Endpoints object when the Service
+ * has no selector and no slice names it (the EndpointSlice mirroring controller may be absent).
+ */
+
+export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
+
+export interface EndpointView {
+  readonly address: string;
+  readonly nodeName: string | undefined;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  /** Target port by Service port name ('' for an unnamed port). */
+  readonly ports: ReadonlyMap<string, number>;
+}
+
+/** Slices and Endpoints of every Service, indexed once per plan by `namespace/name`. */
+export interface EndpointIndex {
+  readonly slices: ReadonlyMap<string, readonly V1EndpointSlice[]>;
+  readonly endpoints: ReadonlyMap<string, V1Endpoints>;
+}
+
+export function indexEndpoints(slices: readonly V1EndpointSlice[], endpoints: readonly V1Endpoints[]): EndpointIndex {
+  const bySvc = new Map<string, V1EndpointSlice[]>();
+  for (const s of slices) {
+    const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
+    if (!svc) continue;
+    const key = `${s.metadata?.namespace ?? ''}/${svc}`;
+    let list = bySvc.get(key);
+    if (!list) bySvc.set(key, (list = []));
+    list.push(s);
+  }
+  const eps = new Map<string, V1Endpoints>();
+  for (const e of endpoints) eps.set(`${e.metadata?.namespace ?? ''}/${e.metadata?.name ?? ''}`, e);
+  return { slices: bySvc, endpoints: eps };
+}
+
+export function endpointsOf(svc: V1Service, index: EndpointIndex): EndpointView[] {
+  const key = `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+  const slices = index.slices.get(key);
+  if (slices && slices.length > 0) return slices.flatMap(sliceEndpoints);
+  const hasSelector = Object.keys(svc.spec?.selector ?? {}).length > 0;
+  const manual = index.endpoints.get(key);
+  return !hasSelector && manual ? manualEndpoints(manual) : [];
+}
+
+function sliceEndpoints(slice: V1EndpointSlice): EndpointView[] {
+  const ports = new Map<string, number>();
+  for (const p of slice.ports ?? []) if (p.port !== undefined) ports.set(p.name ?? '', p.port);
+  const out: EndpointView[] = [];
+  for (const e of slice.endpoints ?? []) {
+    const c = e.conditions ?? {};
+    // discovery/v1: a nil ready or serving means true; terminating nil means false.
+    const ready = c.ready !== false;
+    const view = { nodeName: e.nodeName, ready, serving: c.serving ?? ready, terminating: c.terminating === true, ports };
+    for (const address of e.addresses ?? []) out.push({ address, ...view });
+  }
+  return out;
+}
+
+function manualEndpoints(ep: V1Endpoints): EndpointView[] {
+  const out: EndpointView[] = [];
+  for (const subset of ep.subsets ?? []) {
+    const ports = new Map<string, number>();
+    for (const p of subset.ports ?? []) ports.set(p.name ?? '', p.port);
+    for (const a of subset.addresses ?? []) out.push({ address: a.ip, nodeName: a.nodeName, ready: true, serving: true, terminating: false, ports });
+    for (const a of subset.notReadyAddresses ?? []) out.push({ address: a.ip, nodeName: a.nodeName, ready: false, serving: false, terminating: false, ports });
+  }
+  return out;
+}
+
+/** What a node has of a Service's endpoints, kube-proxy's order of preference. */
+export type LocalTier = 'ready' | 'servingTerminating' | 'none';
+
+export function localTier(endpoints: readonly EndpointView[], node: string): LocalTier {
+  let tier: LocalTier = 'none';
+  for (const e of endpoints) {
+    if (e.nodeName !== node) continue;
+    if (e.ready) return 'ready';
+    if (e.serving && e.terminating) tier = 'servingTerminating';
+  }
+  return tier;
+}
+
+/**
+ * The endpoints traffic may go to: ready ones, else (as kube-proxy) serving+terminating ones so
+ * a rolling update does not black-hole; `Local` keeps this node's only; endpoints on nodes the
+ * speakers know to be down are skipped before any kubelet or controller notices.
+ */
+export function usableEndpoints(endpoints: readonly EndpointView[], o: { local: boolean; me: string; down: ReadonlySet<string> }): EndpointView[] {
+  const scope = endpoints.filter((e) => (o.local ? e.nodeName === o.me : e.nodeName === undefined || !o.down.has(e.nodeName)));
+  const ready = scope.filter((e) => e.ready);
+  return ready.length > 0 ? ready : scope.filter((e) => e.serving && e.terminating);
+}
