@@ -123,7 +123,7 @@ export const command: Command = {
           void delay(REFRESH_MS).then(resolve);
         });
         if (signalled) break;
-        await lab.services().then(() => lab!.writeState()).catch((err: unknown) => process.stderr.write(`fulcrum lab: refreshing state: ${errorMessage(err)}\n`));
+        await lab.refresh().catch((err: unknown) => process.stderr.write(`fulcrum lab: refreshing state: ${errorMessage(err)}\n`));
       }
       return EXIT_OK;
     } finally {

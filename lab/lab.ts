@@ -204,6 +204,21 @@ export class Lab {
     return ` (speaker ${down[0]![0]}: ${componentStatus(down[0]![1])})`;
   }
 
+  /**
+   * Re-reads the Services, takes owners from the client's neighbour table (one `ip neigh`: an
+   * address the client has talked to maps to the MAC that answered), and rewrites state.json.
+   */
+  async refresh(): Promise<void> {
+    const svcs = await this.services();
+    const neigh = await this.topology.neighbours(this.topology.client.namespace);
+    for (const address of svcs.flatMap((s) => s.addresses)) {
+      const mac = neigh.find((n) => n.ip === address && n.mac)?.mac;
+      const node = mac ? this.topology.nodes.find((n) => n.mac === mac) : undefined;
+      if (node) this.#owners.set(address, node.name);
+    }
+    await this.writeState();
+  }
+
   /** Rewrites state.json from what is known now. */
   async writeState(phase: LabPhase = this.#phase): Promise<void> {
     this.#phase = phase;
