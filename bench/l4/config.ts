@@ -25,13 +25,13 @@ export function protocolOf(service: Service): 'tcp' | 'udp' {
 }
 
 /** Fulcrum's `proxy --config` file: one frontend and one single-endpoint backend per service. */
-export function fulcrumConfig(t: Topology, workers: number): string {
+export function fulcrumConfig(t: Topology, workers: number, services: readonly Service[] = SERVICES): string {
   const lines = [`workers: ${workers}`, 'frontends:'];
-  for (const s of SERVICES) {
+  for (const s of services) {
     lines.push(`  - name: ${s}`, `    listen: ${t.host}:${t.fulcrum[s]}`, `    protocol: ${protocolOf(s)}`, `    backend: ${s}`);
   }
   lines.push('backends:');
-  for (const s of SERVICES) {
+  for (const s of services) {
     lines.push(`  - name: ${s}`, '    balance: roundrobin', '    endpoints:', `      - { address: ${t.host}, port: ${t.backends[s]} }`);
   }
   return lines.join('\n') + '\n';

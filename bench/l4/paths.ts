@@ -89,29 +89,54 @@ export async function startHaproxyProxy(t: Topology, dir: string, threads: numbe
   return s;
 }
 
-export type FulcrumStart = { kind: 'running'; process: Spawned } | { kind: 'unavailable'; reason: string };
+export type FulcrumStart =
+  | { kind: 'running'; process: Spawned; services: readonly Service[]; note: string | null }
+  | { kind: 'unavailable'; reason: string };
 
-/**
- * `fulcrum proxy --config FILE`, ready when it prints `fulcrum proxy: ready`. Logs at `warn`
- * (haproxy logs nothing here either). Any failure to start makes the path "unavailable".
- */
-export async function startFulcrum(t: Topology, dir: string, workers: number, cpus: CpuPlan, maxSeconds: number): Promise<FulcrumStart> {
+async function tryFulcrum(t: Topology, dir: string, workers: number, cpus: CpuPlan, maxSeconds: number, services: readonly Service[]): Promise<{ process: Spawned } | { reason: string }> {
   const cfg = join(dir, 'fulcrum.yaml');
-  writeFileSync(cfg, fulcrumConfig(t, workers));
+  writeFileSync(cfg, fulcrumConfig(t, workers, services));
   const env = { ...process.env, FULCRUM_LOG_LEVEL: process.env.FULCRUM_BENCH_LOG_LEVEL ?? 'warn' };
   const s = start('fulcrum proxy', process.execPath, [FULCRUM_BIN, 'proxy', '--config', cfg], { cpus: cpus.proxyCpus, maxSeconds, cwd: REPO, env });
   try {
     await waitForOutput(s, /fulcrum proxy: ready/, 15000);
-    return { kind: 'running', process: s };
+    return { process: s };
   } catch (err) {
     await stop(s, 1000);
     const text = s.output().trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? errorMessage(err);
-    return { kind: 'unavailable', reason: text.slice(0, 200) };
+    return { reason: text.slice(0, 200) };
   }
+}
+
+/**
+ * `fulcrum proxy --config FILE`, ready when it prints `fulcrum proxy: ready`. Logs at `warn`
+ * (haproxy logs nothing here either). If it refuses the whole file, it is tried once more with
+ * the TCP frontends only (a proxy without UDP yet still gets its TCP figures).
+ */
+export async function startFulcrum(t: Topology, dir: string, workers: number, cpus: CpuPlan, maxSeconds: number): Promise<FulcrumStart> {
+  const all = await tryFulcrum(t, dir, workers, cpus, maxSeconds, SERVICES);
+  if ('process' in all) return { kind: 'running', process: all.process, services: SERVICES, note: null };
+  const tcp = SERVICES.filter((s) => s !== 'udp');
+  const some = await tryFulcrum(t, dir, workers, cpus, maxSeconds, tcp);
+  if ('process' in some) return { kind: 'running', process: some.process, services: tcp, note: `refused the UDP frontend: ${all.reason}` };
+  return { kind: 'unavailable', reason: all.reason };
 }
 
 function nft(args: string[], input?: string): void {
   execFileSync('nft', args, { input, timeout: 5000, stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+/**
+ * nftables tables of others in this namespace (a running lab, a firewall). Any table that uses
+ * conntrack makes every path pay for it, so the results say when there were some.
+ */
+export function foreignNftTables(): string[] {
+  try {
+    const out = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.split('\n').map((l) => l.replace(/^table\s+/, '').trim()).filter((l) => l !== '' && !l.endsWith(` ${NFT_TABLE}`));
+  } catch {
+    return [];
+  }
 }
 
 /** Removes the table if present (`add` is idempotent, so this never fails on absence). */

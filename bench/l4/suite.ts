@@ -1,6 +1,6 @@
 // The L4 suite: the same workloads through four paths (Fulcrum, haproxy, kernel DNAT, direct),
 // interleaved run by run, median of the runs, CPU use of each side recorded with every figure.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage } from '../../src/errors.js';
@@ -8,7 +8,7 @@ import { onCleanup, stop, type Spawned } from '../lib/children.js';
 import { busyPercent, cpuCount, processTreeCpuSeconds, planCpus, readCpuTimes, type CpuPlan } from '../lib/cpu.js';
 import { PATHS, median, type PathName, type Workload } from '../lib/report.js';
 import type { Service, Topology } from './config.js';
-import { allocateTopology, applyNftTable, removeNftTable, startBackends, startFulcrum, startHaproxyProxy, toolVersions } from './paths.js';
+import { allocateTopology, applyNftTable, foreignNftTables, removeNftTable, startBackends, startFulcrum, startHaproxyProxy, toolVersions } from './paths.js';
 import { runIperf3, runUdpLoad, runWrk } from './tools.js';
 
 export interface L4Options {
@@ -119,7 +119,10 @@ export interface L4Context {
   haproxy: Spawned;
   backends: Record<Service, Spawned>;
   fulcrum: Spawned | null;
+  /** The services Fulcrum's config has frontends for. */
+  fulcrumServices: readonly Service[];
   fulcrumMissing: string | null;
+  fulcrumNote: string | null;
   kernelMissing: string | null;
 }
 
@@ -160,8 +163,11 @@ async function measureCell(ctx: L4Context, spec: Spec, path: PathName, seconds: 
   }
 }
 
-function available(ctx: L4Context, path: PathName): boolean {
-  if (path === 'fulcrum') return ctx.fulcrum !== null && ctx.fulcrum.child.exitCode === null && ctx.fulcrum.child.signalCode === null;
+function available(ctx: L4Context, path: PathName, spec?: Spec): boolean {
+  if (path === 'fulcrum') {
+    if (spec && !ctx.fulcrumServices.includes(spec.frontend)) return false;
+    return ctx.fulcrum !== null && ctx.fulcrum.child.exitCode === null && ctx.fulcrum.child.signalCode === null;
+  }
   if (path === 'kernel') return ctx.kernelMissing === null;
   return true;
 }
@@ -200,6 +206,7 @@ function toWorkloads(ctx: L4Context, spec: Spec, cells: Partial<Record<PathName,
     if (i === 0) {
       if (spec.frontend === 'udp') notes.push('haproxy: no UDP proxy in haproxy 2.6');
       if (ctx.fulcrumMissing) notes.push(`fulcrum: not available (${ctx.fulcrumMissing})`);
+      else if (ctx.fulcrumNote && !ctx.fulcrumServices.includes(spec.frontend)) notes.push(`fulcrum: ${ctx.fulcrumNote}`);
       if (ctx.kernelMissing) notes.push(`kernel: ${ctx.kernelMissing}`);
       const cpu = cpuNote(cells);
       if (cpu) notes.push(cpu);
@@ -234,18 +241,24 @@ export async function runL4(opts: L4Options): Promise<Workload[]> {
     const f = await startFulcrum(topology, dir, workers, cpus, maxSeconds);
     if (f.kind === 'running') started.push(f.process);
     else log(`l4: fulcrum not available: ${f.reason}`);
+    if (f.kind === 'running' && f.note) log(`l4: fulcrum ${f.note}`);
     const ctx: L4Context = {
       topology, cpus, workers, haproxy, backends: backends.byService,
       fulcrum: f.kind === 'running' ? f.process : null,
+      fulcrumServices: f.kind === 'running' ? f.services : [],
       fulcrumMissing: f.kind === 'running' ? null : f.reason,
+      fulcrumNote: f.kind === 'running' ? f.note : null,
       kernelMissing: null,
     };
     const out: Workload[] = [];
+    const foreign = new Set<string>(foreignNftTables());
+    const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     for (const spec of SPECS) {
+      for (const table of foreignNftTables()) foreign.add(table);
       const paths = PATHS.filter((p) => portFor(topology, p, spec.frontend) !== null);
       const cells: Partial<Record<PathName, Cell>> = {};
       for (const p of paths) {
-        if (!available(ctx, p)) continue;
+        if (!available(ctx, p, spec)) continue;
         cells[p] = { figures: {}, cpu: [], proxyCores: [], backendCores: [], errors: 0, problems: [] };
         await measureCell(ctx, spec, p, warmSeconds, null);
       }
@@ -253,7 +266,7 @@ export async function runL4(opts: L4Options): Promise<Workload[]> {
         // rotate the order each run so that no path always goes first (or right after another)
         for (let k = 0; k < paths.length; k++) {
           const p = paths[(k + run) % paths.length]!;
-          if (!cells[p] || !available(ctx, p)) continue;
+          if (!cells[p] || !available(ctx, p, spec)) continue;
           await measureCell(ctx, spec, p, seconds, cells[p]!);
         }
         log(`l4: ${spec.id} run ${run + 1}/${runs} done`);
@@ -263,7 +276,9 @@ export async function runL4(opts: L4Options): Promise<Workload[]> {
       }
       out.push(...toWorkloads(ctx, spec, cells));
     }
-    const setup = `${cpus.description}; fulcrum workers=${workers}, haproxy ${v.haproxy} nbthread=${workers}; median of ${runs} × ${seconds} s`;
+    for (const table of foreignNftTables()) foreign.add(table);
+    const others = foreign.size ? `; other nft tables seen during the run (conntrack may have been on for every path): ${[...foreign].join(', ')}` : '';
+    const setup = `${cpus.description}; fulcrum workers=${workers}, haproxy ${v.haproxy} nbthread=${workers}; median of ${runs} × ${seconds} s; load average at start ${load}${others}`;
     if (out[0]) out[0].notes = out[0].notes ? `${setup}; ${out[0].notes}` : setup;
     return out;
   } finally {

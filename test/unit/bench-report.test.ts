@@ -151,6 +151,12 @@ describe('bench topology', () => {
     assert.deepEqual(cfg.backends.find((b) => b.name === 'conn')?.endpoints, [{ address: '127.0.0.1', port: 9001 }]);
   });
 
+  it('Fulcrum can be given the TCP services only, for a proxy that refuses UDP', () => {
+    const cfg = parseYaml(fulcrumConfig(t, 1, ['conn', 'bulk', 'http'])) as { frontends: Array<{ protocol: string }>; backends: unknown[] };
+    assert.deepEqual(cfg.frontends.map((f) => f.protocol), ['tcp', 'tcp', 'tcp']);
+    assert.equal(cfg.backends.length, 3);
+  });
+
   it('haproxy runs as many threads as Fulcrum has workers and proxies every TCP service', () => {
     const cfg = haproxyProxyConfig(t, 2);
     assert.match(cfg, /nbthread 2\n/);
