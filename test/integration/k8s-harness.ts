@@ -29,6 +29,9 @@ export async function startEmulator(opts: { eventWindow?: number } = {}): Promis
     clients,
     kubeconfigPath,
     async close() {
+      // Keep the API traffic of each suite visible, so runaway request loops show in the output.
+      const counts = Object.entries(server.requestCounts()).sort((a, b) => b[1] - a[1]).slice(0, 6);
+      process.stdout.write(`      emulator served ${server.requestCount()} requests (${counts.map(([k, v]) => `${k}: ${v}`).join(', ')})\n`);
       await server.stop();
       await rm(dir, { recursive: true, force: true });
     },

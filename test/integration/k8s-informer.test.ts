@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Service } from '@kubernetes/client-node';
 import { mergePatchOptions } from '../../src/k8s/client.js';
 import { Informer } from '../../src/k8s/informer.js';
 import { configMaps, services } from '../../src/k8s/resources.js';
@@ -20,8 +20,8 @@ function recordInto(seen: Seen[]) {
 describe('k8s Informer against the API emulator', function () {
   this.timeout(20_000);
   let emu: Emulator;
-  const informers: Informer<never>[] = [];
-  const track = <T extends Informer<never>>(i: T): T => (informers.push(i), i);
+  const informers: { stop(): Promise<void> }[] = [];
+  const track = <T extends { stop(): Promise<void> }>(i: T): T => (informers.push(i), i);
 
   before(async () => {
     emu = await startEmulator();
@@ -42,7 +42,7 @@ describe('k8s Informer against the API emulator', function () {
     const core = emu.clients.core;
     await core.createNamespacedConfigMap({ namespace: 'default', body: cm('pre', '0') });
     const seen: Seen[] = [];
-    const inf = track(new Informer({ clients: emu.clients, resource: configMaps, namespace: 'default', backoff: FAST_BACKOFF }) as never) as unknown as Informer<V1ConfigMap>;
+    const inf = track(new Informer<V1ConfigMap>({ clients: emu.clients, resource: configMaps, namespace: 'default', backoff: FAST_BACKOFF }));
     inf.on(recordInto(seen));
     inf.start();
     await inf.synced;
@@ -69,7 +69,7 @@ describe('k8s Informer against the API emulator', function () {
   it('a label selector keeps only matching objects, and one that stops matching is deleted', async () => {
     const core = emu.clients.core;
     const seen: Seen[] = [];
-    const inf = track(new Informer({ clients: emu.clients, resource: configMaps, namespace: 'default', labelSelector: 'team=a', backoff: FAST_BACKOFF }) as never) as unknown as Informer<V1ConfigMap>;
+    const inf = track(new Informer<V1ConfigMap>({ clients: emu.clients, resource: configMaps, namespace: 'default', labelSelector: 'team=a', backoff: FAST_BACKOFF }));
     inf.on(recordInto(seen));
     inf.start();
     await inf.synced;
@@ -83,8 +83,8 @@ describe('k8s Informer against the API emulator', function () {
 
   it('a namespace-scoped informer ignores other namespaces; an all-namespace one sees both', async () => {
     const core = emu.clients.core;
-    const inNs = track(new Informer({ clients: emu.clients, resource: configMaps, namespace: 'kube-public', backoff: FAST_BACKOFF }) as never) as unknown as Informer<V1ConfigMap>;
-    const all = track(new Informer({ clients: emu.clients, resource: configMaps, fieldSelector: 'metadata.name=scoped', backoff: FAST_BACKOFF }) as never) as unknown as Informer<V1ConfigMap>;
+    const inNs = track(new Informer<V1ConfigMap>({ clients: emu.clients, resource: configMaps, namespace: 'kube-public', backoff: FAST_BACKOFF }));
+    const all = track(new Informer<V1ConfigMap>({ clients: emu.clients, resource: configMaps, fieldSelector: 'metadata.name=scoped', backoff: FAST_BACKOFF }));
     inNs.start();
     all.start();
     await Promise.all([inNs.synced, all.synced]);
@@ -99,7 +99,7 @@ describe('k8s Informer against the API emulator', function () {
   it('objects are deserialised the same way from the list and from the watch', async () => {
     const core = emu.clients.core;
     await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'listed' }, spec: { ports: [{ port: 80 }] } } });
-    const inf = track(new Informer({ clients: emu.clients, resource: services, namespace: 'default', backoff: FAST_BACKOFF }) as never) as unknown as Informer<import('@kubernetes/client-node').V1Service>;
+    const inf = track(new Informer<V1Service>({ clients: emu.clients, resource: services, namespace: 'default', backoff: FAST_BACKOFF }));
     inf.start();
     await inf.synced;
     await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'watched' }, spec: { ports: [{ port: 80 }] } } });
@@ -113,7 +113,7 @@ describe('k8s Informer against the API emulator', function () {
   it('a handler added after sync receives the cached objects as adds; resync re-delivers updates', async () => {
     const core = emu.clients.core;
     await core.createNamespacedConfigMap({ namespace: 'kube-system', body: cm('late', '1', undefined, 'kube-system') });
-    const inf = track(new Informer({ clients: emu.clients, resource: configMaps, namespace: 'kube-system', resyncMs: 50, backoff: FAST_BACKOFF }) as never) as unknown as Informer<V1ConfigMap>;
+    const inf = track(new Informer<V1ConfigMap>({ clients: emu.clients, resource: configMaps, namespace: 'kube-system', resyncMs: 50, backoff: FAST_BACKOFF }));
     inf.start();
     await inf.synced;
     const seen: Seen[] = [];
