@@ -85,8 +85,9 @@ async function main(argv: string[]): Promise<number> {
       log(`bench: ${suite} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     }
   }
-  process.stdout.write(`\nfulcrum bench ${quick ? '(quick) ' : ''}${startedAt.toISOString()}\n\n${formatTable(workloads)}`);
-  if (values.markdown) process.stdout.write(`\n${formatMarkdown(workloads)}`);
+  const labels = only.includes('l4') ? { fulcrum: `fulcrum (${workers} worker${workers > 1 ? 's' : ''})`, haproxy: `haproxy (nbthread ${workers})` } : {};
+  process.stdout.write(`\nfulcrum bench ${quick ? '(quick) ' : ''}${startedAt.toISOString()}\n\n${formatTable(workloads, labels)}`);
+  if (values.markdown) process.stdout.write(`\n${formatMarkdown(workloads, labels)}`);
   if (!values['no-write'] && workloads.length > 0) {
     const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
     const paths = writeResults(dir, workloads, startedAt);

@@ -147,6 +147,11 @@ async function measureCell(ctx: L4Context, spec: Spec, path: PathName, seconds: 
     const backendCores = (processTreeCpuSeconds(backendGroup) - backendBefore) / wallSeconds;
     const busy = busyPercent(before, readCpuTimes());
     if (!cell) return; // warm-up run
+    if (proxyCores !== null && proxyCores < IDLE_PROXY_CORES) {
+      // seen once on the shared machine: every connection hung, the proxy never saw traffic
+      cell.problems.push(`the proxy used ${proxyCores.toFixed(3)} cores: traffic did not reach it, run discarded`);
+      return;
+    }
     if (proxyCores !== null) cell.proxyCores.push(proxyCores);
     cell.backendCores.push(backendCores);
     for (const m of spec.metrics) {
@@ -162,6 +167,9 @@ async function measureCell(ctx: L4Context, spec: Spec, path: PathName, seconds: 
     if (nftUp) removeNftTable();
   }
 }
+
+/** Below this a proxied run carried no real traffic (a loaded proxy uses 0.3–1 core). */
+const IDLE_PROXY_CORES = 0.02;
 
 function available(ctx: L4Context, path: PathName, spec?: Spec): boolean {
   if (path === 'fulcrum') {

@@ -56,9 +56,12 @@ function formatRatio(value: number | null): string {
   return value === null ? '—' : value.toFixed(2);
 }
 
+/** Column titles that say more than the path's name, e.g. `{ haproxy: 'haproxy (nbthread 1)' }`. */
+export type PathLabels = Partial<Record<PathName, string>>;
+
 /** The rows of the table as cells, header first: shared by the text and Markdown renderers. */
-export function tableCells(workloads: readonly Workload[]): string[][] {
-  const header = ['workload', 'unit', 'fulcrum', 'haproxy', 'kernel', 'direct', 'F/haproxy', 'F/direct'];
+export function tableCells(workloads: readonly Workload[], labels: PathLabels = {}): string[][] {
+  const header = ['workload', 'unit', ...PATHS.map((p) => labels[p] ?? p), 'F/haproxy', 'F/direct'];
   const rows = workloads.map((w) => [
     w.name,
     w.lowerIsBetter ? `${w.unit} (lower is better)` : w.unit,
@@ -73,8 +76,8 @@ export function tableCells(workloads: readonly Workload[]): string[][] {
 }
 
 /** A fixed-width text table for the terminal, numbers right-aligned, notes listed below it. */
-export function formatTable(workloads: readonly Workload[]): string {
-  const cells = tableCells(workloads);
+export function formatTable(workloads: readonly Workload[], labels: PathLabels = {}): string {
+  const cells = tableCells(workloads, labels);
   const widths = cells[0]!.map((_, col) => Math.max(...cells.map((row) => row[col]!.length)));
   const line = (row: string[]): string =>
     row.map((cell, col) => (col < 2 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!))).join('  ').trimEnd();
@@ -85,8 +88,8 @@ export function formatTable(workloads: readonly Workload[]): string {
 }
 
 /** The same table in GitHub Markdown, for docs/bench.md. */
-export function formatMarkdown(workloads: readonly Workload[]): string {
-  const cells = tableCells(workloads);
+export function formatMarkdown(workloads: readonly Workload[], labels: PathLabels = {}): string {
+  const cells = tableCells(workloads, labels);
   const row = (r: string[]): string => `| ${r.join(' | ')} |`;
   const align = `|${cells[0]!.map((_, col) => (col < 2 ? '---' : '---:')).join('|')}|`;
   return [row(cells[0]!), align, ...cells.slice(1).map(row)].join('\n') + '\n';

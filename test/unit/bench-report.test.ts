@@ -49,6 +49,11 @@ describe('bench report', () => {
     assert.match(text, /notes:\n {2}tcp new connection per request: pinned/);
   });
 
+  it('path columns can carry the worker and thread counts', () => {
+    const text = formatTable([workload()], { fulcrum: 'fulcrum (1 worker)', haproxy: 'haproxy (nbthread 1)' });
+    assert.match(text.split('\n')[0]!, /fulcrum \(1 worker\)\s+haproxy \(nbthread 1\)\s+kernel/);
+  });
+
   it('latencies are marked lower-is-better in the unit column', () => {
     const md = formatMarkdown([workload({ name: 'p99', unit: 'ms', lowerIsBetter: true, fulcrum: 1.5, haproxy: 1.2 })]);
     assert.match(md, /\| p99 \| ms \(lower is better\) \| 1\.50 \| 1\.20 \|/);
