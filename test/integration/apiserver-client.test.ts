@@ -71,6 +71,11 @@ describe('apiserver emulator with @kubernetes/client-node', () => {
     await core.createNamespacedService({ namespace: 'default', body: lbService('patch') });
     const jp = await core.patchNamespacedService({ name: 'patch', namespace: 'default', body: [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }] });
     assert.equal(jp.metadata?.labels?.tier, 'front');
+    await assert.rejects(
+      core.patchNamespacedService({ name: 'patch', namespace: 'default', body: { metadata: { labels: { x: 'y' } } } }),
+      (err: Json) => err.code === 400,
+      'a merge-style body under the default content type is a JSON patch error, not a merge',
+    );
     const mp = await core.patchNamespacedService(
       { name: 'patch', namespace: 'default', body: { metadata: { labels: { tier: null } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
