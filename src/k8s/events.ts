@@ -125,12 +125,12 @@ export class EventRecorder {
       if (e.count !== e.writtenCount) {
         this.#o.clock.clearTimer(e.timer);
         e.timer = undefined;
-        await this.#write(e, true);
+        await this.#write(e);
       }
     }
   }
 
-  /** Flushes, then ignores further records. */
+  /** Flushes, then ignores further records; what the token bucket still holds back is dropped. */
   async stop(): Promise<void> {
     await this.flush();
     this.#stopped = true;
@@ -142,13 +142,13 @@ export class EventRecorder {
     // Even "now" waits a tick, so a synchronous burst of records becomes one request.
     entry.timer = this.#o.clock.setTimer(() => {
       entry.timer = undefined;
-      void this.#write(entry, false);
+      void this.#write(entry);
     }, Math.max(0, delayMs));
   }
 
-  #write(entry: Entry, force: boolean): Promise<void> {
+  #write(entry: Entry): Promise<void> {
     if (entry.writing) return entry.writing;
-    if (!this.#takeToken(force)) {
+    if (!this.#takeToken()) {
       k8sMetrics.events.inc({ result: 'throttled' });
       this.#schedule(entry, this.#o.refillMs);
       return Promise.resolve();
@@ -227,18 +227,16 @@ export class EventRecorder {
     k8sMetrics.events.inc({ result: 'created' });
   }
 
-  #takeToken(force: boolean): boolean {
+  #takeToken(): boolean {
     const now = this.#o.clock.now();
     const refill = Math.floor((now - this.#tokensAtMs) / this.#o.refillMs);
     if (refill > 0) {
       this.#tokens = Math.min(this.#o.burst, this.#tokens + refill);
       this.#tokensAtMs += refill * this.#o.refillMs;
     }
-    if (this.#tokens >= 1) {
-      this.#tokens--;
-      return true;
-    }
-    return force;
+    if (this.#tokens < 1) return false;
+    this.#tokens--;
+    return true;
   }
 
   #evictIfFull(): void {

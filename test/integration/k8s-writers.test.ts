@@ -187,6 +187,7 @@ describe('k8s writers against the API emulator', function () {
       while (Date.now() < deadline && (count = (await eventsAbout(ref.name)).length) < 5) await new Promise((r) => setTimeout(r, 5));
       assert.equal(count, 5, 'only the burst is written');
       await rec.stop();
+      assert.equal((await eventsAbout(ref.name)).length, 5, 'stop() does not bypass the token bucket');
     });
   });
 });
