@@ -84,7 +84,8 @@ function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ct
   const rv = parseRv(q.get('resourceVersion'));
   const t = q.get('timeoutSeconds');
   // without timeoutSeconds the real server picks 30–60 minutes
-  const timeoutMs = t !== null && /^\d+$/.test(t) ? Number(t) * 1000 : (1800 + Math.floor(Math.random() * 1800)) * 1000;
+  // 0 or unset: the server's own 30–60 minutes, as kube-apiserver does
+  const timeoutMs = t !== null && /^\d+$/.test(t) && Number(t) > 0 ? Number(t) * 1000 : (1800 + Math.floor(Math.random() * 1800)) * 1000;
   const ns = def.namespaced && route.namespace ? route.namespace : def.namespaced ? undefined : '';
   const bookmarks = q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1';
   const tableVersion = wantsTable(accept);

@@ -24,7 +24,7 @@ export interface RawReply {
 }
 
 /** One HTTP request to the emulator, answered whole (not for watches). */
-export function raw(api: ApiServer, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; headers?: Record<string, string> } = {}): Promise<RawReply> {
+export function raw(api: ApiServer, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; headers?: Record<string, string>; headersOnly?: boolean } = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) };
     if (opts.token !== null) headers.Authorization = `Bearer ${opts.token ?? api.adminToken}`;
@@ -35,6 +35,12 @@ export function raw(api: ApiServer, method: string, path: string, opts: { body?:
       headers['Content-Length'] = String(payload.length);
     }
     const req = httpRequest({ host: api.host, port: api.port, method, path, headers }, (res) => {
+      if (opts.headersOnly && res.statusCode === 200) {
+        // a watch: the status is known, the body never ends by itself
+        resolve({ status: 200, headers: res.headers, text: '', json: {} });
+        req.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
