@@ -77,6 +77,17 @@ describe('apiserver emulator: faults and recovery', () => {
     }
   });
 
+  it('a list with resourceVersionMatch=Exact at a compacted RV is a 410 Expired', async () => {
+    const old = (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps')).json.metadata.resourceVersion as string;
+    await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { generateName: 'exact-' } } });
+    api.compact();
+    const r = await raw(api, 'GET', `/api/v1/namespaces/default/configmaps?resourceVersion=${old}&resourceVersionMatch=Exact`);
+    assert.equal(r.status, 410);
+    assert.equal(r.json.reason, 'Expired');
+    const notOlder = await raw(api, 'GET', `/api/v1/namespaces/default/configmaps?resourceVersion=${old}&resourceVersionMatch=NotOlderThan`);
+    assert.equal(notOlder.status, 200, 'NotOlderThan is served from the latest state');
+  });
+
   it('stop() and start() keep the store and the port; a watch resumes from an RV taken before the stop', async () => {
     const port = api.port;
     const made = (await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { name: 'survivor' } } })).json;
