@@ -6,6 +6,7 @@ import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.j
 import { planRelist, sameVersion } from './cache-diff.js';
 import type { ApiClients } from './client.js';
 import { noteApiFailure } from './client.js';
+import { Sleeper } from './sleeper.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { k8sMetrics } from './metrics.js';
 import { objectKey, watchPath, type ResourceKind } from './resources.js';
@@ -96,7 +97,8 @@ export class Informer<T extends KubernetesObject> {
   #resolveSynced!: () => void;
   #stopped = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #onStop: (() => void) | undefined;
+  #sleeper: Sleeper;
   #abortWatch: (() => void) | undefined;
   #resyncTimer: TimerHandle | undefined;
   #stats: InformerStats = { lists: 0, watches: 0, expired: 0, failures: 0 };
@@ -106,6 +108,7 @@ export class Informer<T extends KubernetesObject> {
     const scope = opts.resource.namespaced && opts.namespace ? `${opts.namespace}/` : '';
     this.name = opts.name ?? `${scope}${opts.resource.plural}`;
     this.#clock = opts.clock ?? realClock;
+    this.#sleeper = new Sleeper(this.#clock);
     this.#random = opts.random ?? Math.random;
     this.#backoff = opts.backoff ?? DEFAULT_BACKOFF;
     this.#log = (opts.logger ?? componentLogger('k8s')).child({ informer: this.name });
@@ -123,9 +126,10 @@ export class Informer<T extends KubernetesObject> {
   /** Ends the watch and every timer; the cache stays readable. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#onStop?.();
     this.#state = 'stopped';
     this.#clock.clearTimer(this.#resyncTimer);
-    this.#wake?.();
+    this.#sleeper.wake();
     this.#abortWatch?.();
     await this.#loop;
   }
@@ -195,7 +199,7 @@ export class Informer<T extends KubernetesObject> {
           const failure = noteApiFailure(err);
           failures++;
           this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
-          await this.#sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+          await this.#backoffSleep(failures);
           continue;
         }
       }
@@ -234,7 +238,7 @@ export class Informer<T extends KubernetesObject> {
           this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures }, 'watch failed');
           break;
       }
-      await this.#sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+      await this.#backoffSleep(failures);
     }
     this.#state = 'stopped';
   }
@@ -242,11 +246,16 @@ export class Informer<T extends KubernetesObject> {
   async #relist(): Promise<void> {
     this.#state = 'listing';
     const o = this.#opts;
-    const list = await o.resource.list(o.clients, {
+    const pending = o.resource.list(o.clients, {
       namespace: o.resource.namespaced ? o.namespace : undefined,
       labelSelector: o.labelSelector,
       fieldSelector: o.fieldSelector,
     });
+    // stop() must not wait for a list held by a paused server (up to the request timeout).
+    pending.catch(() => undefined);
+    const stopped = new Promise<undefined>((resolve) => (this.#onStop = () => resolve(undefined)));
+    const list = await Promise.race([pending, stopped]).finally(() => (this.#onStop = undefined));
+    if (!list) return;
     if (this.#stopped) return;
     this.#stats.lists++;
     k8sMetrics.relists.inc({ informer: this.name, reason: this.#relistReason });
@@ -375,6 +384,11 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
+  async #backoffSleep(failures: number): Promise<void> {
+    this.#state = 'backoff';
+    if (!this.#stopped) await this.#sleeper.sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+  }
+
   #scheduleResync(): void {
     const every = this.#opts.resyncMs ?? 0;
     if (every <= 0 || this.#stopped) return;
@@ -384,19 +398,4 @@ export class Informer<T extends KubernetesObject> {
     }, every);
   }
 
-  #sleep(ms: number): Promise<void> {
-    this.#state = 'backoff';
-    return new Promise((resolve) => {
-      if (this.#stopped) return resolve();
-      const handle = this.#clock.setTimer(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        this.#clock.clearTimer(handle);
-        this.#wake = undefined;
-        resolve();
-      };
-    });
-  }
 }

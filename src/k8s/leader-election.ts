@@ -3,6 +3,7 @@ import { FulcrumError } from '../errors.js';
 import { componentLogger, type Logger } from '../log.js';
 import { describeApiFailure } from './api-error.js';
 import { noteApiFailure, timeoutOptions, type ApiClients } from './client.js';
+import { Sleeper } from './sleeper.js';
 import { realClock, type Clock } from './clock.js';
 import { Informer } from './informer.js';
 import { planLease, releasedLeaseSpec, sameLeaseRecord } from './lease-record.js';
@@ -64,7 +65,7 @@ export class LeaderElector {
   #reportedLeader: string | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
-  #wake: (() => void) | undefined;
+  #sleeper: Sleeper;
   #watcher: Informer<V1Lease> | undefined;
 
   constructor(opts: LeaderElectionOptions) {
@@ -79,6 +80,7 @@ export class LeaderElector {
       ...opts,
       callbacks: opts.callbacks ?? {},
     };
+    this.#sleeper = new Sleeper(this.#o.clock);
     const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = this.#o;
     const problems: string[] = [];
     if (!opts.identity) problems.push('identity must not be empty');
@@ -118,9 +120,9 @@ export class LeaderElector {
       });
       // Only a release or a deletion is worth an early attempt; an expiry is a matter of time.
       const poke = (l: V1Lease): void => {
-        if (!this.#leading && (l.spec?.holderIdentity ?? '') === '') this.#wake?.();
+        if (!this.#leading && (l.spec?.holderIdentity ?? '') === '') this.#sleeper.wake();
       };
-      this.#watcher.on({ add: poke, update: poke, delete: () => this.#wake?.() });
+      this.#watcher.on({ add: poke, update: poke, delete: () => this.#sleeper.wake() });
       this.#watcher.start();
     }
     this.#loop = this.#run();
@@ -130,7 +132,7 @@ export class LeaderElector {
   /** Stops trying; if leading, releases the Lease (unless releaseOnStop is false) and steps down. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#wake?.();
+    this.#sleeper.wake();
     await this.#loop;
     await this.#watcher?.stop();
     if (this.#leading && this.#o.releaseOnStop) await this.#release();
@@ -141,13 +143,13 @@ export class LeaderElector {
     const { clock, retryPeriodMs, renewDeadlineMs } = this.#o;
     while (!this.#stopped) {
       if ((await this.#tryAcquireOrRenew()) !== 'held') {
-        await this.#sleep(retryPeriodMs * (1 + this.#o.random() * JITTER_FACTOR));
+        if (!this.#stopped) await this.#sleeper.sleep(retryPeriodMs * (1 + this.#o.random() * JITTER_FACTOR));
         continue;
       }
       this.#becomeLeader();
       let lastRenewMs = clock.now();
       while (!this.#stopped) {
-        await this.#sleep(retryPeriodMs);
+        if (!this.#stopped) await this.#sleeper.sleep(retryPeriodMs);
         if (this.#stopped) break;
         const attempt = await this.#tryAcquireOrRenew();
         if (attempt === 'held') {
@@ -268,18 +270,4 @@ export class LeaderElector {
     }
   }
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#stopped) return resolve();
-      const handle = this.#o.clock.setTimer(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        this.#o.clock.clearTimer(handle);
-        this.#wake = undefined;
-        resolve();
-      };
-    });
-  }
 }

@@ -123,6 +123,20 @@ describe('k8s Informer under API faults', function () {
     assert.equal(t.inf.stats().lists, 1, 'same store: resumed without a relist');
   });
 
+  it('stop() during a list held by a paused server returns before the server answers', async () => {
+    const t = setup();
+    emu.server.faults.pause(3_000);
+    // A request sent after the pause began: it is answered only when the pause ends.
+    const pauseOver = emu.clients.core.listNamespacedConfigMap({ namespace: 'default' }).then(() => 'pause over' as const);
+    t.inf.start();
+    await waitFor('the informer to be listing', () => t.inf.state() === 'listing');
+    const first = await Promise.race([t.inf.stop().then(() => 'stopped' as const), pauseOver]);
+    assert.equal(first, 'stopped');
+    assert.equal(t.inf.state(), 'stopped');
+    assert.equal(t.inf.hasSynced(), false);
+    await pauseOver;
+  });
+
   for (const code of [500, 429] as const) {
     it(`${code} on the first lists: the informer retries with backoff and syncs`, async () => {
       const t = setup();
