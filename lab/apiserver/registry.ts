@@ -26,7 +26,6 @@ export type DeleteResult = { kind: 'removed'; object: Obj } | { kind: 'marked'; 
 export type UpdateResult = { kind: 'created'; object: Obj } | { kind: 'updated'; object: Obj } | { kind: 'unchanged'; object: Obj };
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-const NS_DEF = findResource('v1', 'namespaces')!;
 const ENDPOINTS_DEF = findResource('v1', 'endpoints')!;
 
 function randomSuffix(): string {
@@ -123,7 +122,7 @@ export class Registry {
       if (opts.dryRun) {
         prepareServiceDry(o, this.#net, def);
       } else prepareService(o, undefined, this.#net, def);
-    } else prepareOtherCreate(def, o, now);
+    } else prepareOtherCreate(def, o);
     if (opts.dryRun) return { ...o, metadata: { ...md, resourceVersion: String(this.#store.resourceVersion) } };
     const stored = this.#store.put(def.storeKey, o);
     if (def.storeKey === 'namespaces') this.#ensureDefaultServiceAccount(md.name);
@@ -292,7 +291,6 @@ export class Registry {
         this.#store.remove(ENDPOINTS_DEF.storeKey, ns, old.metadata.name);
       }
     }
-    void NS_DEF;
   }
 
   #later(ms: number, fn: () => void): void {

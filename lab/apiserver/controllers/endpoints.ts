@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { componentLogger } from '../../../src/log.js';
 import { errorMessage } from '../../../src/errors.js';
 import { findResource } from '../resources.js';
@@ -153,4 +152,3 @@ export class EndpointsController {
   }
 }
 
-export { isIP };

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { badRequest, cause, invalid, type Cause, type Obj } from '../status.js';
 import type { ResourceDef } from '../resources.js';
-import { dns1123Label, dns1123Subdomain, microTime, parseMicroTime, parseTime, qualifiedName, validIp } from './common.js';
+import { dns1123Label, dns1123Subdomain, parseMicroTime, parseTime, qualifiedName, validIp } from './common.js';
 
 /** Name rules per kind (Services are checked with the Service rules). */
 export function validateName(def: ResourceDef, name: string): Cause[] {
@@ -128,7 +128,7 @@ function podDefaults(pod: Obj): void {
 }
 
 /** Kind-specific work on a create body (already a private copy). Throws 400/422 Status errors. */
-export function prepareOtherCreate(def: ResourceDef, o: Obj, now: Date): void {
+export function prepareOtherCreate(def: ResourceDef, o: Obj): void {
   switch (def.storeKey) {
     case 'leases.coordination.k8s.io': leaseSpec(o.spec, def, o.metadata.name); break;
     case 'events': coreEvent(o); break;
@@ -155,7 +155,6 @@ export function prepareOtherCreate(def: ResourceDef, o: Obj, now: Date): void {
       o.status = {};
       break;
   }
-  void now;
 }
 
 /** Kind-specific work on an update through the main resource. */
@@ -188,4 +187,3 @@ export function prepareOtherStatus(def: ResourceDef, o: Obj): void {
   }
 }
 
-export { microTime };
