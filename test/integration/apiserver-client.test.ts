@@ -123,6 +123,27 @@ describe('apiserver emulator with @kubernetes/client-node', () => {
     );
   });
 
+  it('supports a client-go style election: create on 404, renew with the read RV, a stale takeover conflicts, release', async () => {
+    const ns = 'fulcrum-system';
+    const name = 'election';
+    await assert.rejects(coordination.readNamespacedLease({ namespace: ns, name }), (err: Json) => err.code === 404);
+    const t0 = new k8s.V1MicroTime();
+    await coordination.createNamespacedLease({ namespace: ns, body: { metadata: { name }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: t0, renewTime: t0, leaseTransitions: 0 } } });
+    const seenByB = await coordination.readNamespacedLease({ namespace: ns, name });
+    const seenByA = await coordination.readNamespacedLease({ namespace: ns, name });
+    seenByA.spec!.renewTime = new k8s.V1MicroTime() as unknown as Date;
+    const renewed = await coordination.replaceNamespacedLease({ namespace: ns, name, body: seenByA });
+    assert.equal(renewed.spec?.acquireTime as unknown as string, seenByA.spec?.acquireTime as unknown as string, 'a renew keeps acquireTime');
+    assert.match(String(renewed.spec?.renewTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    seenByB.spec = { ...seenByB.spec, holderIdentity: 'b', acquireTime: new k8s.V1MicroTime() as unknown as Date, leaseTransitions: 1 };
+    await assert.rejects(coordination.replaceNamespacedLease({ namespace: ns, name, body: seenByB }), (err: Json) => err.code === 409, 'a takeover from a stale read conflicts');
+    const release = await coordination.readNamespacedLease({ namespace: ns, name });
+    const now = new k8s.V1MicroTime() as unknown as Date;
+    release.spec = { ...release.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
+    const released = await coordination.replaceNamespacedLease({ namespace: ns, name, body: release });
+    assert.equal(released.spec?.holderIdentity, '');
+  });
+
   it('delivers watch events through client-node Watch', async () => {
     const list = await core.listNamespacedConfigMap({ namespace: 'default' });
     const seen: string[] = [];
