@@ -1,12 +1,123 @@
-import { EXIT_FAILURE, type Command } from '../../src/cli/command.js';
+/**
+ * `fulcrum proxy --config FILE.yaml`: the data plane standalone. Prints `fulcrum proxy: ready`
+ * on stdout once every listener is bound (the bench harness waits for that line), reloads the
+ * file as a diff on SIGHUP (a bad file is reported and the running config kept), drains and
+ * exits 0 on SIGTERM/SIGINT. With `workers: N > 1`, N worker processes share the listeners.
+ */
+import { readFileSync } from 'node:fs';
+import { durationFlag, EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { errorMessage } from '../../src/errors.js';
+import { componentLogger, parseLogLevel, setLogLevel } from '../../src/log.js';
+import { collectProcessMetrics } from '../../src/metrics.js';
+import { parseListen as parseMetricsListen, startMetricsServer, type MetricsServer } from '../../src/metrics-server.js';
+import { ProxyEngine } from './engine.js';
+import { parseProxyFile, type ParsedProxyFile } from './file.js';
+import { isWorkerProcess, runPrimary } from './workers.js';
 
-// Placeholder until its issue lands: listed so `fulcrum --help` shows the whole product.
+const USAGE = `Usage: fulcrum proxy --config FILE.yaml [options]
+
+Run the L4 data plane standalone from a declarative YAML file of frontends and backends
+(format: docs/proxy.md). Prints "fulcrum proxy: ready" once every listener is bound.
+SIGHUP reloads the file as a diff (open connections are kept); SIGTERM drains and exits 0.
+
+Options:
+  --config FILE          the frontends and backends (required)
+  --log-level L          trace|debug|info|warn|error|fatal|silent (default: $FULCRUM_LOG_LEVEL or info)
+  --metrics HOST:PORT    serve /metrics, /healthz, /readyz there
+  --drain-timeout D      how long removed frontends (and SIGTERM) let connections finish (default 30s)
+  -h, --help             this text
+
+Exit codes: 0 stopped cleanly, 1 invalid file or a listener could not bind, 2 usage error.
+`;
+
+function readConfig(path: string): ParsedProxyFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    return { kind: 'invalid', problems: [`reading ${path}: ${errorMessage(err)}`] };
+  }
+  return parseProxyFile(text);
+}
+
 export const command: Command = {
   name: 'proxy',
   summary: 'run the data plane standalone from a declarative YAML file',
-  usage: 'Usage: fulcrum proxy [options]\n\nrun the data plane standalone from a declarative YAML file\n\n(not implemented yet)\n',
-  async run(): Promise<number> {
-    process.stderr.write('fulcrum proxy: not implemented yet\n');
-    return EXIT_FAILURE;
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const { values } = parseCommandArgs(argv, {
+      config: { type: 'string' },
+      'log-level': { type: 'string' },
+      metrics: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+    });
+    if (values['log-level'] !== undefined) setLogLevel(parseLogLevel(values['log-level']));
+    const configPath = values.config;
+    if (configPath === undefined) {
+      const { UsageError } = await import('../../src/errors.js');
+      throw new UsageError('--config FILE is required');
+    }
+    const drainTimeoutMs = durationFlag('drain-timeout', values['drain-timeout'], 30_000);
+    const metricsListen = values.metrics === undefined ? undefined : parseMetricsListen('metrics', values.metrics);
+    const parsed = readConfig(configPath);
+    if (parsed.kind === 'invalid') {
+      for (const p of parsed.problems) process.stderr.write(`fulcrum proxy: ${configPath}: ${p}\n`);
+      return EXIT_FAILURE;
+    }
+    if (parsed.model.workers > 1 && !isWorkerProcess()) {
+      return runPrimary({ workers: parsed.model.workers, argv, configPath, readConfig, metricsListen, drainTimeoutMs });
+    }
+    return runEngine(configPath, parsed.model, metricsListen, drainTimeoutMs);
   },
 };
+
+async function runEngine(configPath: string, model: Parameters<ProxyEngine['apply']>[0], metricsListen: { host: string; port: number } | undefined, drainTimeoutMs: number): Promise<number> {
+  const log = componentLogger('proxy', isWorkerProcess() ? { worker: process.pid } : {});
+  const engine = new ProxyEngine({ log, drainTimeoutMs });
+  const first = await engine.apply(model);
+  if (first.kind === 'applied' && first.failed.length > 0) {
+    for (const f of first.failed) process.stderr.write(`fulcrum proxy: ${f.error.message} (${f.error.code})\n`);
+    await engine.stop({ drainTimeoutMs: 0 });
+    return EXIT_FAILURE;
+  }
+  let metrics: MetricsServer | undefined;
+  if (metricsListen !== undefined) {
+    collectProcessMetrics();
+    metrics = await startMetricsServer({ host: metricsListen.host, port: metricsListen.port });
+  }
+  if (isWorkerProcess()) process.send?.({ kind: 'ready' });
+  else process.stdout.write('fulcrum proxy: ready\n');
+  log.info({ event: 'ready', frontends: model.frontends.length, backends: model.backends.length });
+
+  const onHup = (): void => {
+    const parsed = readConfig(configPath);
+    if (parsed.kind === 'invalid') {
+      for (const p of parsed.problems) process.stderr.write(`fulcrum proxy: reload: ${configPath}: ${p}\n`);
+      log.error({ event: 'reloadRejected', problems: parsed.problems.length });
+      return;
+    }
+    engine.apply(parsed.model).then(
+      (r) => {
+        if (r.kind === 'unchanged') log.info({ event: 'reloadUnchanged' });
+        else log.info({ event: 'reloaded', keep: r.plan.keep.length, add: r.plan.add.length, update: r.plan.update.length, drain: r.plan.drain.length, failed: r.failed.length });
+        for (const f of r.kind === 'applied' ? r.failed : []) process.stderr.write(`fulcrum proxy: reload: ${f.error.message} (${f.error.code})\n`);
+        if (isWorkerProcess()) process.send?.({ kind: 'reloaded' });
+      },
+      (err: unknown) => log.error({ event: 'reloadFailed', err }),
+    );
+  };
+  process.on('SIGHUP', onHup);
+  if (isWorkerProcess()) process.on('message', (m: { kind?: string }) => m?.kind === 'reload' && onHup());
+
+  await new Promise<void>((resolve) => {
+    const onStop = (): void => resolve();
+    process.once('SIGTERM', onStop);
+    process.once('SIGINT', onStop);
+    if (isWorkerProcess()) process.on('message', (m: { kind?: string }) => m?.kind === 'stop' && onStop());
+  });
+  log.info({ event: 'stopping', drainTimeoutMs });
+  await engine.stop({ drainTimeoutMs });
+  await metrics?.close();
+  process.removeListener('SIGHUP', onHup);
+  return EXIT_OK;
+}

@@ -1,0 +1,198 @@
+/**
+ * The data plane: makes a ProxyModel real as a diff (house rule 10). `apply` computes the plan
+ * purely (plan.ts) and carries it out in one place, in a fixed order:
+ *   1. backend pools are created or updated in place (endpoint state kept by address:port);
+ *   2. frontends to drain stop accepting (their listening sockets close first, so a frontend
+ *      that moves to another bind, or a new one on a freed bind, can bind next);
+ *   3. frontends with a changed config and the same bind get a new context in place;
+ *   4. new frontends bind (warming → active);
+ *   5. pools no frontend uses any more stop their health checks.
+ * Open connections are never dropped by a backend, algorithm or timeout change; they keep the
+ * context that accepted them. Every path is counted in `fulcrum_proxy_frontend_changes_total`.
+ */
+import { FulcrumError } from '../../src/errors.js';
+import { componentLogger, type Logger } from '../../src/log.js';
+import { BackendPool } from './backend-pool.js';
+import type { RandomSource } from './balancers/index.js';
+import { addSweeper, removeSweeper, type Sweeper } from './coarse-timer.js';
+import { FrontendContext } from './context.js';
+import { FrontendStats, forgetFrontend, frontendChanges, trackFrontend } from './metrics.js';
+import { defaultBackendOf, hostPort, type Frontend, type ProxyModel } from './model.js';
+import { configHash, planProxy, usedBackends, type ProxyPlan } from './plan.js';
+import { TcpFrontend } from './tcp-frontend.js';
+import { UdpFrontend } from './udp-frontend.js';
+
+export interface ProxyEngineOptions {
+  log?: Logger;
+  /** For `random` balancing; tests pass a seeded source. */
+  random?: RandomSource;
+  /** How long a removed frontend's connections may go on (default 30 s). */
+  drainTimeoutMs?: number;
+  maxUdpFlows?: number;
+}
+
+export type FrontendRuntime = TcpFrontend | UdpFrontend;
+
+export interface BindFailure {
+  readonly frontend: string;
+  readonly listen: string;
+  readonly error: FulcrumError;
+}
+
+export type ApplyResult =
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'applied'; readonly plan: ProxyPlan; readonly failed: readonly BindFailure[] };
+
+const EMPTY: ProxyModel = { workers: 1, frontends: [], backends: [] };
+
+export class ProxyEngine implements Sweeper {
+  readonly #log: Logger;
+  readonly #random: RandomSource;
+  readonly #drainTimeoutMs: number;
+  readonly #maxUdpFlows: number | undefined;
+  readonly #frontends = new Map<string, FrontendRuntime>();
+  readonly #generations = new Map<string, number>();
+  readonly #draining = new Set<Promise<void>>();
+  readonly #pools = new Map<string, BackendPool>();
+  #current: ProxyModel = EMPTY;
+  #hash = configHash(EMPTY);
+  #queue: Promise<unknown> = Promise.resolve();
+  #stopped = false;
+
+  constructor(opts: ProxyEngineOptions = {}) {
+    this.#log = opts.log ?? componentLogger('proxy');
+    this.#random = opts.random ?? Math.random;
+    this.#drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
+    this.#maxUdpFlows = opts.maxUdpFlows;
+    addSweeper(this);
+  }
+
+  /** Applies `model` as a diff against what runs. Calls are serialised. */
+  apply(model: ProxyModel): Promise<ApplyResult> {
+    const run = this.#queue.then(() => this.#apply(model));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The port a frontend is bound to (differs from the model's when it asked for port 0). */
+  frontendPort(name: string): number | undefined {
+    return this.#frontends.get(name)?.port;
+  }
+
+  frontend(name: string): FrontendRuntime | undefined {
+    return this.#frontends.get(name);
+  }
+
+  pool(name: string): BackendPool | undefined {
+    return this.#pools.get(name);
+  }
+
+  /** Frontends still finishing connections after removal. */
+  get drainingCount(): number {
+    return this.#draining.size;
+  }
+
+  /** Stops accepting everywhere, lets connections finish up to the deadline, then closes the rest. */
+  async stop(opts: { drainTimeoutMs?: number } = {}): Promise<void> {
+    await this.#queue;
+    this.#stopped = true;
+    const timeoutMs = opts.drainTimeoutMs ?? this.#drainTimeoutMs;
+    for (const [name, f] of this.#frontends) this.#startDrain(name, f, timeoutMs);
+    this.#frontends.clear();
+    await Promise.all([...this.#draining]);
+    for (const p of this.#pools.values()) p.close();
+    this.#pools.clear();
+    removeSweeper(this);
+  }
+
+  sweep(nowMs: number): void {
+    for (const p of this.#pools.values()) p.sweep(nowMs);
+  }
+
+  async #apply(model: ProxyModel): Promise<ApplyResult> {
+    if (this.#stopped) throw new FulcrumError('FUL_ERR_PROXY_STOPPED', 'proxy engine: apply after stop');
+    const hash = configHash(model);
+    if (hash === this.#hash) {
+      frontendChanges.inc({ kind: 'unchanged' });
+      return { kind: 'unchanged' };
+    }
+    const plan = planProxy(this.#current, model);
+    const used = usedBackends(model);
+    for (const b of used) {
+      const pool = this.#pools.get(b.name);
+      if (pool === undefined) this.#pools.set(b.name, new BackendPool(b, this.#log, this.#random));
+      else pool.update(b);
+    }
+    for (const name of plan.drain) {
+      const f = this.#frontends.get(name);
+      if (f === undefined) continue; // it had failed to bind
+      this.#frontends.delete(name);
+      this.#startDrain(name, f, this.#drainTimeoutMs);
+      frontendChanges.inc({ kind: 'drained' });
+    }
+    for (const spec of plan.update) {
+      const f = this.#frontends.get(spec.name);
+      if (f === undefined) {
+        (plan.add as Frontend[]).push(spec); // failed to bind last time: try again
+        continue;
+      }
+      f.update(this.#context(spec, f.ctx.stats));
+      frontendChanges.inc({ kind: 'updatedInPlace' });
+      this.#log.info({ event: 'frontendUpdated', frontend: spec.name, generation: f.ctx.generation });
+    }
+    const failed: BindFailure[] = [];
+    await Promise.all(plan.add.map(async (spec) => {
+      const failure = await this.#add(spec);
+      if (failure !== undefined) failed.push(failure);
+    }));
+    if (plan.keep.length > 0) frontendChanges.inc({ kind: 'kept' }, plan.keep.length);
+    const usedNames = new Set(used.map((b) => b.name));
+    for (const [name, pool] of this.#pools) {
+      if (usedNames.has(name)) continue;
+      pool.close();
+      this.#pools.delete(name);
+    }
+    const failedNames = new Set(failed.map((f) => f.frontend));
+    this.#current = { ...model, frontends: model.frontends.filter((f) => !failedNames.has(f.name)) };
+    this.#hash = failed.length === 0 ? hash : configHash(this.#current);
+    return { kind: 'applied', plan, failed };
+  }
+
+  async #add(spec: Frontend): Promise<BindFailure | undefined> {
+    const stats = new FrontendStats(spec.name, spec.protocol);
+    const ctx = this.#context(spec, stats);
+    const f: FrontendRuntime = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows) : new TcpFrontend(ctx);
+    const listen = hostPort(spec.listen.address, spec.listen.port);
+    try {
+      await f.listen();
+    } catch (err) {
+      const error = new FulcrumError('FUL_ERR_PROXY_BIND', `frontend "${spec.name}": binding ${spec.protocol} ${listen}: ${(err as Error).message}`, { cause: err });
+      this.#log.error({ event: 'frontendBindFailed', frontend: spec.name, listen, err });
+      frontendChanges.inc({ kind: 'bindFailed' });
+      return { frontend: spec.name, listen, error };
+    }
+    trackFrontend(stats);
+    this.#frontends.set(spec.name, f);
+    frontendChanges.inc({ kind: 'added' });
+    this.#log.info({ event: 'frontendAdded', frontend: spec.name, protocol: spec.protocol, listen, port: f.port });
+    return undefined;
+  }
+
+  #context(spec: Frontend, stats: FrontendStats): FrontendContext {
+    const pool = this.#pools.get(defaultBackendOf(spec));
+    if (pool === undefined) throw new Error(`incoherent state: frontend "${spec.name}" routes to backend "${defaultBackendOf(spec)}" that has no pool`);
+    const generation = (this.#generations.get(spec.name) ?? 0) + 1;
+    this.#generations.set(spec.name, generation);
+    return new FrontendContext(spec, pool, stats, this.#log.child({ frontend: spec.name }), generation);
+  }
+
+  #startDrain(name: string, f: FrontendRuntime, timeoutMs: number): void {
+    this.#log.info({ event: 'frontendDraining', frontend: name, open: f instanceof TcpFrontend ? f.sessions.size : f.flows.size, timeoutMs });
+    const done = f.drain(timeoutMs).then(() => {
+      this.#draining.delete(done);
+      forgetFrontend(f.ctx.stats);
+      this.#log.info({ event: 'frontendDrained', frontend: name });
+    });
+    this.#draining.add(done);
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The data plane's metrics. The hot path only adds to plain number fields of its stats objects
+ * (no label lookup per chunk); the Prometheus series are filled from them when scraped, by the
+ * metrics' `collect` hooks. Only the connect latency histogram is observed directly, through a
+ * child bound once per backend when its pool is built.
+ */
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { counter, gauge, histogram } from '../../src/metrics.js';
+
+export const REJECT_REASONS = ['sourceRange', 'noEndpoint', 'proxyHeaderInvalid', 'proxyHeaderUntrusted', 'proxyHeaderTimeout', 'connectFailed', 'flowTableFull'] as const;
+/** Why a frontend turned a client (or a datagram) away. */
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export const ENDPOINT_ERRORS = ['connectRefused', 'connectTimeout', 'connectError', 'reset'] as const;
+export type EndpointError = (typeof ENDPOINT_ERRORS)[number];
+
+export class FrontendStats {
+  readonly frontend: string;
+  readonly protocol: string;
+  connectionsTotal = 0;
+  connectionsCurrent = 0;
+  /** Client → backend. */
+  bytesIn = 0;
+  /** Backend → client. */
+  bytesOut = 0;
+  readonly rejected: Record<RejectReason, number>;
+
+  constructor(frontend: string, protocol: string) {
+    this.frontend = frontend;
+    this.protocol = protocol;
+    this.rejected = { sourceRange: 0, noEndpoint: 0, proxyHeaderInvalid: 0, proxyHeaderUntrusted: 0, proxyHeaderTimeout: 0, connectFailed: 0, flowTableFull: 0 };
+  }
+}
+
+export class EndpointStats {
+  readonly backend: string;
+  readonly endpoint: string;
+  connectionsTotal = 0;
+  /** Open (and connecting) connections; what leastconn and friends balance on. */
+  activeConnections = 0;
+  healthy = true;
+  ejected = false;
+  readonly errors: Record<EndpointError, number> = { connectRefused: 0, connectTimeout: 0, connectError: 0, reset: 0 };
+
+  constructor(backend: string, endpoint: string) {
+    this.backend = backend;
+    this.endpoint = endpoint;
+  }
+}
+
+/** Fills a metric from the stats objects when it is scraped (prom-client calls `collect`). */
+function onCollect<M extends Counter<string> | Gauge<string>>(metric: M, fill: (this: M) => void): void {
+  (metric as unknown as { collect: () => void }).collect = fill.bind(metric);
+}
+
+const frontends = new Set<FrontendStats>();
+const endpoints = new Set<EndpointStats>();
+
+/** Registers stats for scraping until `forget*` is called (frontend drained, endpoint removed). */
+export function trackFrontend(s: FrontendStats): void {
+  frontends.add(s);
+}
+export function forgetFrontend(s: FrontendStats): void {
+  frontends.delete(s);
+}
+export function trackEndpoint(s: EndpointStats): void {
+  endpoints.add(s);
+}
+export function forgetEndpoint(s: EndpointStats): void {
+  endpoints.delete(s);
+}
+
+onCollect(counter('fulcrum_proxy_frontend_connections_total', 'Connections (TCP) or flows (UDP) accepted by a frontend', ['frontend', 'protocol']), function () {
+  this.reset();
+  for (const s of frontends) this.inc({ frontend: s.frontend, protocol: s.protocol }, s.connectionsTotal);
+});
+onCollect(gauge('fulcrum_proxy_frontend_connections', 'Open connections (TCP) or live flows (UDP) of a frontend', ['frontend', 'protocol']), function () {
+  this.reset();
+  for (const s of frontends) this.set({ frontend: s.frontend, protocol: s.protocol }, s.connectionsCurrent);
+});
+onCollect(counter('fulcrum_proxy_frontend_bytes_total', 'Bytes through a frontend; in = client to backend, out = backend to client', ['frontend', 'direction']), function () {
+  this.reset();
+  for (const s of frontends) {
+    this.inc({ frontend: s.frontend, direction: 'in' }, s.bytesIn);
+    this.inc({ frontend: s.frontend, direction: 'out' }, s.bytesOut);
+  }
+});
+onCollect(counter('fulcrum_proxy_frontend_rejected_total', 'Connections or datagrams a frontend turned away, by reason', ['frontend', 'reason']), function () {
+  this.reset();
+  for (const s of frontends) for (const reason of REJECT_REASONS) if (s.rejected[reason] > 0) this.inc({ frontend: s.frontend, reason }, s.rejected[reason]);
+});
+onCollect(counter('fulcrum_proxy_endpoint_connections_total', 'Connections established to an endpoint', ['backend', 'endpoint']), function () {
+  this.reset();
+  for (const s of endpoints) this.inc({ backend: s.backend, endpoint: s.endpoint }, s.connectionsTotal);
+});
+onCollect(gauge('fulcrum_proxy_endpoint_connections', 'Open connections to an endpoint', ['backend', 'endpoint']), function () {
+  this.reset();
+  for (const s of endpoints) this.set({ backend: s.backend, endpoint: s.endpoint }, s.activeConnections);
+});
+onCollect(counter('fulcrum_proxy_endpoint_errors_total', 'Failures talking to an endpoint, by reason', ['backend', 'endpoint', 'reason']), function () {
+  this.reset();
+  for (const s of endpoints) for (const [reason, n] of Object.entries(s.errors)) if (n > 0) this.inc({ backend: s.backend, endpoint: s.endpoint, reason }, n);
+});
+onCollect(gauge('fulcrum_proxy_endpoint_up', '1 if the endpoint takes new connections (healthy and not ejected), else 0', ['backend', 'endpoint', 'state']), function () {
+  this.reset();
+  for (const s of endpoints) this.set({ backend: s.backend, endpoint: s.endpoint, state: !s.healthy ? 'down' : s.ejected ? 'ejected' : 'up' }, s.healthy && !s.ejected ? 1 : 0);
+});
+
+export const connectSeconds: Histogram<'backend'> = histogram('fulcrum_proxy_connect_seconds', 'Time to establish a connection to an endpoint', ['backend']);
+
+/** How `apply` took effect for each frontend (Envoy's listener_added/modified/… counters). */
+export const frontendChanges = counter('fulcrum_proxy_frontend_changes_total', 'Frontend changes applied, by kind', ['kind']);

@@ -1,0 +1,128 @@
+/**
+ * A TCP frontend: one listening socket, the sessions it accepted, and its lifecycle
+ * (warming → active → draining → closed). `update(ctx)` swaps the context in place (same bind:
+ * the listening socket is kept); `drain(deadlineMs)` stops accepting and lets sessions finish
+ * until the deadline, then closes what is left.
+ */
+import net from 'node:net';
+import { addSweeper, coarseNow, removeSweeper, type Sweeper } from './coarse-timer.js';
+import type { FrontendContext, FrontendState } from './context.js';
+import { unmapIPv4 } from './proxy-protocol.js';
+import { TcpSession, type SessionOwner } from './tcp-session.js';
+
+export class TcpFrontend implements SessionOwner, Sweeper {
+  ctx: FrontendContext;
+  state: FrontendState = 'warming';
+  readonly sessions = new Set<TcpSession>();
+  readonly #server: net.Server;
+  #drainDeadlineMs = 0;
+  #drained: (() => void) | null = null;
+  #serverClosed = false;
+
+  constructor(ctx: FrontendContext) {
+    this.ctx = ctx;
+    this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.#server.on('connection', this.#onConnection.bind(this));
+    this.#server.on('error', this.#onServerError.bind(this));
+  }
+
+  /** Binds the listener; resolves once it accepts (warming → active). */
+  async listen(): Promise<void> {
+    const { address, port } = this.ctx.spec.listen;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen({ host: address, port }, () => {
+        this.#server.removeListener('error', onError);
+        resolve();
+      });
+    });
+    this.state = 'active';
+    addSweeper(this);
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    const a = this.#server.address();
+    return a !== null && typeof a === 'object' ? a.port : 0;
+  }
+
+  /** In-place update: new connections use `ctx`; open ones keep theirs. */
+  update(ctx: FrontendContext): void {
+    this.ctx = ctx;
+  }
+
+  /** Stops accepting; resolves when every session has ended or was closed at the deadline. */
+  drain(timeoutMs: number): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    this.state = 'draining';
+    this.#drainDeadlineMs = coarseNow() + timeoutMs;
+    if (!this.#serverClosed) {
+      this.#serverClosed = true;
+      this.#server.close();
+    }
+    const done = new Promise<void>((resolve) => (this.#drained = resolve));
+    this.#checkDrained();
+    return done;
+  }
+
+  sessionClosed(s: TcpSession): void {
+    this.sessions.delete(s);
+    s.ctx.stats.connectionsCurrent--;
+    if (this.state === 'draining') this.#checkDrained();
+  }
+
+  /** Coarse tick: connect and PROXY-header timeouts, idle timeouts, the drain deadline. */
+  sweep(nowMs: number): void {
+    const draining = this.state === 'draining' && nowMs >= this.#drainDeadlineMs;
+    for (const s of this.sessions) {
+      if (draining) {
+        s.abort();
+        continue;
+      }
+      const idleFor = nowMs - s.lastActiveMs;
+      if (s.state === 'established') {
+        if (idleFor >= s.ctx.idleMs) s.abort();
+      } else if (s.state === 'connecting') {
+        if (idleFor >= s.ctx.connectMs && s.upstream !== null) s.connectFailed('connectTimeout');
+      } else if (s.state === 'header') {
+        if (idleFor >= s.ctx.connectMs) s.reject('proxyHeaderTimeout');
+      }
+    }
+  }
+
+  #checkDrained(): void {
+    if (this.sessions.size > 0 || this.#drained === null) return;
+    this.state = 'closed';
+    removeSweeper(this);
+    const resolve = this.#drained;
+    this.#drained = null;
+    resolve();
+  }
+
+  #onConnection(client: net.Socket): void {
+    const ctx = this.ctx;
+    const stats = ctx.stats;
+    stats.connectionsTotal++;
+    const peer = client.remoteAddress;
+    if (peer === undefined) {
+      client.destroy(); // already gone before we saw it
+      return;
+    }
+    const trusted = !ctx.trustedProxies.matchesAll && ctx.trustedProxies.contains(peer);
+    if (!trusted && !ctx.acl.allows(peer)) {
+      stats.rejected.sourceRange++;
+      client.resetAndDestroy();
+      return;
+    }
+    stats.connectionsCurrent++;
+    const s = new TcpSession(this, ctx, client, unmapIPv4(peer));
+    this.sessions.add(s);
+    if (trusted) s.readHeader();
+    else s.connect();
+  }
+
+  #onServerError(err: Error): void {
+    this.ctx.log.error({ event: 'listenerError', err });
+  }
+}

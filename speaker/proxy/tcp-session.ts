@@ -1,0 +1,260 @@
+/**
+ * One proxied TCP connection: client socket ↔ upstream socket. The hot path (STYLE §2, house
+ * rule 9): socket listeners are module-level functions that find their session through a
+ * symbol on the socket, never closures; every field is set in the constructor; the idle clock
+ * is the shared coarse timer; no logging or string building unless the level is enabled.
+ *
+ * Piping is by hand, for backpressure and half-close: a chunk is written to the peer and, when
+ * the peer's buffer is full, the source pauses until the peer drains. A FIN on one side ends
+ * the other side's write half only (`allowHalfOpen`), so each direction closes on its own.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { EndpointRuntime } from './backend-pool.js';
+import { coarseNow } from './coarse-timer.js';
+import type { FrontendContext } from './context.js';
+import type { EndpointError, RejectReason } from './metrics.js';
+import { encodeProxyV1, encodeProxyV2, parseProxyHeader } from './proxy-protocol.js';
+
+export const kSession = Symbol('fulcrum.session');
+type SessionSocket = net.Socket & { [kSession]: TcpSession };
+
+/** A PROXY header from a trusted peer longer than this is refused (v2 allows 64 KiB of TLVs). */
+const MAX_PROXY_HEADER_BYTES = 4096;
+/** Keepalive probes after 60 s of silence detect dead peers long before the idle timeout. */
+const KEEPALIVE_DELAY_MS = 60_000;
+
+export type SessionState = 'header' | 'connecting' | 'established' | 'closed';
+
+/** What the owning frontend provides: where to report a finished session. */
+export interface SessionOwner {
+  sessionClosed(s: TcpSession): void;
+}
+
+export class TcpSession {
+  readonly owner: SessionOwner;
+  readonly ctx: FrontendContext;
+  readonly client: net.Socket;
+  upstream: net.Socket | null = null;
+  endpoint: EndpointRuntime | null = null;
+  /** Endpoints this connection failed to reach; null until the first failure. */
+  tried: EndpointRuntime[] | null = null;
+  attempts = 0;
+  state: SessionState = 'connecting';
+  /** Coarse time of the current phase's start (connect attempt) or of the last byte. */
+  lastActiveMs: number;
+  connectStartedAt = 0;
+  clientAddress: string;
+  clientPort: number;
+  localAddress: string;
+  localPort: number;
+  /** Bytes read while parsing a PROXY header, and what follows it (sent once connected). */
+  pending: Buffer | null = null;
+  clientClosed = false;
+  upstreamClosed = true;
+  finished = false;
+
+  constructor(owner: SessionOwner, ctx: FrontendContext, client: net.Socket, clientAddress: string) {
+    this.owner = owner;
+    this.ctx = ctx;
+    this.client = client;
+    this.lastActiveMs = coarseNow();
+    this.clientAddress = clientAddress;
+    this.clientPort = client.remotePort ?? 0;
+    this.localAddress = client.localAddress ?? '';
+    this.localPort = client.localPort ?? 0;
+    (client as SessionSocket)[kSession] = this;
+    client.on('error', onSocketError);
+    client.on('close', onClientClose);
+  }
+
+  /** Reads a PROXY header first (trusted peer), then connects. */
+  readHeader(): void {
+    this.state = 'header';
+    this.client.on('data', onHeaderData);
+    this.client.resume();
+  }
+
+  /** Picks an endpoint (not one already tried) and connects; refuses the client when none is left. */
+  connect(): void {
+    const pool = this.ctx.pool;
+    const e = pool.pick(this.clientAddress, this.tried, coarseNow());
+    if (e === undefined) {
+      this.reject(this.attempts === 0 ? 'noEndpoint' : 'connectFailed');
+      return;
+    }
+    this.attempts++;
+    this.endpoint = e;
+    e.activeConnections++;
+    this.state = 'connecting';
+    this.lastActiveMs = coarseNow();
+    this.connectStartedAt = performance.now();
+    const up = net.connect({ host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }) as SessionSocket;
+    up[kSession] = this;
+    this.upstream = up;
+    this.upstreamClosed = false;
+    up.on('connect', onUpstreamConnect);
+    up.on('error', onSocketError);
+    up.on('close', onUpstreamClose);
+  }
+
+  /** The current attempt failed (refused, error, timeout): count it, then retry or refuse. */
+  connectFailed(reason: EndpointError): void {
+    const e = this.endpoint!;
+    const up = this.upstream!;
+    this.upstream = null;
+    this.endpoint = null;
+    this.upstreamClosed = true;
+    e.activeConnections--;
+    up.destroy();
+    this.ctx.pool.onConnectFailed(e, reason, coarseNow());
+    if (this.ctx.log.debug()) this.ctx.log.debug({ event: 'connectFailed', endpoint: e.key, reason, attempt: this.attempts });
+    if (this.clientClosed) return this.finish();
+    (this.tried ??= []).push(e);
+    if (this.attempts >= this.ctx.pool.spec.connectAttempts) {
+      this.reject('connectFailed');
+      return;
+    }
+    this.connect();
+  }
+
+  reject(reason: RejectReason): void {
+    this.ctx.stats.rejected[reason]++;
+    if (this.ctx.log.debug()) this.ctx.log.debug({ event: 'connectionRejected', reason, client: this.clientAddress });
+    this.state = 'closed';
+    // A reset, not a FIN: the client learns at once that there is nothing behind the address.
+    if (!this.client.destroyed) this.client.resetAndDestroy();
+    if (this.clientClosed) this.finish();
+  }
+
+  /** Closes both sides now (idle timeout, drain deadline, stop). */
+  abort(): void {
+    this.client.destroy();
+    this.upstream?.destroy();
+  }
+
+  /** Both sockets are closed: release the endpoint and tell the frontend. Runs once. */
+  finish(): void {
+    if (this.finished || !this.clientClosed || !this.upstreamClosed) return;
+    this.finished = true;
+    if (this.endpoint !== null) {
+      this.endpoint.activeConnections--;
+      this.endpoint = null;
+    }
+    this.state = 'closed';
+    this.pending = null;
+    this.owner.sessionClosed(this);
+  }
+}
+
+function onHeaderData(this: SessionSocket, chunk: Buffer): void {
+  const s = this[kSession];
+  const buf = s.pending === null ? chunk : Buffer.concat([s.pending, chunk]);
+  const parsed = parseProxyHeader(buf);
+  if (parsed.kind === 'incomplete') {
+    if (buf.length > MAX_PROXY_HEADER_BYTES) return s.reject('proxyHeaderInvalid');
+    s.pending = buf;
+    return;
+  }
+  if (parsed.kind === 'none' || parsed.kind === 'invalid') return s.reject('proxyHeaderInvalid');
+  this.removeListener('data', onHeaderData);
+  this.pause();
+  s.pending = buf.length > parsed.length ? buf.subarray(parsed.length) : null;
+  if (parsed.kind === 'proxy') {
+    s.clientAddress = parsed.source.address;
+    s.clientPort = parsed.source.port;
+    s.localAddress = parsed.destination.address;
+    s.localPort = parsed.destination.port;
+    if (!s.ctx.acl.allows(s.clientAddress)) return s.reject('sourceRange');
+  }
+  s.connect();
+}
+
+function onUpstreamConnect(this: SessionSocket): void {
+  const s = this[kSession];
+  if (s.upstream !== this) return;
+  const e = s.endpoint!;
+  s.ctx.pool.connectHistogram.observe((performance.now() - s.connectStartedAt) / 1000);
+  s.ctx.pool.onConnected(e);
+  s.state = 'established';
+  s.lastActiveMs = coarseNow();
+  const pp = s.ctx.pool.spec.proxyProtocol;
+  if (pp !== 'none') {
+    const source = { address: s.clientAddress, port: s.clientPort };
+    const destination = { address: s.localAddress, port: s.localPort };
+    this.write(pp === 'v1' ? encodeProxyV1(source, destination) : encodeProxyV2(source, destination));
+  }
+  if (s.pending !== null) {
+    s.ctx.stats.bytesIn += s.pending.length;
+    this.write(s.pending);
+    s.pending = null;
+  }
+  const client = s.client;
+  client.on('data', onClientData);
+  client.on('end', onClientEnd);
+  client.on('drain', onClientDrain);
+  this.on('data', onUpstreamData);
+  this.on('end', onUpstreamEnd);
+  this.on('drain', onUpstreamDrain);
+  client.resume();
+}
+
+function onClientData(this: SessionSocket, chunk: Buffer): void {
+  const s = this[kSession];
+  s.ctx.stats.bytesIn += chunk.length;
+  s.lastActiveMs = coarseNow();
+  if (!s.upstream!.write(chunk)) this.pause();
+}
+
+function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
+  const s = this[kSession];
+  s.ctx.stats.bytesOut += chunk.length;
+  s.lastActiveMs = coarseNow();
+  if (!s.client.write(chunk)) this.pause();
+}
+
+function onClientDrain(this: SessionSocket): void {
+  this[kSession].upstream?.resume();
+}
+
+function onUpstreamDrain(this: SessionSocket): void {
+  this[kSession].client.resume();
+}
+
+/** Half-close: the client sent FIN, so the backend gets FIN after what was written. */
+function onClientEnd(this: SessionSocket): void {
+  this[kSession].upstream?.end();
+}
+
+function onUpstreamEnd(this: SessionSocket): void {
+  this[kSession].client.end();
+}
+
+function onSocketError(this: SessionSocket, err: NodeJS.ErrnoException): void {
+  const s = this[kSession];
+  if (this === s.upstream && s.state === 'connecting') {
+    s.connectFailed(err.code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError');
+    return;
+  }
+  if (this === s.upstream && s.endpoint !== null) s.endpoint.errors.reset++;
+  // A reset on one side is passed on as a reset to the other ('close' follows this event).
+  const peer = this === s.client ? s.upstream : s.client;
+  if (peer !== null && !peer.destroyed) peer.resetAndDestroy();
+}
+
+function onClientClose(this: SessionSocket): void {
+  const s = this[kSession];
+  s.clientClosed = true;
+  // The client is gone: nothing more can be delivered to it, so the upstream goes too.
+  if (s.upstream !== null && !s.upstream.destroyed) s.upstream.destroy();
+  s.finish();
+}
+
+function onUpstreamClose(this: SessionSocket, hadError: boolean): void {
+  const s = this[kSession];
+  if (s.upstream !== this) return; // an abandoned connect attempt
+  s.upstreamClosed = true;
+  // A clean close means both FINs were exchanged and the client's `end()` flushes the rest.
+  if (hadError && !s.client.destroyed) s.client.destroy();
+  s.finish();
+}
