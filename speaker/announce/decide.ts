@@ -1,6 +1,6 @@
 import { canonicalIp } from './addr.js';
 import { type ArpFrame, arpReplyFor, decodeArpFrame } from './arp.js';
-import { ALL_NODES, type NeighborAdvertisement, decodeNeighborSolicitation, solicitedAdvertisement, unsolicitedAdvertisement } from './ndp.js';
+import { ALL_NODES, ICMPV6_NEIGHBOR_ADVERTISEMENT, type NeighborAdvertisement, decodeNeighborSolicitation, solicitedAdvertisement, unsolicitedAdvertisement } from './ndp.js';
 
 /**
  * What the responder does with one received packet. Pure: the caller's `ownsAddress` is the
@@ -52,7 +52,7 @@ export type NdpVerdict = { kind: 'reply'; destination: string; advertisement: Ne
  * `source` the IPv6 source address it came from.
  */
 export function answerSolicitation(icmp: Uint8Array, source: string, iface: InterfaceIdentity, ownsAddress: OwnsAddress): NdpVerdict {
-  if (icmp.length > 0 && icmp[0] === 136) return { kind: 'drop', reason: 'advertisement' };
+  if (icmp.length > 0 && icmp[0] === ICMPV6_NEIGHBOR_ADVERTISEMENT) return { kind: 'drop', reason: 'advertisement' };
   const decoded = decodeNeighborSolicitation(icmp);
   if (!decoded.ok) return { kind: 'drop', reason: 'malformed' };
   const dad = canonicalIp(source) === '::';

@@ -51,6 +51,14 @@ interface Link {
   readonly ndp: NdpSocket | undefined;
   /** Solicited-node groups joined, with how many announced addresses need each. */
   readonly groups: Map<string, number>;
+  /** Metric children bound once per interface, so the answer path does no label lookups. */
+  readonly answered: Record<FamilyLabel, Incrementable>;
+  readonly gratuitous: Record<FamilyLabel, Incrementable>;
+  readonly drops: Map<string, Incrementable>;
+}
+
+interface Incrementable {
+  inc(): void;
 }
 
 interface Announcement {
@@ -102,41 +110,52 @@ export class Announcer {
       // An interface without IPv6 still announces IPv4; announcing IPv6 on it fails loudly.
       log.warn({ event: 'ndpUnavailable', err: errorMessage(err) });
     }
-    const link: Link = { identity, arp, ndp, groups: new Map() };
+    const link: Link = {
+      identity,
+      arp,
+      ndp,
+      groups: new Map(),
+      answered: { ipv4: answered.labels('ipv4', name), ipv6: answered.labels('ipv6', name) },
+      gratuitous: { ipv4: gratuitousSent.labels('ipv4', name), ipv6: gratuitousSent.labels('ipv6', name) },
+      drops: new Map(),
+    };
     log.info({ event: 'listening', mac: arp.mac, ipv6: ndp !== undefined });
     return link;
   }
 
-  #drop(family: FamilyLabel, iface: string, reason: DropReason): void {
+  #drop(family: FamilyLabel, link: Link, reason: DropReason): void {
     const byReason = this.#stats.drops[family];
     byReason[reason] = (byReason[reason] ?? 0) + 1;
-    dropped.inc({ family, interface: iface, reason });
+    const key = `${family}/${reason}`;
+    let child = link.drops.get(key);
+    if (!child) link.drops.set(key, (child = dropped.labels(family, link.identity.name, reason)));
+    child.inc();
   }
 
   #onArp(link: Link, frame: Buffer, pktType: number): void {
     const verdict = answerArp(frame, pktType, link.identity, this.#ownsAddress);
-    if (verdict.kind === 'drop') return this.#drop('ipv4', link.identity.name, verdict.reason);
+    if (verdict.kind === 'drop') return this.#drop('ipv4', link, verdict.reason);
     try {
       link.arp.send(encodeArpFrame(verdict.frame));
     } catch (err) {
       this.#log.warn({ event: 'arpReplyFailed', interface: link.identity.name, err: errorMessage(err) });
-      return this.#drop('ipv4', link.identity.name, 'sendFailed');
+      return this.#drop('ipv4', link, 'sendFailed');
     }
     this.#stats.answered.ipv4++;
-    answered.inc({ family: 'ipv4', interface: link.identity.name });
+    link.answered.ipv4.inc();
     if (this.#log.debug()) this.#log.debug({ event: 'arpAnswered', interface: link.identity.name, ip: verdict.frame.senderIp, to: verdict.frame.targetMac });
   }
 
   #onNdp(link: Link, icmp: Buffer, source: string): void {
     const verdict = answerSolicitation(icmp, source, link.identity, this.#ownsAddress);
-    if (verdict.kind === 'drop') return this.#drop('ipv6', link.identity.name, verdict.reason);
+    if (verdict.kind === 'drop') return this.#drop('ipv6', link, verdict.reason);
     link.ndp!.send(encodeNeighborAdvertisement(verdict.advertisement), verdict.destination, (err) => {
       if (err) {
         this.#log.warn({ event: 'ndpReplyFailed', interface: link.identity.name, err: errorMessage(err) });
-        return this.#drop('ipv6', link.identity.name, 'sendFailed');
+        return this.#drop('ipv6', link, 'sendFailed');
       }
       this.#stats.answered.ipv6++;
-      answered.inc({ family: 'ipv6', interface: link.identity.name });
+      link.answered.ipv6.inc();
     });
   }
 
@@ -200,24 +219,24 @@ export class Announcer {
     const label = FAMILY[family];
     const name = link.identity.name;
     const owned = this.#ownsAddress(ip, name);
-    if (!owned.announce) return this.#drop(label, name, owned.reason);
+    if (!owned.announce) return this.#drop(label, link, owned.reason);
     const counted = (): void => {
       this.#stats.gratuitous[label]++;
-      gratuitousSent.inc({ family: label, interface: name });
+      link.gratuitous[label].inc();
     };
     if (family === 4) {
       try {
         link.arp.send(encodeArpFrame(gratuitousArp(ip, link.identity.mac)));
       } catch (err) {
         this.#log.warn({ event: 'gratuitousFailed', ip, interface: name, err: errorMessage(err) });
-        return this.#drop(label, name, 'sendFailed');
+        return this.#drop(label, link, 'sendFailed');
       }
       return counted();
     }
     link.ndp!.send(encodeNeighborAdvertisement(unsolicitedAdvertisement(ip, link.identity.mac)), ALL_NODES, (err) => {
       if (!err) return counted();
       this.#log.warn({ event: 'gratuitousFailed', ip, interface: name, err: errorMessage(err) });
-      this.#drop(label, name, 'sendFailed');
+      this.#drop(label, link, 'sendFailed');
     });
   }
 

@@ -5,13 +5,13 @@ import type { LabProcess } from '../../lab/netns.js';
 import { waitFor } from '../../lab/netns.js';
 import { Topology } from '../../lab/topology.js';
 import { formatIpv6 } from '../../speaker/announce/addr.js';
-import { ETH_P_ARP, arpReplyFor, arpRequest, encodeArpFrame } from '../../speaker/announce/arp.js';
+import { ETH_P_ARP, arpReplyFor, arpRequest, decodeArpFrame, encodeArpFrame } from '../../speaker/announce/arp.js';
 import type { Ownership } from '../../speaker/announce/decide.js';
-import { ETH_P_IPV6, encodeNeighborAdvertisement, icmpv6Checksum, unsolicitedAdvertisement } from '../../speaker/announce/ndp.js';
+import { ETH_P_IPV6, decodeNeighborAdvertisement, encodeNeighborAdvertisement, icmpv6Checksum, unsolicitedAdvertisement } from '../../speaker/announce/ndp.js';
 import { ETH_P_ALL, withNetns } from '../../speaker/announce/packet-socket.js';
 import { Announcer } from '../../speaker/announce/responder.js';
 import { VipPlumbing } from '../../speaker/vip/plumbing.js';
-import { type SentFrames, frameSocket, icmpv6Frame, parseIcmpv6Frame } from './announce-frames.js';
+import { type SentFrames, frameSocket, icmpv6Frame, parseIcmpv6Frame, unicastSolicitation } from './announce-frames.js';
 
 // Real namespaces from the lab topology (3 nodes, a client, a bridge); prefix `fla` is this
 // file's own. Each node gets what a speaker would run: VIP plumbing and an announcer, driven by
@@ -134,6 +134,28 @@ describe('announcer on the lab network: ARP and NDP answered from userspace by t
     assert.deepEqual([...new Set(answers.map((e) => e.srcMac))], [n1.plan.mac], 'only the owner answered');
   });
 
+  it('unicast probes (neighbour unreachability detection: ARP to our MAC, NS to the VIP itself) are answered too', async () => {
+    const [n1] = speakers as [TestSpeaker];
+    await n1.own(VIP4);
+    await n1.own(VIP6);
+    const client4 = frameSocket(topo.client.namespace, 'eth0', ETH_P_ARP);
+    const client6 = frameSocket(topo.client.namespace, 'eth0', ETH_P_IPV6);
+    sockets.push(client4, client6);
+    client4.socket.send(encodeArpFrame({ ...arpRequest(topo.client.ipv4, topo.client.mac, VIP4), ethDst: n1.plan.mac }));
+    client6.socket.send(unicastSolicitation(n1.plan.mac, topo.client.mac, topo.client.ipv6, VIP6));
+    await waitFor('the ARP reply from n1', () =>
+      client4.received.some(({ frame }) => {
+        const d = decodeArpFrame(frame);
+        return d.ok && d.frame.operation === 'reply' && d.frame.senderIp === VIP4 && d.frame.senderMac === n1.plan.mac;
+      }), 5000);
+    await waitFor('the solicited advertisement from n1', () =>
+      client6.received.some(({ frame }) => {
+        const p = parseIcmpv6Frame(frame);
+        const na = p && decodeNeighborAdvertisement(p.icmp);
+        return !!na && na.ok && na.message.target === VIP6 && na.message.solicited && na.message.targetLinkAddr === n1.plan.mac;
+      }), 5000);
+  });
+
   it('a TCP server bound to the VIP on the owner is reachable from the client over IPv4 and IPv6', async () => {
     const [n1] = speakers as [TestSpeaker];
     await n1.own(VIP4);
@@ -160,9 +182,13 @@ describe('announcer on the lab network: ARP and NDP answered from userspace by t
 
   it('replies and advertisements nobody asked for are ignored and counted, and nothing is sent back', async () => {
     const [n1] = speakers as [TestSpeaker];
+    const start = n1.announcer.stats().gratuitous;
     await n1.own(VIP4);
     await n1.own(VIP6);
-    await waitFor('the takeover burst to end', () => n1.announcer.stats().gratuitous.ipv4 >= 4 && n1.announcer.stats().gratuitous.ipv6 >= 4, 10000);
+    await waitFor('the takeover burst to end', () => {
+      const g = n1.announcer.stats().gratuitous;
+      return g.ipv4 >= start.ipv4 + 4 && g.ipv6 >= start.ipv6 + 4;
+    }, 10000);
     const before = n1.announcer.stats();
     const client4 = frameSocket(topo.client.namespace, 'eth0', ETH_P_ARP);
     const client6 = frameSocket(topo.client.namespace, 'eth0', ETH_P_IPV6);
