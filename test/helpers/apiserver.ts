@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { waitFor as waitForCondition } from '../../lab/netns.js';
 import * as k8s from '@kubernetes/client-node';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../lab/apiserver/index.js';
 
@@ -136,14 +137,8 @@ export class RawWatch {
 }
 
 /** Polls `check` until it returns something other than undefined/false, failing after `timeoutMs` with `what`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000, everyMs = 10): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 5000, everyMs = 10): Promise<T> {
+  return waitForCondition(what, check, timeoutMs, everyMs);
 }
 
 /** Prints how many requests a suite made, so runaway API use shows in the test output. */

@@ -1,28 +1,20 @@
+import { waitFor as waitForCondition } from '../../lab/netns.js';
+
 /**
  * Polls `probe` until it returns something other than undefined/false, or fails after
- * `timeoutMs` with a message that says what was awaited and what was last seen. Tests wait on
- * conditions with this instead of sleeping.
+ * `timeoutMs` saying what was awaited (and, with `describe`, what was last seen). Tests wait on
+ * conditions with this instead of sleeping. The loop itself is the lab's (`lab/netns.ts`).
  */
 export async function waitFor<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   opts: { timeoutMs?: number; intervalMs?: number; describe?: () => unknown } = {},
 ): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
-  const interval = opts.intervalMs ?? 20;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      const seen = opts.describe ? `; last seen: ${JSON.stringify(await opts.describe())}` : '';
-      const err = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      throw new Error(`timed out after ${opts.timeoutMs ?? 10_000} ms waiting for ${what}${seen}${err}`);
-    }
-    await new Promise((r) => setTimeout(r, interval));
+  try {
+    return await waitForCondition(what, probe, opts.timeoutMs ?? 10_000, opts.intervalMs ?? 20);
+  } catch (err) {
+    if (!opts.describe) throw err;
+    const seen = JSON.stringify(await opts.describe());
+    throw new Error(`${(err as Error).message}; last seen: ${seen}`, { cause: err });
   }
 }
