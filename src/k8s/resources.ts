@@ -3,6 +3,7 @@ import type {
   KubernetesObject,
   V1ConfigMap,
   V1EndpointSlice,
+  V1Endpoints,
   V1Lease,
   V1Node,
   V1Pod,
@@ -65,6 +66,19 @@ export const endpointSlices: ResourceKind<V1EndpointSlice> = {
     q.namespace
       ? c.discovery.listNamespacedEndpointSlice({ namespace: q.namespace, ...sel(q) })
       : c.discovery.listEndpointSliceForAllNamespaces(sel(q)),
+};
+
+/** core/v1 Endpoints (deprecated in 1.33 in favour of EndpointSlices, still served). */
+export const endpoints: ResourceKind<V1Endpoints> = {
+  plural: 'endpoints',
+  kind: 'Endpoints',
+  model: 'V1Endpoints',
+  namespaced: true,
+  prefix: '/api/v1',
+  list: (c, q) =>
+    q.namespace
+      ? c.core.listNamespacedEndpoints({ namespace: q.namespace, ...sel(q) })
+      : c.core.listEndpointsForAllNamespaces(sel(q)),
 };
 
 export const nodes: ResourceKind<V1Node> = {
