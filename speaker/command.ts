@@ -1,12 +1,114 @@
-import { EXIT_FAILURE, type Command } from '../src/cli/command.js';
+import { durationFlag, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
+import { UsageError } from '../src/errors.js';
+import { parseLogLevel, setLogLevel } from '../src/log.js';
+import { parseListen } from '../src/metrics-server.js';
+import { startSpeaker, type SpeakerTimings } from './program.js';
 
-// Placeholder until its issue lands: listed so `fulcrum --help` shows the whole product.
+const usage = `Usage: fulcrum speaker [options]
+
+Runs on every node (a DaemonSet on the host network). Elects, with the other speakers and
+without talking to them, the owner of every Service address; the owner puts the address on lo,
+terminates its ports with Fulcrum's proxy, answers ARP/NDP for it and announces it on takeover.
+Peers heartbeat each other over the node network (UDP) to fail over in well under a second.
+
+Options:
+  --node-name NAME         this node (default: $NODE_NAME; required)
+  --kubeconfig PATH        API access (default: $KUBECONFIG, else in-cluster)
+  --namespace NS           namespace of the ConfigMap and the alive Leases (default:
+                           fulcrum-system, or $FULCRUM_NAMESPACE)
+  --config-name NAME       pool ConfigMap name (default: config)
+  --interfaces LIST        comma-separated interfaces to announce on (default: the interface
+                           holding the node's InternalIP)
+  --lb-class CLASS         serve Services with this spec.loadBalancerClass instead of those
+                           without one
+  --metrics HOST:PORT      /metrics, /healthz, /readyz (default: 0.0.0.0:7473; "off" disables)
+  --probe-port PORT        UDP port of the peer heartbeats (default 7946)
+  --probe-interval D       heartbeat period to each peer (default 100ms)
+  --fail-after D           a peer silent this long is down (default 400ms)
+  --lease-renew D          alive Lease renew period (default 5s; expires after 3 periods)
+  --coalesce D             wait this long to batch cache events (default 20ms)
+  --handover D             on SIGTERM, keep serving this long after telling peers (default 1500ms)
+  --drain-timeout D        then give open connections this long (default 10s)
+  --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
+  -h, --help
+`;
+
 export const command: Command = {
   name: 'speaker',
   summary: 'announce owned addresses (ARP/NDP) and proxy their traffic on this node',
-  usage: 'Usage: fulcrum speaker [options]\n\nannounce owned addresses (ARP/NDP) and proxy their traffic on this node\n\n(not implemented yet)\n',
-  async run(): Promise<number> {
-    process.stderr.write('fulcrum speaker: not implemented yet\n');
-    return EXIT_FAILURE;
+  usage,
+  async run(argv) {
+    const { values } = parseCommandArgs(argv, {
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'config-name': { type: 'string' },
+      interfaces: { type: 'string' },
+      'lb-class': { type: 'string' },
+      metrics: { type: 'string' },
+      'probe-port': { type: 'string' },
+      'probe-interval': { type: 'string' },
+      'fail-after': { type: 'string' },
+      'lease-renew': { type: 'string' },
+      coalesce: { type: 'string' },
+      handover: { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'log-level': { type: 'string' },
+    });
+    if (values['log-level']) {
+      try {
+        setLogLevel(parseLogLevel(values['log-level']));
+      } catch (err) {
+        throw new UsageError(`--log-level: ${(err as Error).message}`);
+      }
+    }
+    const nodeName = values['node-name'] ?? process.env.NODE_NAME;
+    if (!nodeName) throw new UsageError('the node name is required: --node-name or $NODE_NAME');
+    let metrics: { host: string; port: number } | undefined;
+    const metricsFlag = values.metrics ?? '0.0.0.0:7473';
+    if (metricsFlag !== 'off') {
+      try {
+        metrics = parseListen('metrics', metricsFlag);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    }
+    const interfaces = (values.interfaces ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    const timings: SpeakerTimings = {
+      leaseRenewMs: durationFlag('lease-renew', values['lease-renew'], 5_000),
+      probeIntervalMs: durationFlag('probe-interval', values['probe-interval'], 100),
+      failAfterMs: durationFlag('fail-after', values['fail-after'], 400),
+      coalesceMs: durationFlag('coalesce', values.coalesce, 20),
+      handoverMs: durationFlag('handover', values.handover, 1_500),
+      drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'], 10_000),
+    };
+    if (timings.probeIntervalMs < 10) throw new UsageError(`--probe-interval: ${timings.probeIntervalMs} ms is below 10 ms`);
+    if (timings.failAfterMs < 2 * timings.probeIntervalMs) {
+      throw new UsageError(`--fail-after (${timings.failAfterMs} ms) must be at least twice --probe-interval (${timings.probeIntervalMs} ms), or one lost datagram is a failover`);
+    }
+    if (timings.leaseRenewMs < 1000) throw new UsageError(`--lease-renew: ${timings.leaseRenewMs} ms is below 1s`);
+    const program = await startSpeaker({
+      nodeName,
+      kubeconfig: values.kubeconfig,
+      namespace: values.namespace ?? process.env.FULCRUM_NAMESPACE ?? CONFIGMAP_NAMESPACE,
+      configName: values['config-name'] ?? CONFIGMAP_NAME,
+      lbClass: values['lb-class'],
+      interfaces,
+      metrics,
+      probePort: intFlag('probe-port', values['probe-port'], 7946, 1, 65535),
+      timings,
+    });
+    await new Promise<void>((resolve) => {
+      const onSignal = () => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      };
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
+    });
+    await program.stop();
+    return EXIT_OK;
   },
 };

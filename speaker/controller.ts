@@ -1,0 +1,291 @@
+import type { V1Node } from '@kubernetes/client-node';
+import { parseConfig } from '../src/config/index.js';
+import type { Config } from '../src/config/types.js';
+import { errorMessage } from '../src/errors.js';
+import { peerFromLease } from '../src/k8s/alive-lease.js';
+import type { EventRecorder } from '../src/k8s/events.js';
+import type { Logger } from '../src/log.js';
+import { counter, gauge, histogram } from '../src/metrics.js';
+import type { Ownership } from './announce/decide.js';
+import type { SpeakerCaches } from './controller-caches.js';
+import { indexEndpoints } from './plan-endpoints.js';
+import type { MemberLease, LivenessView } from './plan-liveness.js';
+import { buildFrontends } from './plan-proxy.js';
+import { planSpeaker, type SpeakerPlan } from './plan.js';
+import type { ProxyPort } from './proxy-port.js';
+
+const m = {
+  owned: gauge('fulcrum_speaker_addresses_owned', 'Service addresses this node owns and announces'),
+  elections: counter('fulcrum_speaker_elections_total', 'Owner changes seen for an address, by what they meant for this node', ['result']),
+  peersAlive: gauge('fulcrum_speaker_peers_alive', 'Other speakers the membership says are alive'),
+  isolated: gauge('fulcrum_speaker_isolated', '1 while this node is cut off from peers the API shows alive'),
+  reconciles: counter('fulcrum_speaker_reconciles_total', 'Plan computations and applies', ['result']),
+  reconcileSeconds: histogram('fulcrum_speaker_reconcile_seconds', 'Time to compute and apply the plan', [], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
+  configStale: gauge('fulcrum_speaker_config_stale', '1 while the ConfigMap is invalid and the last good config is in force'),
+};
+
+/** What the controller drives on the node; the program wires the real ones, tests may fake them. */
+export interface SpeakerAppliers {
+  readonly vip: { add(ip: string): Promise<void>; remove(ip: string): Promise<void> };
+  readonly announcer: { announce(ip: string, iface: string): void; withdraw(ip: string): void };
+  readonly proxy: ProxyPort;
+}
+
+export interface SpeakerControllerOptions {
+  readonly me: string;
+  readonly lbClass: string | undefined;
+  readonly interfaces: readonly string[];
+  readonly caches: SpeakerCaches;
+  readonly events: EventRecorder;
+  readonly logger: Logger;
+  /** Coalesce cache events for this long before re-planning (a peer going down skips it). */
+  readonly coalesceMs: number;
+}
+
+/**
+ * The speaker's loop: caches and membership in, `planSpeaker` in the middle, appliers out.
+ * Level-triggered: every run computes the whole plan from the current caches and applies the
+ * difference, so a missed or repeated trigger does no harm. Runs never overlap; triggers
+ * during a run schedule exactly one more.
+ *
+ * Order on takeover: VIP on lo → proxy listening → answer ARP/NDP and send gratuitous ones;
+ * on loss: stop answering → proxy drains → VIP off. The responder's `ownsAddress` reads
+ * `#serving`, so it answers only for addresses whose proxy is ready.
+ */
+export class SpeakerController {
+  readonly #o: SpeakerControllerOptions;
+  readonly #log: Logger;
+  #appliers: SpeakerAppliers | undefined;
+  #view: LivenessView | undefined;
+  #config: Config = { pools: [] };
+  #configRv: string | undefined;
+  #plan: SpeakerPlan | undefined;
+  /** Addresses whose proxy is ready, with the interfaces they are announced on. */
+  readonly #serving = new Map<string, readonly string[]>();
+  readonly #vips = new Set<string>();
+  readonly #owners = new Map<string, string | undefined>();
+  #leaseSeen = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
+  #timer: NodeJS.Timeout | undefined;
+  #timerDueMs = Infinity;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopping = false;
+
+  constructor(o: SpeakerControllerOptions) {
+    this.#o = o;
+    this.#log = o.logger;
+    const c = o.caches;
+    const trigger = (): void => this.schedule(o.coalesceMs);
+    for (const i of [c.services, c.slices, c.endpoints, c.nodes]) i.onKey(trigger);
+    c.configMaps.onKey(() => {
+      this.#loadConfig();
+      trigger();
+    });
+  }
+
+  /** Plugs the appliers in (after the announcer exists, which needs ownsAddress). */
+  attach(appliers: SpeakerAppliers): void {
+    this.#appliers = appliers;
+  }
+
+  /** The responder's question, read for every ARP request and solicitation. */
+  readonly ownsAddress = (ip: string, iface: string): Ownership => {
+    const ifaces = this.#serving.get(ip);
+    if (!ifaces) return { announce: false, reason: 'notOwner' };
+    return ifaces.includes(iface) ? { announce: true } : { announce: false, reason: 'notThisInterface' };
+  };
+
+  /** Membership changed: re-plan at once (failover speed is the point). */
+  onLiveness(view: LivenessView): void {
+    this.#view = view;
+    m.peersAlive.set(Math.max(0, view.alive.size - 1));
+    m.isolated.set(view.isolated ? 1 : 0);
+    this.schedule(0);
+  }
+
+  /** Alive Leases of the others, with when we saw each one change (for plan-liveness). */
+  memberLeases(): Map<string, MemberLease> {
+    const next = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
+    for (const lease of this.#o.caches.leases.list()) {
+      const peer = peerFromLease(lease);
+      if (!peer || peer.node === this.#o.me) continue;
+      const renewTime = String(peer.renewTimeMs);
+      const before = this.#leaseSeen.get(peer.node);
+      const observedMs = before && before.renewTime === renewTime ? before.observedMs : performance.now();
+      const expiresMs = peer.renewTimeMs === undefined ? undefined : peer.renewTimeMs + peer.leaseDurationSeconds * 1000;
+      next.set(peer.node, { renewTime, observedMs, member: { expiresMs, observedMs } });
+    }
+    this.#leaseSeen = next;
+    return new Map([...next].map(([k, v]) => [k, v.member]));
+  }
+
+  /** Node network addresses for heartbeats: each Node's InternalIP (IPv4 first). */
+  nodeAddresses(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const n of this.#o.caches.nodes.list()) {
+      const ip = internalIp(n);
+      if (ip && n.metadata?.name) out.set(n.metadata.name, ip);
+    }
+    return out;
+  }
+
+  plan(): SpeakerPlan | undefined {
+    return this.#plan;
+  }
+
+  serving(): string[] {
+    return [...this.#serving.keys()].sort();
+  }
+
+  /** Runs the loop after `delayMs`, unless a run is already due sooner. */
+  schedule(delayMs: number): void {
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    const due = performance.now() + delayMs;
+    if (this.#timer && this.#timerDueMs <= due) return;
+    clearTimeout(this.#timer);
+    this.#timerDueMs = due;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerDueMs = Infinity;
+      void this.runNow();
+    }, delayMs);
+  }
+
+  /** Runs the loop now (or waits for the current run, then runs once more). */
+  async runNow(): Promise<void> {
+    while (this.#running) {
+      this.#again = true;
+      await this.#running;
+      if (!this.#again) return;
+    }
+    this.#again = false;
+    this.#running = this.#reconcile().finally(() => {
+      this.#running = undefined;
+    });
+    await this.#running;
+    if (this.#again) this.schedule(0);
+  }
+
+  /** Clean stop, step 2 (after peers were told): stop answering, drain, take the VIPs off. */
+  async release(drainTimeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#timer);
+    while (this.#running) await this.#running;
+    const a = this.#appliers;
+    for (const ip of this.#serving.keys()) a?.announcer.withdraw(ip);
+    this.#serving.clear();
+    m.owned.set(0);
+    await a?.proxy.stop(drainTimeoutMs);
+    for (const ip of [...this.#vips]) await this.#removeVip(ip);
+  }
+
+  #loadConfig(): void {
+    const cm = this.#o.caches.configMaps.list()[0];
+    if (!cm) return; // fail static: a deleted ConfigMap keeps the last good config
+    const rv = cm.metadata?.resourceVersion;
+    if (rv !== undefined && rv === this.#configRv) return;
+    this.#configRv = rv;
+    const parsed = cm.data?.config === undefined ? undefined : parseConfig(cm.data.config);
+    if (!parsed?.ok) {
+      m.configStale.set(1);
+      this.#log.error({ event: 'configRefused', errors: parsed?.errors ?? ['data key "config" is missing'] }, 'invalid pool config: the last good one stays in force');
+      return;
+    }
+    m.configStale.set(0);
+    this.#config = parsed.config;
+    this.#log.info({ event: 'configLoaded', pools: parsed.config.pools.length, resourceVersion: rv }, 'pool config loaded');
+  }
+
+  async #reconcile(): Promise<void> {
+    const a = this.#appliers;
+    const view = this.#view;
+    if (!a || !view || this.#stopping) return;
+    if (this.#configRv === undefined) this.#loadConfig();
+    const end = m.reconcileSeconds.startTimer();
+    const c = this.#o.caches;
+    const services = c.services.list();
+    const endpoints = indexEndpoints(c.slices.list(), c.endpoints.list());
+    const plan = planSpeaker({
+      me: this.#o.me,
+      services,
+      lbClass: this.#o.lbClass,
+      endpoints,
+      nodes: c.nodes.list(),
+      config: this.#config,
+      alive: view.alive,
+      interfaces: this.#o.interfaces,
+    });
+    this.#plan = plan;
+    this.#countElections(plan);
+    const owned = new Set(plan.owned);
+    try {
+      // Loss: stop answering first, so the new owner's announcements win at once.
+      for (const ip of [...this.#serving.keys()]) {
+        if (owned.has(ip)) continue;
+        this.#serving.delete(ip);
+        a.announcer.withdraw(ip);
+      }
+      const gained = plan.owned.filter((ip) => !this.#vips.has(ip));
+      await Promise.all(gained.map(async (ip) => {
+        await a.vip.add(ip);
+        this.#vips.add(ip);
+      }));
+      await a.proxy.apply(buildFrontends({ me: this.#o.me, owned, services, endpoints, down: view.down }));
+      for (const ip of [...this.#vips]) if (!owned.has(ip)) await this.#removeVip(ip);
+      for (const ip of plan.owned) {
+        const ifaces = plan.addresses.get(ip)!.interfaces;
+        const before = this.#serving.get(ip);
+        if (before && before.join() === ifaces.join()) continue;
+        this.#serving.set(ip, ifaces);
+        for (const iface of ifaces) a.announcer.announce(ip, iface);
+        if (!before) this.#assigned(ip, plan);
+      }
+      m.owned.set(this.#serving.size);
+      m.reconciles.inc({ result: 'ok' });
+    } catch (err) {
+      m.reconciles.inc({ result: 'error' });
+      this.#log.error({ event: 'applyFailed', err: errorMessage(err) }, 'applying the plan failed; retrying');
+      this.schedule(1000);
+    } finally {
+      end();
+    }
+  }
+
+  async #removeVip(ip: string): Promise<void> {
+    await this.#appliers?.vip.remove(ip);
+    this.#vips.delete(ip);
+  }
+
+  #assigned(ip: string, plan: SpeakerPlan): void {
+    const a = plan.addresses.get(ip)!;
+    this.#log.info({ event: 'addressOwned', ip, services: a.services }, `owning ${ip}`);
+    for (const key of a.services) {
+      const svc = this.#o.caches.services.get(key);
+      const md = svc?.metadata;
+      if (!md?.name) continue;
+      // MetalLB's reason and message, word for word: `fulcrum status` parses it.
+      this.#o.events.record({ kind: 'Service', apiVersion: 'v1', namespace: md.namespace, name: md.name, uid: md.uid }, 'Normal', 'nodeAssigned', `announcing from node "${this.#o.me}" with protocol "layer2"`);
+    }
+  }
+
+  #countElections(plan: SpeakerPlan): void {
+    for (const [ip, a] of plan.addresses) {
+      const owner = a.owner.kind === 'elected' ? a.owner.node : undefined;
+      const before = this.#owners.get(ip);
+      if (this.#owners.has(ip) && before === owner) continue;
+      this.#owners.set(ip, owner);
+      const result = owner === this.#o.me ? 'won' : before === this.#o.me ? 'lost' : owner === undefined ? 'none' : 'other';
+      m.elections.inc({ result });
+      if (this.#log.debug()) this.#log.debug({ event: 'election', ip, owner: owner ?? null, before: before ?? null });
+    }
+    for (const ip of [...this.#owners.keys()]) if (!plan.addresses.has(ip)) this.#owners.delete(ip);
+  }
+}
+
+export function internalIp(n: V1Node): string | undefined {
+  const internal = (n.status?.addresses ?? []).filter((x) => x.type === 'InternalIP').map((x) => x.address);
+  return internal.find((ip) => !ip.includes(':')) ?? internal[0];
+}

@@ -1,0 +1,147 @@
+import { networkInterfaces } from 'node:os';
+import { FulcrumError } from '../src/errors.js';
+import { NodeAliveLease } from '../src/k8s/alive-lease.js';
+import { createApiClients } from '../src/k8s/client.js';
+import { EventRecorder } from '../src/k8s/events.js';
+import { reuseConnections } from '../src/k8s/keep-alive.js';
+import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
+import { componentLogger } from '../src/log.js';
+import { collectProcessMetrics } from '../src/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../src/metrics-server.js';
+import { Announcer } from './announce/responder.js';
+import { canonicalIp } from './announce/addr.js';
+import { SpeakerCaches } from './controller-caches.js';
+import { SpeakerController } from './controller.js';
+import { Liveness } from './liveness.js';
+import { InterimProxy } from './proxy-port.js';
+import { VipPlumbing } from './vip/plumbing.js';
+
+export interface SpeakerTimings {
+  /** Alive Lease renew period: about one API write per node per period. */
+  readonly leaseRenewMs: number;
+  /** Heartbeat period to each peer. */
+  readonly probeIntervalMs: number;
+  /** A peer silent this long is down. */
+  readonly failAfterMs: number;
+  /** Cache events are coalesced this long before re-planning. */
+  readonly coalesceMs: number;
+  /** On SIGTERM, keep serving this long after telling peers, while the new owner announces. */
+  readonly handoverMs: number;
+  /** Then open connections get this long before they are cut. */
+  readonly drainTimeoutMs: number;
+}
+
+export interface SpeakerProgramOptions {
+  readonly nodeName: string;
+  readonly kubeconfig: string | undefined;
+  readonly namespace: string;
+  readonly configName: string;
+  readonly lbClass: string | undefined;
+  /** Empty: the interface holding the node's InternalIP. */
+  readonly interfaces: readonly string[];
+  readonly metrics: { host: string; port: number } | undefined;
+  readonly probePort: number;
+  readonly timings: SpeakerTimings;
+}
+
+export interface SpeakerProgram {
+  readonly controller: SpeakerController;
+  readonly interfaces: readonly string[];
+  readonly metricsServer: MetricsServer | undefined;
+  /** Clean stop: tell peers, hand over, stop answering, drain, remove the VIPs. */
+  stop(): Promise<void>;
+}
+
+/** The interface that holds one of `addresses` on this host. */
+export function interfaceHolding(addresses: readonly string[]): string | undefined {
+  const want = new Set(addresses.map(canonicalIp));
+  for (const [name, infos] of Object.entries(networkInterfaces())) {
+    if (infos?.some((i) => want.has(canonicalIp(i.address)))) return name;
+  }
+  return undefined;
+}
+
+/**
+ * Wires the speaker: caches, the alive Lease, membership (interim heartbeats + Leases), the
+ * controller and its appliers (VIP plumbing, announcer, proxy), events and metrics.
+ */
+export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerProgram> {
+  const log = componentLogger('speaker', { node: o.nodeName });
+  const { kubeConfig, source } = loadKubeConfig(o.kubeconfig);
+  const clients = createApiClients(reuseConnections(kubeConfig));
+  collectProcessMetrics();
+  const events = new EventRecorder({ clients, component: 'fulcrum-speaker', host: o.nodeName, logger: log });
+  const caches = new SpeakerCaches({ clients, namespace: o.namespace, configName: o.configName, logger: log });
+  let interfaces = [...o.interfaces];
+  const metricsServer = o.metrics
+    ? await startMetricsServer({ ...o.metrics, ready: () => (caches.hasSynced() ? { ready: true } : { ready: false, reason: 'caches not synced yet' }) })
+    : undefined;
+  log.info({ event: 'starting', kubeconfig: source, namespace: o.namespace, lbClass: o.lbClass ?? null, metrics: metricsServer?.address ?? null }, 'speaker starting');
+  await caches.start();
+  log.info({ event: 'synced' }, 'caches synced');
+
+  if (interfaces.length === 0) {
+    const me = caches.nodes.get(o.nodeName);
+    const addresses = (me?.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+    const found = interfaceHolding(addresses);
+    if (!found) {
+      await caches.stop();
+      await metricsServer?.close();
+      throw new FulcrumError('FUL_ERR_SPEAKER_INTERFACE', `node "${o.nodeName}": no local interface holds its InternalIP (${addresses.join(', ') || 'none in the Node object'}); pass --interfaces`);
+    }
+    interfaces = [found];
+  }
+  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs });
+  const vip = new VipPlumbing({ interfaces, logger: log.child({ part: 'vip' }) });
+  await vip.prepareInterfaces();
+  await vip.removeStale();
+  const announcer = new Announcer({ interfaces, ownsAddress: controller.ownsAddress, logger: log.child({ part: 'announcer' }) });
+  const proxy = new InterimProxy(log);
+  controller.attach({ vip, announcer, proxy });
+
+  const lease = new NodeAliveLease({ clients, namespace: o.namespace, nodeName: o.nodeName, renewIntervalMs: o.timings.leaseRenewMs, logger: log });
+  await lease.start();
+  const liveness = new Liveness({
+    me: o.nodeName,
+    port: o.probePort,
+    probeIntervalMs: o.timings.probeIntervalMs,
+    failAfterMs: o.timings.failAfterMs,
+    skewToleranceMs: 2_000,
+    logger: log,
+    onChange: (view) => controller.onLiveness(view),
+  });
+  const feed = (): void => {
+    liveness.setAddresses(controller.nodeAddresses());
+    liveness.setLeases(controller.memberLeases(), caches.leases.state() === 'watching');
+  };
+  caches.leases.onKey(feed);
+  caches.nodes.onKey(feed);
+  // Lease freshness and API health change with time alone: look again every second.
+  const refresh = setInterval(feed, 1_000);
+  feed();
+  await liveness.start();
+  controller.onLiveness(liveness.view());
+  await controller.runNow();
+  log.info({ event: 'started', interfaces, owned: controller.serving() }, 'speaker running');
+
+  return {
+    controller,
+    interfaces,
+    metricsServer,
+    async stop() {
+      log.info({ event: 'stopping' }, 'stopping: telling peers, then handing over');
+      clearInterval(refresh);
+      liveness.leave();
+      await lease.stop();
+      // Keep serving while the next owner announces, so no new connection goes unanswered.
+      if (controller.serving().length > 0) await new Promise((r) => setTimeout(r, o.timings.handoverMs));
+      await controller.release(o.timings.drainTimeoutMs);
+      liveness.stop();
+      announcer.close();
+      await events.stop();
+      await caches.stop();
+      await metricsServer?.close();
+      log.info({ event: 'stopped' }, 'speaker stopped');
+    },
+  };
+}
