@@ -1,8 +1,6 @@
-import { durationFlag, EXIT_OK, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
-import { parseLogLevel, setLogLevel } from '../src/log.js';
-import { parseListen } from '../src/metrics-server.js';
 import { defaultIdentity, startAllocator } from './program.js';
 
 const usage = `Usage: fulcrum allocator [options]
@@ -47,22 +45,8 @@ export const command: Command = {
       'retry-period': { type: 'string' },
       'log-level': { type: 'string' },
     });
-    if (values['log-level']) {
-      try {
-        setLogLevel(parseLogLevel(values['log-level']));
-      } catch (err) {
-        throw new UsageError(`--log-level: ${(err as Error).message}`);
-      }
-    }
-    let metrics: { host: string; port: number } | undefined;
-    const metricsFlag = values.metrics ?? '0.0.0.0:7472';
-    if (metricsFlag !== 'off') {
-      try {
-        metrics = parseListen('metrics', metricsFlag);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-    }
+    applyLogLevelFlag(values['log-level']);
+    const metrics = values.metrics === 'off' ? undefined : listenFlag('metrics', values.metrics, { host: '0.0.0.0', port: 7472 });
     const leaseDurationMs = durationFlag('lease-duration', values['lease-duration'], 15_000);
     const renewDeadlineMs = durationFlag('renew-deadline', values['renew-deadline'], 10_000);
     const retryPeriodMs = durationFlag('retry-period', values['retry-period'], 2_000);

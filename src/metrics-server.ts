@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { listenFlag } from './cli/command.js';
 import { registry } from './metrics.js';
 
 /**
@@ -18,11 +19,9 @@ export interface MetricsServerOptions {
   ready?: () => { ready: true } | { ready: false; reason: string };
 }
 
+/** @deprecated use `listenFlag` from src/cli/command.ts; kept for callers not yet moved. */
 export function parseListen(flag: string, value: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`--${flag}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7472, [::1]:7472, :7472)`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  return listenFlag(flag, value, { host: '0.0.0.0', port: 0 });
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {

@@ -1,11 +1,11 @@
 import { rename } from 'node:fs/promises';
-import { EXIT_OK, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { applyLogLevelFlag, EXIT_OK, intFlag, listenFlag, parseCommandArgs, type Command } from '../../src/cli/command.js';
 import { UsageError } from '../../src/errors.js';
 
 const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--kubeconfig-scheme https|http] [--event-window N]
 
 Runs Fulcrum's in-memory Kubernetes API emulator: an emulator for the lab and the tests, NOT a
-production API server (no etcd, no TLS, no admission webhooks, no OpenAPI; everything is lost
+production API server (no etcd, no admission webhooks, no OpenAPI; everything is lost
 when it stops).
 
 Options:
@@ -19,14 +19,6 @@ Options:
 SIGTERM or SIGINT stops it. kubectl needs --validate=false for create/apply/replace.
 `;
 
-function parseListen(v: string | undefined): { host: string; port: number } {
-  if (v === undefined) return { host: '127.0.0.1', port: 0 };
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(v);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`--listen: "${v}" is not HOST:PORT`);
-  return { host: (m[1] ?? m[2])!, port };
-}
-
 export const command: Command = {
   name: 'apiserver',
   summary: 'in-memory Kubernetes API emulator for the lab and the tests (not for production)',
@@ -39,19 +31,11 @@ export const command: Command = {
       'event-window': { type: 'string' },
       'log-level': { type: 'string' },
     });
-    const { host, port } = parseListen(values.listen);
+    const { host, port } = listenFlag('listen', values.listen, { host: '127.0.0.1', port: 0 });
     const scheme = values['kubeconfig-scheme'] ?? 'https';
     if (scheme !== 'https' && scheme !== 'http') throw new UsageError(`--kubeconfig-scheme: "${scheme}" is not https or http`);
-    const eventWindow = values['event-window'] === undefined ? 10_000 : Number(values['event-window']);
-    if (!Number.isInteger(eventWindow) || eventWindow < 1) throw new UsageError(`--event-window: "${values['event-window']}" is not a whole number of at least 1`);
-    if (values['log-level']) {
-      const { parseLogLevel, setLogLevel } = await import('../../src/log.js');
-      try {
-        setLogLevel(parseLogLevel(values['log-level']));
-      } catch (err) {
-        throw new UsageError(`--log-level: ${(err as Error).message}`);
-      }
-    }
+    const eventWindow = intFlag('event-window', values['event-window'], 10_000, 1);
+    applyLogLevelFlag(values['log-level']);
     const { startApiServer } = await import('./index.js');
     const server = await startApiServer({ host, port, eventWindow });
     process.stderr.write(`fulcrum apiserver: Kubernetes API emulator for the lab and tests, not a production API server; listening on ${server.url}\n`);

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
+import { parseLogLevel, setLogLevel } from '../log.js';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT_OK = 0;
@@ -40,7 +41,8 @@ export function intFlag(name: string, value: string | undefined, fallback: numbe
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name}: "${value}" is not a whole number between ${min} and ${max}`);
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `between ${min} and ${max}`;
+    throw new UsageError(`--${name}: "${value}" is not a whole number ${range}`);
   }
   return n;
 }
@@ -53,4 +55,26 @@ export function durationFlag(name: string, value: string | undefined, fallbackMs
   const n = Number(m[1]);
   const unit = m[2] ?? 'ms';
   return Math.round(unit === 'ms' ? n : unit === 's' ? n * 1000 : n * 60_000);
+}
+
+/** Applies `--log-level` (if given) to the root logger; a bad level is a usage error naming it. */
+export function applyLogLevelFlag(value: string | undefined): void {
+  if (value === undefined) return;
+  try {
+    setLogLevel(parseLogLevel(value));
+  } catch (err) {
+    throw new UsageError(`--log-level: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Parses a `HOST:PORT` flag (`127.0.0.1:7472`, `[::1]:7472`, `:7472` = all addresses); a bad
+ * value is a usage error naming the flag and the value.
+ */
+export function listenFlag(name: string, value: string | undefined, fallback: { host: string; port: number }): { host: string; port: number } {
+  if (value === undefined) return fallback;
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--${name}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7472, [::1]:7472, :7472)`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
