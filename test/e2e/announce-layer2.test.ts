@@ -239,6 +239,20 @@ describe('announcer on the lab network: ARP and NDP answered from userspace by t
     });
   }
 
+  it('two VIPs sharing a solicited-node group keep it joined until the last one is withdrawn', async () => {
+    const [n1] = speakers as [TestSpeaker];
+    const twin = '2001:db8::1:0:100'; // same last 24 bits as VIP6: both listen on ff02::1:ff00:100
+    const joined = async (): Promise<boolean> => /ff02::1:ff00:100/.test(await topo.run(n1.plan.namespace, 'ip', ['-6', 'maddr', 'show', 'dev', 'eth0']));
+    await n1.own(VIP6);
+    await n1.own(twin);
+    await n1.disown(VIP6);
+    assert.equal(await joined(), true, 'still joined for the twin');
+    await ping(twin);
+    assert.equal(await clientMacFor(twin), n1.plan.mac, 'the twin is still answered');
+    await n1.disown(twin);
+    assert.equal(await joined(), false, 'left with the last user');
+  });
+
   it('withdraw removes everything: the address from lo, the solicited-node group, the announcements', async () => {
     const [n1] = speakers as [TestSpeaker];
     const groups = async (): Promise<string> => topo.run(n1.plan.namespace, 'ip', ['-6', 'maddr', 'show', 'dev', 'eth0']);
