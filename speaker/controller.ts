@@ -10,7 +10,7 @@ import type { Ownership } from './announce/decide.js';
 import type { SpeakerCaches } from './controller-caches.js';
 import { indexEndpoints } from './plan-endpoints.js';
 import type { MemberLease, LivenessView } from './plan-liveness.js';
-import { buildFrontends } from './plan-proxy.js';
+import { buildNodeProxyModel } from './plan-proxy.js';
 import { planSpeaker, type SpeakerPlan } from './plan.js';
 import type { ProxyPort } from './proxy-port.js';
 
@@ -233,7 +233,7 @@ export class SpeakerController {
         await a.vip.add(ip);
         this.#vips.add(ip);
       }));
-      await a.proxy.apply(buildFrontends({ me: this.#o.me, owned, services, endpoints, down: view.down }));
+      await a.proxy.apply(buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down }));
       for (const ip of [...this.#vips]) if (!owned.has(ip)) await this.#removeVip(ip);
       for (const ip of plan.owned) {
         const ifaces = plan.addresses.get(ip)!.interfaces;

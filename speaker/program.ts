@@ -13,7 +13,7 @@ import { canonicalIp } from './announce/addr.js';
 import { SpeakerCaches } from './controller-caches.js';
 import { SpeakerController } from './controller.js';
 import { Liveness } from './liveness.js';
-import { InterimProxy } from './proxy-port.js';
+import { EngineProxy } from './proxy-port.js';
 import { VipPlumbing } from './vip/plumbing.js';
 
 export interface SpeakerTimings {
@@ -96,7 +96,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   await vip.prepareInterfaces();
   await vip.removeStale();
   const announcer = new Announcer({ interfaces, ownsAddress: controller.ownsAddress, logger: log.child({ part: 'announcer' }) });
-  const proxy = new InterimProxy(log);
+  const proxy = new EngineProxy(log, o.timings.drainTimeoutMs);
   controller.attach({ vip, announcer, proxy });
 
   const lease = new NodeAliveLease({ clients, namespace: o.namespace, nodeName: o.nodeName, renewIntervalMs: o.timings.leaseRenewMs, logger: log });
