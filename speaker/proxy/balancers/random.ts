@@ -26,10 +26,16 @@ export class PowerOfTwo implements Balancer {
       const b = left[Math.floor(this.#random() * left.length)]!;
       return better(a, b);
     }
-    return better(this.#draw(pool), this.#draw(pool));
+    const first = this.#draw(pool);
+    if (pool.length === 1) return pool[0]!;
+    let second = this.#draw(pool);
+    // Two distinct candidates, or the less loaded one could never be compared with anything.
+    if (second === first) second = (first + 1) % pool.length;
+    return better(pool[first]!, pool[second]!);
   }
 
-  #draw<E extends BalancedEndpoint>(pool: E[]): E {
+  /** Index of a weighted draw. */
+  #draw(pool: BalancedEndpoint[]): number {
     const total = this.#cumulative[this.#cumulative.length - 1]!;
     const x = this.#random() * total;
     let lo = 0;
@@ -39,7 +45,7 @@ export class PowerOfTwo implements Balancer {
       if (this.#cumulative[mid]! > x) hi = mid;
       else lo = mid + 1;
     }
-    return pool[lo]!;
+    return lo;
   }
 
   #rebuild(endpoints: readonly BalancedEndpoint[], version: number): void {
