@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { componentLogger, type Logger } from '../log.js';
-import { classifyApiError, describeApiFailure, failureCodeLabel } from './api-error.js';
+import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { planRelist, sameVersion } from './cache-diff.js';
 import type { ApiClients } from './client.js';
@@ -47,6 +47,8 @@ export interface InformerOptions<T extends KubernetesObject> {
   clock?: Clock;
   random?: () => number;
   logger?: Logger;
+  /** Told of every failed list or watch (it keeps retrying regardless), e.g. to notice a 403. */
+  onFailure?: (failure: ApiFailure) => void;
 }
 
 /** Counts since start, for tests and the status command (the metrics carry the same). */
@@ -199,6 +201,7 @@ export class Informer<T extends KubernetesObject> {
           const failure = noteApiFailure(err);
           failures++;
           this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
+          this.#opts.onFailure?.(failure);
           await this.#backoffSleep(failures);
           continue;
         }
@@ -236,6 +239,7 @@ export class Informer<T extends KubernetesObject> {
           k8sMetrics.apiErrors.inc({ code: failureCodeLabel(end.failure) });
           failures = end.events > 0 ? 1 : failures + 1;
           this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures }, 'watch failed');
+          this.#opts.onFailure?.(end.failure);
           break;
       }
       await this.#backoffSleep(failures);

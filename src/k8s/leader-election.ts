@@ -1,7 +1,7 @@
 import type { V1Lease } from '@kubernetes/client-node';
 import { FulcrumError } from '../errors.js';
 import { componentLogger, type Logger } from '../log.js';
-import { describeApiFailure } from './api-error.js';
+import { describeApiFailure, type ApiFailure } from './api-error.js';
 import { noteApiFailure, timeoutOptions, type ApiClients } from './client.js';
 import { Sleeper } from './sleeper.js';
 import { realClock, type Clock } from './clock.js';
@@ -67,6 +67,7 @@ export class LeaderElector {
   #loop: Promise<void> | undefined;
   #sleeper: Sleeper;
   #watcher: Informer<V1Lease> | undefined;
+  #watcherFailure: ((f: ApiFailure) => void) | undefined;
 
   constructor(opts: LeaderElectionOptions) {
     this.#o = {
@@ -117,13 +118,24 @@ export class LeaderElector {
         name: `lease/${this.#o.name}`,
         clock: this.#o.clock,
         logger: this.#log,
+        onFailure: (f) => this.#watcherFailure?.(f),
       });
       // Only a release or a deletion is worth an early attempt; an expiry is a matter of time.
       const poke = (l: V1Lease): void => {
         if (!this.#leading && (l.spec?.holderIdentity ?? '') === '') this.#sleeper.wake();
       };
       this.#watcher.on({ add: poke, update: poke, delete: () => this.#sleeper.wake() });
-      this.#watcher.start();
+      // Without list/watch permission on Leases the watch can never work: fall back to
+      // polling every retryPeriod (hand-over then takes up to 2.2 retry periods) and say so once.
+      const watcher = this.#watcher;
+      const onFailure = (f: ApiFailure): void => {
+        if (f.kind !== 'http' || f.code !== 403 || this.#watcher !== watcher) return;
+        this.#watcher = undefined;
+        this.#log.warn({ event: 'leaseWatchForbidden', failure: describeApiFailure(f) }, 'no list/watch permission on leases: polling only');
+        void watcher.stop();
+      };
+      this.#watcherFailure = onFailure;
+      watcher.start();
     }
     this.#loop = this.#run();
     return this;

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import type { V1Lease } from '@kubernetes/client-node';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RbacAuthorizationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { createApiClients } from '../../src/k8s/client.js';
+import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
 import { ALIVE_LEASE_SELECTOR, aliveLeaseName, listPeerLeases, NodeAliveLease } from '../../src/k8s/alive-lease.js';
 import { Informer } from '../../src/k8s/informer.js';
 import { LeaderElector, type LeaderElectionOptions } from '../../src/k8s/leader-election.js';
@@ -110,6 +115,44 @@ describe('k8s leader election and alive leases against the API emulator', functi
       await emu.server.start();
     }
     await waitFor('a to lead again once the API is back', () => a.elector.isLeader(), 10_000);
+  });
+
+  it('with a Role that allows only get/create/update on Leases, the electors fall back to polling and still hand over', async () => {
+    const rbac = emu.clients.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+    const namespace = 'fulcrum-system';
+    await emu.clients.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'elector' } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: { metadata: { name: 'elector' }, rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }] },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: 'elector' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'elector' },
+        subjects: [{ kind: 'ServiceAccount', name: 'elector', namespace }],
+      },
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'fulcrum-elector-'));
+    stops.push(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'kubeconfig');
+    await emu.server.writeKubeconfig(path, { token: emu.server.serviceAccountToken(namespace, 'elector') });
+    const limited = { ...emu, clients: createApiClients(loadKubeConfig(path, {}).kubeConfig) };
+    await assert.rejects(limited.clients.coordination.listNamespacedLease({ namespace }), (err: { code?: number }) => err.code === 403);
+    const listsBefore = emu.server.requestCounts()['list leases'] ?? 0;
+    const timing = { leaseDurationMs: 5_000, renewDeadlineMs: 1_000, retryPeriodMs: 200 };
+    const a = candidate(limited, 'a', { name: 'rbac', ...timing });
+    const b = candidate(limited, 'b', { name: 'rbac', ...timing });
+    stops.push(() => a.elector.stop(), () => b.elector.stop());
+    a.elector.start();
+    await waitFor('a to lead', () => a.elector.isLeader());
+    b.elector.start();
+    await waitFor('b to see a', () => b.elector.leader() === 'a');
+    await a.elector.stop();
+    // The lease is valid for 5 s; inside this 3 s deadline only the release can hand over.
+    await waitFor('b to take over by polling', () => b.elector.isLeader(), 3_000);
+    const lists = (emu.server.requestCounts()['list leases'] ?? 0) - listsBefore;
+    assert.ok(lists <= 2, `each elector tried to list Leases once, then stopped asking (got ${lists})`);
   });
 
   it('rejects timings client-go would reject, naming every problem', () => {
