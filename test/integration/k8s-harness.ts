@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiServer, type ApiServer } from '../../lab/apiserver/index.js';
 import { createApiClients, type ApiClients } from '../../src/k8s/client.js';
+import { reuseConnections } from '../../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
 
 /**
@@ -17,13 +18,14 @@ export interface Emulator {
   close(): Promise<void>;
 }
 
-export async function startEmulator(opts: { eventWindow?: number } = {}): Promise<Emulator> {
-  const server = await startApiServer({ host: '127.0.0.1', port: 0, ...opts });
+export async function startEmulator(opts: { eventWindow?: number; keepAlive?: boolean } = {}): Promise<Emulator> {
+  const server = await startApiServer({ host: '127.0.0.1', port: 0, eventWindow: opts.eventWindow });
   const dir = await mkdtemp(join(tmpdir(), 'fulcrum-k8s-'));
   const kubeconfigPath = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfigPath);
   const { kubeConfig } = loadKubeConfig(kubeconfigPath, {});
-  const clients = createApiClients(kubeConfig, { requestTimeoutMs: 10_000 });
+  // keepAlive: as the programs run (one pooled agent), so faults also hit reused connections.
+  const clients = createApiClients(opts.keepAlive ? reuseConnections(kubeConfig) : kubeConfig, { requestTimeoutMs: 10_000 });
   return {
     server,
     clients,

@@ -22,13 +22,13 @@ function prng(seed: number): () => number {
  * random. Replaying the handler calls onto an empty map must give exactly the server's final
  * state, and each object's values must only ever move forward.
  */
-describe('k8s Informer under mixed faults', function () {
+for (const keepAlive of [false, true]) describe(`k8s Informer under mixed faults (${keepAlive ? 'keep-alive connections' : 'one connection per request'})`, function () {
   this.timeout(60_000);
   let emu: Emulator;
   let inf: Informer<V1ConfigMap> | undefined;
 
   before(async () => {
-    emu = await startEmulator({ eventWindow: 50 });
+    emu = await startEmulator({ eventWindow: 50, keepAlive });
   });
   after(async () => {
     await inf?.stop();
