@@ -82,6 +82,12 @@ export async function createHostLink(names: LabNames): Promise<HostLink> {
   await conf('ipv6', 'accept_dad', '0');
   await conf('ipv4', 'rp_filter', '0');
   await conf('ipv4', 'src_valid_mark', '1');
+  // Answer ARP on the lab link only for the lab host's own address. Without this, a machine
+  // whose real NIC holds an address of the node network (this sandbox's eth0 is 192.0.2.2, the
+  // lab client's address) answers ARP for it on the lab link, and the nodes' replies to the
+  // client go to the root namespace instead.
+  await conf('ipv4', 'arp_ignore', '1');
+  await conf('ipv4', 'arp_announce', '2');
   await ip(['addr', 'add', `${HOST_IPV4}/24`, 'dev', link, 'noprefixroute']);
   await ip(['-6', 'addr', 'add', `${HOST_IPV6}/64`, 'dev', link, 'nodad', 'noprefixroute']);
   await ip(['link', 'set', link, 'up']);
