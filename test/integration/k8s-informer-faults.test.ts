@@ -123,9 +123,26 @@ describe('k8s Informer under API faults', function () {
     assert.equal(t.inf.stats().lists, 1, 'same store: resumed without a relist');
   });
 
+  it('a watch silent past its timeout (half-open connection) is abandoned and restarted without losing an update', async () => {
+    const clock = new ManualClock();
+    const t = setup({ clock });
+    t.inf.start();
+    await t.inf.synced;
+    await t.create('h', '1');
+    await waitFor('the watch to be live', () => t.cached('h') === '1');
+    const watches = t.inf.stats().watches;
+    // The server never ended the watch; on the informer's clock its deadline (timeout + 30 s) passes.
+    clock.advance(700_000);
+    await waitFor('a new watch', () => t.inf.stats().watches === watches + 1);
+    await t.set('h', '2');
+    await waitFor('the update on the new watch', () => t.cached('h') === '2');
+    assert.deepEqual(t.values('h'), ['2']);
+    assert.equal(t.inf.stats().lists, 1);
+  });
+
   it('stop() during a list held by a paused server returns before the server answers', async () => {
     const t = setup();
-    emu.server.faults.pause(3_000);
+    emu.server.faults.pause(1_500);
     // A request sent after the pause began: it is answered only when the pause ends.
     const pauseOver = emu.clients.core.listNamespacedConfigMap({ namespace: 'default' }).then(() => 'pause over' as const);
     t.inf.start();

@@ -16,13 +16,15 @@ import { FAST_BACKOFF, startEmulator, waitFor, type Emulator } from './k8s-harne
 function candidate(emu: Emulator, identity: string, extra: Partial<LeaderElectionOptions> & { name: string }) {
   const log: string[] = [];
   let startedAt = 0;
+  let signal: AbortSignal | undefined;
   const elector = new LeaderElector({
     clients: emu.clients,
     namespace: 'fulcrum-system',
     identity,
     ...extra,
     callbacks: {
-      onStartedLeading: () => {
+      onStartedLeading: (s) => {
+        signal = s;
         startedAt = performance.now();
         log.push('started');
       },
@@ -30,7 +32,7 @@ function candidate(emu: Emulator, identity: string, extra: Partial<LeaderElectio
       onNewLeader: (id) => log.push(`leader=${id}`),
     },
   });
-  return { elector, log, identity, startedAt: () => startedAt };
+  return { elector, log, identity, startedAt: () => startedAt, signal: () => signal };
 }
 
 async function readLease(emu: Emulator, name: string): Promise<V1Lease> {
@@ -74,6 +76,8 @@ describe('k8s leader election and alive leases against the API emulator', functi
     const handoverMs = standby.startedAt() - t0;
     process.stdout.write(`      hand-over after stop(): ${handoverMs.toFixed(1)} ms (lease 15 s, retry 2 s)\n`);
     assert.deepEqual(leader.log.filter((l) => l === 'started' || l === 'stopped'), ['started', 'stopped']);
+    assert.equal(leader.signal()?.aborted, true, "the old leader's signal aborted on stop");
+    assert.equal(standby.signal()?.aborted, false);
     const lease = await readLease(emu, 'handover');
     assert.equal(lease.spec?.holderIdentity, standby.identity);
     assert.equal(lease.spec?.leaseTransitions, 1, 'created at 0, one take-over');
