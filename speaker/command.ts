@@ -25,7 +25,7 @@ Options:
   --metrics HOST:PORT      /metrics, /healthz, /readyz (default: 0.0.0.0:7473; "off" disables)
   --probe-port PORT        UDP port of the peer heartbeats (default 7946)
   --probe-interval D       heartbeat period to each peer (default 100ms)
-  --fail-after D           a peer silent this long is down (default 400ms)
+  --fail-after D           a peer silent this long is down (default 300ms)
   --lease-renew D          alive Lease renew period (default 5s; expires after 3 periods)
   --coalesce D             wait this long to batch cache events (default 20ms)
   --handover D             on SIGTERM, keep serving this long after telling peers (default 1500ms)
@@ -78,7 +78,7 @@ export const command: Command = {
     const timings: SpeakerTimings = {
       leaseRenewMs: durationFlag('lease-renew', values['lease-renew'], 5_000),
       probeIntervalMs: durationFlag('probe-interval', values['probe-interval'], 100),
-      failAfterMs: durationFlag('fail-after', values['fail-after'], 400),
+      failAfterMs: durationFlag('fail-after', values['fail-after'], 300),
       coalesceMs: durationFlag('coalesce', values.coalesce, 20),
       handoverMs: durationFlag('handover', values.handover, 1_500),
       drainTimeoutMs: durationFlag('drain-timeout', values['drain-timeout'], 10_000),

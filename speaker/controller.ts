@@ -70,6 +70,8 @@ export class SpeakerController {
   #running: Promise<void> | undefined;
   #again = false;
   #stopping = false;
+  /** Send the takeover announcements again for every served address at the next run. */
+  #reannounce = false;
 
   constructor(o: SpeakerControllerOptions) {
     this.#o = o;
@@ -97,9 +99,19 @@ export class SpeakerController {
 
   /** Membership changed: re-plan at once (failover speed is the point). */
   onLiveness(view: LivenessView): void {
+    const before = this.#view;
+    // A peer that comes back may have answered for our addresses while we could not see it:
+    // announce ours again so clients that learned its MAC switch back at once.
+    if (before && [...view.alive].some((n) => !before.alive.has(n))) this.#reannounce = true;
     this.#view = view;
     m.peersAlive.set(Math.max(0, view.alive.size - 1));
     m.isolated.set(view.isolated ? 1 : 0);
+    this.schedule(0);
+  }
+
+  /** We were frozen: peers may have taken our addresses over meanwhile; claim them loudly again. */
+  onStall(): void {
+    this.#reannounce = true;
     this.schedule(0);
   }
 
@@ -235,10 +247,12 @@ export class SpeakerController {
       }));
       await a.proxy.apply(buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down }));
       for (const ip of [...this.#vips]) if (!owned.has(ip)) await this.#removeVip(ip);
+      const reannounce = this.#reannounce;
+      this.#reannounce = false;
       for (const ip of plan.owned) {
         const ifaces = plan.addresses.get(ip)!.interfaces;
         const before = this.#serving.get(ip);
-        if (before && before.join() === ifaces.join()) continue;
+        if (before && before.join() === ifaces.join() && !reannounce) continue;
         this.#serving.set(ip, ifaces);
         for (const iface of ifaces) a.announcer.announce(ip, iface);
         if (!before) this.#assigned(ip, plan);

@@ -26,6 +26,8 @@ export interface LivenessOptions {
   readonly skewToleranceMs: number;
   readonly logger: Logger;
   readonly onChange: (view: LivenessView) => void;
+  /** This process was frozen (SIGSTOP, a long GC, a starved CPU) longer than failAfterMs. */
+  readonly onStall: (stalledMs: number) => void;
 }
 
 export class Liveness {
@@ -67,6 +69,7 @@ export class Liveness {
         this.#log.warn({ event: 'heartbeatBindFailed', family: type, port: this.#o.port, err: errorMessage(err) });
       }
     }
+    this.#lastTickMs = performance.now();
     this.#tick();
   }
 
@@ -103,6 +106,16 @@ export class Liveness {
   }
 
   #tick(): void {
+    const now = performance.now();
+    const stalledMs = now - this.#lastTickMs;
+    this.#lastTickMs = now;
+    if (stalledMs > this.#o.failAfterMs) {
+      // We, not our peers, were silent: nothing heard meanwhile was processed yet, so judge
+      // nobody on it (Lifeguard's local health awareness); restart every peer's clock instead.
+      for (const node of this.#heard.keys()) this.#heard.set(node, now);
+      this.#log.warn({ event: 'stalled', stalledMs: Math.round(stalledMs) }, 'this process was not running; peers get a fresh timeout');
+      this.#o.onStall(stalledMs);
+    }
     this.#sendAll(this.#message, 'alive');
     this.#evaluate();
     // Half the interval: a verdict is at most that late after failAfterMs.
@@ -112,6 +125,7 @@ export class Liveness {
   }
 
   #half = false;
+  #lastTickMs = performance.now();
 
   #sendAll(msg: Buffer, kind: 'alive' | 'leave'): void {
     if (kind === 'alive' && this.#half) return;

@@ -109,6 +109,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     skewToleranceMs: 2_000,
     logger: log,
     onChange: (view) => controller.onLiveness(view),
+    onStall: () => controller.onStall(),
   });
   const feed = (): void => {
     liveness.setAddresses(controller.nodeAddresses());
