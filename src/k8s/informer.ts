@@ -1,69 +1,18 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { componentLogger, type Logger } from '../log.js';
-import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
+import { classifyApiError, describeApiFailure, failureCodeLabel } from './api-error.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { planRelist, sameVersion } from './cache-diff.js';
-import type { ApiClients } from './client.js';
 import { noteApiFailure } from './client.js';
 import { Sleeper } from './sleeper.js';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 import { k8sMetrics } from './metrics.js';
-import { objectKey, watchPath, type ResourceKind } from './resources.js';
+import { objectKey, watchPath } from './resources.js';
 import { expiredOrFailed, type WatchEnd } from './watch-end.js';
+import type { InformerHandlers, InformerOptions, InformerState, InformerStats } from './informer-types.js';
 
-/**
- * Callbacks of an informer. They run synchronously, in event order, after the cache was
- * updated; they should only enqueue keys (STYLE §4) and must not mutate the objects, which are
- * the cache's own. A throwing handler is logged and does not stop the informer.
- */
-export interface InformerHandlers<T> {
-  add?(obj: T): void;
-  /** Also called with `obj === old` for every cached object on a periodic resync. */
-  update?(obj: T, old: T): void;
-  /** `obj` is the last state: the DELETED event's object, or the cached one after a relist. */
-  delete?(obj: T): void;
-}
-
-export interface InformerOptions<T extends KubernetesObject> {
-  clients: ApiClients;
-  resource: ResourceKind<T>;
-  /** Only this namespace; all namespaces when unset (ignored for cluster-scoped kinds). */
-  namespace?: string;
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Metric and log label; defaults to the resource plural (plus namespace). */
-  name?: string;
-  /** Re-deliver every cached object to `update` this often (no API call); 0 = never. */
-  resyncMs?: number;
-  /** Backoff between failed lists/watches; capped exponential with jitter. */
-  backoff?: BackoffPolicy;
-  /**
-   * Server-side watch timeout, picked at random in [min, max] seconds for each watch, as
-   * client-go's reflector does (5–10 min), so watches end and restart from the last
-   * resourceVersion regularly and never all at once.
-   */
-  watchTimeoutSeconds?: { min: number; max: number };
-  clock?: Clock;
-  random?: () => number;
-  logger?: Logger;
-  /** Told of every failed list or watch (it keeps retrying regardless), e.g. to notice a 403. */
-  onFailure?: (failure: ApiFailure) => void;
-}
-
-/** Counts since start, for tests and the status command (the metrics carry the same). */
-export interface InformerStats {
-  /** Successful lists (the first one included). */
-  lists: number;
-  /** Watches opened. */
-  watches: number;
-  /** Watches ended by 410 Expired (each followed by a relist). */
-  expired: number;
-  /** Failed lists and watches. */
-  failures: number;
-}
-
-export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
+export type { InformerHandlers, InformerOptions, InformerState, InformerStats } from './informer-types.js';
 
 /** A watch that ended with no events sooner than this counts as a failure (backoff). */
 const MIN_HEALTHY_WATCH_MS = 1_000;
@@ -93,7 +42,7 @@ export class Informer<T extends KubernetesObject> {
   #cache = new Map<string, T>();
   #handlers: InformerHandlers<T>[] = [];
   #rv = '';
-  #relistReason: 'initial' | 'expired' = 'initial';
+  #relistReason: 'initial' | 'expired' | 'stalled' = 'initial';
   #state: InformerState = 'idle';
   #hasSynced = false;
   #resolveSynced!: () => void;
@@ -222,7 +171,12 @@ export class Informer<T extends KubernetesObject> {
           failures = 0;
           continue;
         case 'stalled':
-          this.#log.warn(fields, 'watch stalled past its timeout, restarting');
+          // The server neither sent nor ended anything past its own deadline: a dead connection,
+          // or a server waiting for a resourceVersion it never reaches (its history restarted).
+          // Only a relist is sure to cure both; it is rare and reports no spurious changes.
+          this.#log.warn(fields, 'watch stalled past its timeout, relisting');
+          this.#rv = '';
+          this.#relistReason = 'stalled';
           continue;
         case 'closed':
           if (end.events > 0 || this.#clock.now() - startedAt >= MIN_HEALTHY_WATCH_MS) {
