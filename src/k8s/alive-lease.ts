@@ -85,9 +85,12 @@ export class NodeAliveLease {
   }
 
   #renewNow(): Promise<void> {
+    const startedAt = this.#o.clock.now();
     this.#inFlight = this.#write().finally(() => {
       this.#inFlight = undefined;
-      if (!this.#stopped) this.#timer = this.#o.clock.setTimer(() => void this.#renewNow(), this.#o.renewIntervalMs);
+      // Fixed rate: the period counts from the start of this write, not its end.
+      const delay = Math.max(0, startedAt + this.#o.renewIntervalMs - this.#o.clock.now());
+      if (!this.#stopped) this.#timer = this.#o.clock.setTimer(() => void this.#renewNow(), delay);
     });
     return this.#inFlight;
   }
