@@ -3,7 +3,8 @@ import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { mergePatchOptions } from '../../src/k8s/client.js';
 import { EventRecorder } from '../../src/k8s/events.js';
 import { patchServiceAnnotations, writeServiceLoadBalancerStatus } from '../../src/k8s/status-writer.js';
-import { startEmulator, type Emulator } from './k8s-harness.js';
+import { ManualClock } from '../../src/k8s/clock.js';
+import { startEmulator, waitFor, type Emulator } from './k8s-harness.js';
 
 describe('k8s writers against the API emulator', function () {
   this.timeout(20_000);
@@ -172,6 +173,25 @@ describe('k8s writers against the API emulator', function () {
       assert.equal(byReason.IPAllocated?.count, 51);
       assert.equal(byReason.IPAllocated?.metadata?.name, first?.metadata?.name, 'the same Event object was bumped');
       assert.equal(byReason.AllocationFailed?.count, 1);
+      await rec.stop();
+    });
+
+    it('without flush, a bump is written once minUpdateIntervalMs has passed since the last write (manual clock)', async () => {
+      const svc = await loadBalancer();
+      const ref = { kind: 'Service', namespace: 'default', name: svc.metadata?.name ?? '' };
+      const clock = new ManualClock();
+      const rec = new EventRecorder({ clients: emu.clients, component: 'fulcrum-speaker', minUpdateIntervalMs: 10_000, clock });
+      const count = async () => (await eventsAbout(ref.name))[0]?.count;
+      rec.record(ref, 'Normal', 'nodeAssigned', 'announcing from node "n1"');
+      clock.advance(0);
+      await waitFor('the Event to be created', async () => (await count()) === 1);
+      for (let i = 0; i < 10; i++) rec.record(ref, 'Normal', 'nodeAssigned', 'announcing from node "n1"');
+      const before = emu.server.requestCount();
+      clock.advance(9_999);
+      assert.equal(await count(), 1, 'not bumped before the interval ends');
+      assert.equal(emu.server.requestCount(), before + 1, 'the only request was our own read');
+      clock.advance(1);
+      await waitFor('the bump to be written', async () => (await count()) === 11);
       await rec.stop();
     });
 
