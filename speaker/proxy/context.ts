@@ -21,6 +21,11 @@ export class FrontendContext {
   readonly idleMs: number;
   /** Generation number: 1 for the first context of a frontend, +1 per in-place update. */
   readonly generation: number;
+  /**
+   * Whether anything needs the peer's address (ACL, PROXY, affinity, source hashing). When not,
+   * the accept path skips getpeername/getsockname: two syscalls per connection saved.
+   */
+  readonly needsAddresses: boolean;
 
   constructor(spec: Frontend, pool: BackendPool, stats: FrontendStats, log: Logger, generation: number) {
     this.spec = spec;
@@ -32,6 +37,8 @@ export class FrontendContext {
     this.connectMs = spec.timeouts.connectMs;
     this.idleMs = spec.timeouts.idleMs;
     this.generation = generation;
+    const b = pool.spec;
+    this.needsAddresses = !this.acl.matchesAll || !this.trustedProxies.matchesAll || b.proxyProtocol !== 'none' || b.affinity.clientIP || b.balance === 'source' || log.debug();
   }
 }
 

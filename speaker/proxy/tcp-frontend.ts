@@ -104,19 +104,24 @@ export class TcpFrontend implements SessionOwner, Sweeper {
     const ctx = this.ctx;
     const stats = ctx.stats;
     stats.connectionsTotal++;
-    const peer = client.remoteAddress;
-    if (peer === undefined) {
-      client.destroy(); // already gone before we saw it
-      return;
-    }
-    const trusted = !ctx.trustedProxies.matchesAll && ctx.trustedProxies.contains(peer);
-    if (!trusted && !ctx.acl.allows(peer)) {
-      stats.rejected.sourceRange++;
-      client.resetAndDestroy();
-      return;
+    let peer = '';
+    let trusted = false;
+    if (ctx.needsAddresses) {
+      const remote = client.remoteAddress;
+      if (remote === undefined) {
+        client.destroy(); // already gone before we saw it
+        return;
+      }
+      trusted = !ctx.trustedProxies.matchesAll && ctx.trustedProxies.contains(remote);
+      if (!trusted && !ctx.acl.allows(remote)) {
+        stats.rejected.sourceRange++;
+        client.resetAndDestroy();
+        return;
+      }
+      peer = unmapIPv4(remote);
     }
     stats.connectionsCurrent++;
-    const s = new TcpSession(this, ctx, client, unmapIPv4(peer));
+    const s = new TcpSession(this, ctx, client, peer);
     this.sessions.add(s);
     if (trusted) s.readHeader();
     else s.connect();

@@ -60,9 +60,10 @@ export class TcpSession {
     this.client = client;
     this.lastActiveMs = coarseNow();
     this.clientAddress = clientAddress;
-    this.clientPort = client.remotePort ?? 0;
-    this.localAddress = client.localAddress ?? '';
-    this.localPort = client.localPort ?? 0;
+    // Only read (syscalls) when something uses them; see FrontendContext.needsAddresses.
+    this.clientPort = ctx.needsAddresses ? (client.remotePort ?? 0) : 0;
+    this.localAddress = ctx.needsAddresses ? (client.localAddress ?? '') : '';
+    this.localPort = ctx.needsAddresses ? (client.localPort ?? 0) : 0;
     (client as SessionSocket)[kSession] = this;
     client.on('error', onSocketError);
     client.on('close', onClientClose);
