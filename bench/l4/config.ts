@@ -75,12 +75,30 @@ export function httpBackendConfig(t: Topology): string {
 
 export const NFT_TABLE = 'fulcrum_bench';
 
+/** Source address of the kernel path's connections after SNAT (any 127/8 address is on lo). */
+export const KERNEL_SNAT_SOURCE = '127.0.0.2';
+
 /**
- * The kernel path: DNAT in the `output` nat hook, because on loopback the client's packets are
- * locally generated and never pass `prerouting`. This is the conntrack + NAT work kube-proxy's
- * nftables/iptables mode does for a LoadBalancer IP, minus the routing hop.
+ * The kernel path: DNAT in the `output` nat hook (on loopback the client's packets are locally
+ * generated and never pass `prerouting`), then SNAT to another loopback address, as kube-proxy
+ * masquerades for `externalTrafficPolicy: Cluster`. Without the SNAT, a conntrack entry this path
+ * leaves behind (reply tuple backend → 127.0.0.1:port) clashes with a later direct or proxied
+ * connection from the same port to the backend, and the kernel drops its SYNs.
  */
 export function nftRuleset(t: Topology): string {
-  const rules = SERVICES.map((s) => `    ip daddr ${t.host} ${protocolOf(s)} dport ${t.kernel[s]} dnat to ${t.host}:${t.backends[s]}`);
-  return [`table ip ${NFT_TABLE} {`, '  chain output {', '    type nat hook output priority -100; policy accept;', ...rules, '  }', '}', ''].join('\n');
+  const dnat = SERVICES.map((s) => `    ip daddr ${t.host} ${protocolOf(s)} dport ${t.kernel[s]} dnat to ${t.host}:${t.backends[s]}`);
+  const snat = SERVICES.map((s) => `    ct status dnat ip daddr ${t.host} ${protocolOf(s)} dport ${t.backends[s]} snat to ${KERNEL_SNAT_SOURCE}`);
+  return [
+    `table ip ${NFT_TABLE} {`,
+    '  chain output {',
+    '    type nat hook output priority -100; policy accept;',
+    ...dnat,
+    '  }',
+    '  chain postrouting {',
+    '    type nat hook postrouting priority 100; policy accept;',
+    ...snat,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
 }

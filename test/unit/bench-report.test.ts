@@ -170,8 +170,10 @@ describe('bench topology', () => {
     assert.doesNotMatch(cfg, /udp/);
   });
 
-  it('the kernel path DNATs each service port in the output hook, UDP included', () => {
+  it('the kernel path DNATs each service port in the output hook, UDP included, and SNATs what it DNATed', () => {
     const rules = nftRuleset(t);
+    assert.match(rules, /type nat hook postrouting priority 100;/);
+    assert.match(rules, /ct status dnat ip daddr 127\.0\.0\.1 tcp dport 9002 snat to 127\.0\.0\.2/);
     assert.match(rules, /type nat hook output priority -100;/);
     assert.match(rules, /ip daddr 127\.0\.0\.1 udp dport 6004 dnat to 127\.0\.0\.1:9004/);
     assert.match(rules, /tcp dport 6001 dnat to 127\.0\.0\.1:9001/);
