@@ -166,10 +166,13 @@ export const run: BenchRun = async ({ quick }) => {
       }
       process.stderr.write(`${TITLES[c]}: ${gaps.map((g) => Math.round(g)).join(' ')}\n`);
     }
-  } finally {
+  } catch (err) {
     await lab.stop();
-    rmSync(stateDir, { recursive: true, force: true });
+    process.stderr.write(`bench:failover: speaker logs kept in ${stateDir}/logs\n`);
+    throw err;
   }
+  await lab.stop();
+  rmSync(stateDir, { recursive: true, force: true });
   return workloads;
 };
 

@@ -10,7 +10,7 @@ import type { Ownership } from './announce/decide.js';
 import type { SpeakerCaches } from './controller-caches.js';
 import { indexEndpoints } from './plan-endpoints.js';
 import type { MemberLease, LivenessView } from './plan-liveness.js';
-import { buildNodeProxyModel } from './plan-proxy.js';
+import { buildNodeProxyModel, type NodeProxyModel } from './plan-proxy.js';
 import { planSpeaker, type SpeakerPlan } from './plan.js';
 import type { ProxyPort } from './proxy-port.js';
 
@@ -245,7 +245,9 @@ export class SpeakerController {
         await a.vip.add(ip);
         this.#vips.add(ip);
       }));
-      await a.proxy.apply(buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down }));
+      const proxy = buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down });
+      this.#warn(proxy.warnings);
+      await a.proxy.apply(proxy.model);
       for (const ip of [...this.#vips]) if (!owned.has(ip)) await this.#removeVip(ip);
       const reannounce = this.#reannounce;
       this.#reannounce = false;
@@ -265,6 +267,18 @@ export class SpeakerController {
       this.schedule(1000);
     } finally {
       end();
+    }
+  }
+
+  #warned = new Set<string>();
+
+  /** Each distinct problem of a Service's annotations is logged once, not at every run. */
+  #warn(warnings: NodeProxyModel['warnings']): void {
+    for (const w of warnings) {
+      const key = `${w.service} ${JSON.stringify(w.warning)}`;
+      if (this.#warned.has(key)) continue;
+      this.#warned.add(key);
+      this.#log.warn({ event: 'proxyModelWarning', service: w.service, ...w.warning }, 'Service proxy settings partly ignored');
     }
   }
 

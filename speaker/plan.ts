@@ -5,7 +5,7 @@ import { parseAddress, rangeContains } from '../src/ipam/address.js';
 import { ANNOTATION_PREFIX, METALLB_PREFIX } from '../src/ipam/request.js';
 import { serviceKey, type ServiceKey } from '../src/ipam/types.js';
 import { canonicalIp } from './announce/addr.js';
-import { electOwner } from './plan-elect.js';
+import { electOwner, EXCLUDE_FROM_LB_LABEL, nodeExcludedFromLoadBalancers, nodeReady } from './election/index.js';
 import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from './plan-endpoints.js';
 
 /**
@@ -15,7 +15,7 @@ import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from '.
  * the same owners from the same snapshot, so they never need to talk to each other about it.
  */
 
-export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
+export const EXCLUDE_LABEL = EXCLUDE_FROM_LB_LABEL;
 
 export interface SpeakerSnapshot {
   readonly me: string;
@@ -64,15 +64,11 @@ export function nodeEligibility(node: V1Node | undefined, pool: Pool, alive: Rea
   if (!node?.metadata?.name) return { eligible: false, reason: 'unknownNode' };
   const name = node.metadata.name;
   if (!alive.has(name)) return { eligible: false, reason: 'notAlive' };
-  if (!isNodeReady(node)) return { eligible: false, reason: 'notReady' };
+  if (!nodeReady(node)) return { eligible: false, reason: 'notReady' };
   const labels = node.metadata.labels ?? {};
-  if (EXCLUDE_LABEL in labels) return { eligible: false, reason: 'excluded' };
+  if (nodeExcludedFromLoadBalancers(node)) return { eligible: false, reason: 'excluded' };
   if (!poolSelectsNode(pool, labels)) return { eligible: false, reason: 'notSelected' };
   return { eligible: true };
-}
-
-export function isNodeReady(node: V1Node): boolean {
-  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /** Our Service, by type and class: a LoadBalancer of the class this speaker serves. */
@@ -140,7 +136,11 @@ function planAddress(address: string, g: Gathered, s: SpeakerSnapshot, nodesByNa
   if (candidates.length === 0) {
     return { ...base, interfaces, owner: { kind: 'none', reason: local && eligible.length > 0 ? 'noLocalEndpoints' : 'noEligibleNode' } };
   }
-  const node = electOwner(address, candidates, local ?? new Map())!;
+  // Preference first (the most Local Services served), then speaker/election's hash order.
+  const best = Math.max(...candidates.map((n) => local?.get(n) ?? 0));
+  const elected = electOwner(address, candidates.filter((n) => (local?.get(n) ?? 0) === best));
+  if (elected.kind !== 'owner') throw new Error(`incoherent state: no owner among ${candidates.length} candidates for ${address}`);
+  const node = elected.node;
   return { ...base, interfaces, owner: { kind: 'elected', node, candidates: [...candidates].sort() } };
 }
 

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/types.js';
-import { electOwner } from '../../speaker/plan-elect.js';
+import { electOwner as elect } from '../../speaker/election/index.js';
+
+const electOwner = (ip: string, nodes: readonly string[]): string | undefined => {
+  const e = elect(ip, nodes);
+  return e.kind === 'owner' ? e.node : undefined;
+};
 import { indexEndpoints, usableEndpoints, endpointsOf } from '../../speaker/plan-endpoints.js';
 import { EXCLUDE_LABEL, planSpeaker, type SpeakerSnapshot } from '../../speaker/plan.js';
 
