@@ -25,6 +25,8 @@ export class EndpointRuntime extends EndpointStats {
   /** 0 when not ejected. */
   ejectedUntilMs = 0;
   ejections = 0;
+  /** Length of the current (or last) ejection. */
+  ejectMs = 0;
   consecutiveFailures = 0;
 
   constructor(backend: string, spec: Endpoint) {
@@ -142,6 +144,7 @@ export class BackendPool {
     // Backoff doubles with each ejection in a row: base, 2×base, 4×base… up to max.
     const ejectMs = Math.min(p.baseEjectMs * 2 ** Math.min(e.ejections, 20), p.maxEjectMs);
     e.ejections++;
+    e.ejectMs = ejectMs;
     e.ejectedUntilMs = nowMs + ejectMs;
     e.ejected = true;
     this.#refreshAvailable(e);

@@ -51,6 +51,8 @@ export class TcpSession {
   /** Bytes read while parsing a PROXY header, and what follows it (sent once connected). */
   pending: Buffer | null = null;
   clientClosed = false;
+  /** The client's FIN came before the upstream was connected: pass it on once it is. */
+  clientEnded = false;
   upstreamClosed = true;
   finished = false;
 
@@ -66,6 +68,7 @@ export class TcpSession {
     this.localPort = ctx.needsAddresses ? (client.localPort ?? 0) : 0;
     (client as SessionSocket)[kSession] = this;
     client.on('error', onSocketError);
+    client.on('end', onClientEnd);
     client.on('close', onClientClose);
   }
 
@@ -190,9 +193,9 @@ function onUpstreamConnect(this: SessionSocket): void {
     this.write(s.pending);
     s.pending = null;
   }
+  if (s.clientEnded) this.end();
   const client = s.client;
   client.on('data', onClientData);
-  client.on('end', onClientEnd);
   client.on('drain', onClientDrain);
   this.on('data', onUpstreamData);
   this.on('end', onUpstreamEnd);
@@ -224,7 +227,9 @@ function onUpstreamDrain(this: SessionSocket): void {
 
 /** Half-close: the client sent FIN, so the backend gets FIN after what was written. */
 function onClientEnd(this: SessionSocket): void {
-  this[kSession].upstream?.end();
+  const s = this[kSession];
+  s.clientEnded = true;
+  if (s.state === 'established') s.upstream!.end();
 }
 
 function onUpstreamEnd(this: SessionSocket): void {
