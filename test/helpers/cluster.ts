@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
+import { fileURLToPath } from 'node:url';
 import { startApiServer, type ApiServer } from '../../lab/apiserver/index.js';
+import { applyManifest, rbacManifests } from '../../lab/components.js';
 import { createApiClients, type ApiClients } from '../../src/k8s/client.js';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
 
@@ -87,4 +89,18 @@ export function ingressIps(svc: V1Service): string[] {
 export async function serviceEvents(clients: ApiClients, name: string, namespace = 'default'): Promise<CoreV1Event[]> {
   const list = await clients.core.listNamespacedEvent({ namespace, fieldSelector: undefined });
   return list.items.filter((e) => e.involvedObject?.name === name && e.involvedObject?.kind === 'Service');
+}
+
+const CONFIG_DIR = fileURLToPath(new URL('../../../config', import.meta.url));
+
+/**
+ * Applies the RBAC manifests of config/ and writes a kubeconfig holding the token of the
+ * component's ServiceAccount, so a test exercises exactly the permissions a cluster grants.
+ */
+export async function componentKubeconfig(cluster: TestCluster, component: 'allocator' | 'speaker'): Promise<string> {
+  const target = { url: cluster.api.url, token: cluster.api.adminToken };
+  for (const m of rbacManifests(CONFIG_DIR)) await applyManifest(target, m);
+  const path = join(cluster.dir, `${component}.kubeconfig`);
+  await cluster.api.writeKubeconfig(path, { token: cluster.api.serviceAccountToken('fulcrum-system', `fulcrum-${component}`), user: `fulcrum-${component}` });
+  return path;
 }

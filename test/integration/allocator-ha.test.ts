@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Service } from '@kubernetes/client-node';
 import { Informer } from '../../src/k8s/informer.js';
 import { services } from '../../src/k8s/resources.js';
-import { applyPoolConfig, createService, getService, ingressIps, lbService, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { applyPoolConfig, componentKubeconfig, createService, getService, ingressIps, lbService, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 
 // Two allocator replicas as real processes: one leads, the other takes over when the leader
@@ -62,6 +62,7 @@ describe('allocator: two replicas, leader election (integration)', function () {
   const replicas = new Map<string, Replica>();
   let checker: Informer<V1Service>;
   const violations: string[] = [];
+  let kubeconfig: string;
 
   before(async () => {
     cluster = await startTestCluster();
@@ -71,7 +72,9 @@ describe('allocator: two replicas, leader election (integration)', function () {
     checker.on({ add: check, update: check });
     checker.start();
     await checker.synced;
-    for (const id of ['replica-a', 'replica-b']) replicas.set(id, startReplica(cluster.kubeconfig, id));
+    // The replicas run with the allocator's own ServiceAccount from config/: least privilege.
+    kubeconfig = await componentKubeconfig(cluster, 'allocator');
+    for (const id of ['replica-a', 'replica-b']) replicas.set(id, startReplica(kubeconfig, id));
   });
 
   after(async () => {
@@ -98,7 +101,7 @@ describe('allocator: two replicas, leader election (integration)', function () {
     const takeover = performance.now() - t0;
     const serve = await timeToServe('after-kill');
     console.log(`      takeover after SIGKILL of the leader: ${Math.round(takeover)} ms (lease ${LEASE.duration}); then create→status ${Math.round(serve)} ms`);
-    replicas.set(leader, startReplica(cluster.kubeconfig, leader));
+    replicas.set(leader, startReplica(kubeconfig, leader));
   });
 
   it('SIGTERM of the leader releases the Lease and the standby takes over at once', async () => {

@@ -48,10 +48,11 @@ const allocator: Row[] = [
     'get v1/namespaces/default/services/web/status', 'update v1/namespaces/default/services/web/status', 'patch v1/namespaces/default/services/web/status',
     'get v1/namespaces/fulcrum-system/configmaps/config', 'list v1/namespaces/fulcrum-system/configmaps', 'watch v1/namespaces/fulcrum-system/configmaps',
     'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e',
-    'get L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/fulcrum-allocator'].map((call) => ({ call, allow: true })),
+    'get L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/fulcrum-allocator',
+    'list L/namespaces/fulcrum-system/leases', 'watch L/namespaces/fulcrum-system/leases'].map((call) => ({ call, allow: true })),
   ...['create v1/namespaces/default/services', 'delete v1/namespaces/default/services/web',
     'get v1/namespaces/default/configmaps/config', 'update v1/namespaces/fulcrum-system/configmaps/config', 'list v1/configmaps',
-    'list L/namespaces/fulcrum-system/leases', 'delete L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'get L/namespaces/default/leases/x',
+    'delete L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'get L/namespaces/default/leases/x', 'list L/namespaces/default/leases',
     'get v1/namespaces/default/secrets/s', 'list v1/nodes', 'list v1/pods', 'list S/endpointslices', 'delete v1/namespaces/default/events/e', 'list v1/namespaces/default/events'].map((call) => ({ call, allow: false })),
 ];
 
