@@ -97,7 +97,9 @@ async function tryFulcrum(t: Topology, dir: string, workers: number, cpus: CpuPl
   const cfg = join(dir, 'fulcrum.yaml');
   writeFileSync(cfg, fulcrumConfig(t, workers, services));
   const env = { ...process.env, FULCRUM_LOG_LEVEL: process.env.FULCRUM_BENCH_LOG_LEVEL ?? 'warn' };
-  const s = start('fulcrum proxy', process.execPath, [FULCRUM_BIN, 'proxy', '--config', cfg], { cpus: cpus.proxyCpus, maxSeconds, cwd: REPO, env });
+  // FULCRUM_BENCH_NODE_ARGS: node flags for the proxy, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  const nodeArgs = (process.env.FULCRUM_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const s = start('fulcrum proxy', process.execPath, [...nodeArgs, FULCRUM_BIN, 'proxy', '--config', cfg], { cpus: cpus.proxyCpus, maxSeconds, cwd: REPO, env });
   try {
     await waitForOutput(s, /fulcrum proxy: ready/, 15000);
     return { process: s };
