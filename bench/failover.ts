@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyManifest } from '../lab/components.js';
+import { applyManifest, componentStatus } from '../lab/components.js';
 import { startLab, type Lab } from '../lab/lab.js';
 import { execCommand, waitFor, type LabProcess } from '../lab/netns.js';
 import type { BenchRun, Workload } from './lib/report.js';
@@ -88,12 +88,23 @@ class Prober {
 
 /** Every speaker running, exactly one holder, and the client being served: ready for a trial. */
 async function settle(lab: Lab, address: string, prober: Prober): Promise<string> {
+  let last = '';
   return waitFor(`${address} to settle`, async () => {
+    for (const [node, p] of lab.speakers) {
+      if (p.running) continue;
+      // A speaker that died on its own is a finding: say so, and restart it so the run goes on.
+      process.stderr.write(`speaker ${node} is not running (${componentStatus(p)}); restarting it\n${p.output().slice(-1500)}\n`);
+      lab.startSpeaker(node);
+    }
     const h = await holders(lab, address);
     const t = Date.now();
     await new Promise((r) => setTimeout(r, 300));
-    return h.length === 1 && prober.countSince(t) >= 20 && (await holders(lab, address)).join() === h[0] ? h[0] : undefined;
-  }, 30_000, 50);
+    const settled = h.length === 1 && prober.countSince(t) >= 20 && (await holders(lab, address)).join() === h[0];
+    last = `holders ${h.join(',') || 'none'}, ${prober.countSince(t)} successes in 300 ms`;
+    return settled ? h[0] : undefined;
+  }, 30_000, 50).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message} (last seen: ${last})`, { cause: err });
+  });
 }
 
 async function trial(lab: Lab, c: Case, address: string, prober: Prober): Promise<number> {
@@ -139,7 +150,8 @@ export const run: BenchRun = async ({ quick }) => {
   if (process.getuid?.() !== 0) throw new Error('bench:failover needs root (network namespaces)');
   const trials = quick ? 5 : 20;
   const stateDir = mkdtempSync(join(tmpdir(), 'fulcrum-failover-'));
-  const lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir });
+  // Speakers log at info to their files whatever this process's level, so a failed trial can be read.
+  const lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
   const workloads: Workload[] = [];
   try {
     // The host's own address may be the lab client's: keep the root namespace out of its ARP.
@@ -151,7 +163,9 @@ export const run: BenchRun = async ({ quick }) => {
     const echo = v4('echo-tcp');
     const local = await waitFor('bench-local address', async () => (await lab.services()).find((s) => s.name === 'bench-local')?.addresses[0], 30_000, 100);
     if (!echo) throw new Error('echo-tcp got no IPv4 address');
-    for (const c of ['crash', 'sigkill', 'sigterm', 'localCrash'] as const) {
+    // FULCRUM_FAILOVER_CASES=sigterm,crash runs only those (when chasing one case).
+    const only = process.env.FULCRUM_FAILOVER_CASES?.split(',');
+    for (const c of (['crash', 'sigkill', 'sigterm', 'localCrash'] as const).filter((x) => !only || only.includes(x))) {
       const address = c === 'localCrash' ? local : echo;
       const prober = new Prober(lab, address);
       const gaps: number[] = [];

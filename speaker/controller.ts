@@ -187,8 +187,9 @@ export class SpeakerController {
     clearTimeout(this.#timer);
     while (this.#running) await this.#running;
     const a = this.#appliers;
-    for (const ip of this.#serving.keys()) a?.announcer.withdraw(ip);
-    this.#serving.clear();
+    const served = [...this.#serving.keys()];
+    this.#serving.clear(); // stop answering before anything else
+    for (const ip of served) a?.announcer.withdraw(ip);
     m.owned.set(0);
     await a?.proxy.stop(drainTimeoutMs);
     for (const ip of [...this.#vips]) await this.#removeVip(ip);

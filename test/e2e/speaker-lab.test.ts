@@ -4,32 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAddress, ownerSeenByClient } from '../../lab/check.js';
 import { startLab, type Lab, type LabService } from '../../lab/lab.js';
-import { execCommand } from '../../lab/netns.js';
 import { waitFor } from '../helpers/wait.js';
+import { hideHostAddressesFromLab, nodesHolding } from './speaker-lab-helpers.js';
 
 // The speaker through the whole lab: 3 nodes, allocator and one `fulcrum speaker` per node.
 const PREFIX = 'fle';
-
-/**
- * Works around a lab issue on hosts whose own address is the lab client's (192.0.2.2): the root
- * namespace answers ARP for it on the lab host link (arp_ignore 0), and nodes then send the
- * client's replies to the host. The link carries our prefix and goes away with the lab.
- */
-export async function hideHostAddressesFromLab(lab: Lab): Promise<void> {
-  await execCommand('sysctl', ['-qw', `net.ipv4.conf.${lab.topology.names.hostLink}.arp_ignore=1`]);
-  for (const n of lab.topology.nodes) await lab.topology.exec(n.namespace, 'ip', ['neigh', 'flush', 'to', lab.topology.client.ipv4]);
-}
-
-/** The nodes that have `address` on lo (where the speaker's VIP plumbing puts owned ones). */
-export async function nodesHolding(lab: Lab, address: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const n of lab.topology.nodes) {
-    const r = await lab.topology.exec(n.namespace, 'ip', ['-j', 'addr', 'show', 'dev', 'lo']);
-    const infos = (JSON.parse(r.stdout || '[]') as { addr_info?: { local?: string }[] }[]).flatMap((l) => l.addr_info ?? []);
-    if (infos.some((i) => i.local === address)) out.push(n.name);
-  }
-  return out;
-}
 
 function addressOf(svcs: LabService[], name: string, family: 4 | 6 = 4): string {
   const a = svcs.find((s) => s.name === name)?.addresses.find((x) => x.includes(':') === (family === 6));

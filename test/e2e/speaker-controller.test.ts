@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { EventRecorder } from '../../src/k8s/events.js';
+import { componentLogger } from '../../src/log.js';
+import { SpeakerCaches } from '../../speaker/controller-caches.js';
+import { SpeakerController, type SpeakerAppliers } from '../../speaker/controller.js';
+import { electOwner } from '../../speaker/election/index.js';
+import type { LivenessView } from '../../speaker/plan-liveness.js';
+import type { ProxyModel } from '../../speaker/proxy/model.js';
+import { applyPoolConfig, createService, lbService, serviceEvents, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { waitFor } from '../helpers/wait.js';
+
+// The controller against the API emulator with recording appliers (no root, no namespaces):
+// the order of the appliers, what the responder is told, the nodeAssigned Event, the config
+// and fail-static rules.
+const VIP = '192.0.2.70';
+const NODES = ['n1', 'n2'];
+const ME = (() => {
+  const e = electOwner(VIP, NODES);
+  if (e.kind !== 'owner') throw new Error('no owner');
+  return e.node;
+})();
+const OTHER = NODES.find((n) => n !== ME)!;
+const POOL = 'address-pools:\n- name: lab\n  protocol: layer2\n  addresses: [192.0.2.64/26]\n';
+
+function view(alive: string[], isolated = false): LivenessView {
+  return { alive: new Set(alive), down: new Set(NODES.filter((n) => !alive.includes(n))), isolated, peers: new Map() };
+}
+
+describe('speaker controller: plan → VIP → proxy → announce, against the API emulator', function () {
+  this.timeout(30_000);
+  let cluster: TestCluster;
+  let caches: SpeakerCaches;
+  let events: EventRecorder;
+  let controller: SpeakerController;
+  const ops: string[] = [];
+
+  before(async () => {
+    cluster = await startTestCluster();
+    const { clients } = cluster;
+    for (const name of NODES) {
+      await clients.core.createNode({ body: { metadata: { name } } });
+      await clients.core.replaceNodeStatus({ name, body: { metadata: { name }, status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '192.0.2.1' + name.slice(1) }] } } });
+    }
+    await applyPoolConfig(clients, POOL);
+    await createService(clients, lbService('web', { ports: [{ port: 80, name: 'http' }] }));
+    const svc = await clients.core.readNamespacedService({ name: 'web', namespace: 'default' });
+    svc.status = { loadBalancer: { ingress: [{ ip: VIP }] } };
+    await clients.core.replaceNamespacedServiceStatus({ name: 'web', namespace: 'default', body: svc });
+    const logger = componentLogger('speaker-test');
+    caches = new SpeakerCaches({ clients, namespace: 'fulcrum-system', configName: 'config', logger });
+    await caches.start();
+    events = new EventRecorder({ clients, component: 'fulcrum-speaker', host: ME, logger });
+    controller = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger, coalesceMs: 5 });
+    const appliers: SpeakerAppliers = {
+      vip: { add: async (ip) => void ops.push(`vip.add ${ip}`), remove: async (ip) => void ops.push(`vip.remove ${ip}`) },
+      announcer: {
+        announce: (ip, iface) => ops.push(`announce ${ip} ${iface} owns=${controller.ownsAddress(ip, iface).announce}`),
+        withdraw: (ip) => ops.push(`withdraw ${ip} owns=${controller.ownsAddress(ip, 'eth0').announce}`),
+      },
+      proxy: {
+        apply: async (m: ProxyModel) => void ops.push(`proxy [${m.frontends.map((f) => f.name).join(' ')}]`),
+        stop: async () => void ops.push('proxy.stop'),
+      },
+    };
+    controller.attach(appliers);
+  });
+
+  after(async () => {
+    await events?.stop();
+    await caches?.stop();
+    await cluster?.close();
+  });
+
+  it('takeover: VIP first, then the proxy listens, then the address is answered for and announced', async () => {
+    ops.length = 0;
+    controller.onLiveness(view(NODES));
+    await waitFor('the address to be served', () => controller.serving().includes(VIP) || undefined);
+    assert.deepEqual(ops, [`vip.add ${VIP}`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
+    assert.deepEqual(controller.ownsAddress(VIP, 'eth0'), { announce: true });
+    assert.deepEqual(controller.ownsAddress(VIP, 'eth1'), { announce: false, reason: 'notThisInterface' });
+    assert.deepEqual(controller.ownsAddress('192.0.2.71', 'eth0'), { announce: false, reason: 'notOwner' });
+  });
+
+  it("records nodeAssigned on the Service with MetalLB's message", async () => {
+    await events.flush();
+    const evs = await serviceEvents(cluster.clients, 'web');
+    const assigned = evs.filter((e) => e.reason === 'nodeAssigned');
+    assert.equal(assigned.length, 1);
+    assert.equal(assigned[0]!.message, `announcing from node "${ME}" with protocol "layer2"`);
+  });
+
+  it('an invalid ConfigMap keeps the last good config: nothing moves', async () => {
+    ops.length = 0;
+    await applyPoolConfig(cluster.clients, 'address-pools: [{name: 1}]\n');
+    await waitFor('the new ConfigMap in the cache', () => caches.configMaps.list()[0]?.data?.config?.startsWith('address-pools: [') || undefined);
+    await controller.runNow();
+    assert.deepEqual(controller.serving(), [VIP]);
+    assert.deepEqual(ops.filter((o) => !o.startsWith('proxy')), []);
+    await applyPoolConfig(cluster.clients, POOL);
+  });
+
+  it('fail static: with the API hanging the plan is unchanged and the address still served', async () => {
+    ops.length = 0;
+    cluster.api.faults.dropWatches();
+    cluster.api.faults.pause(1_000);
+    await controller.runNow();
+    assert.deepEqual(controller.serving(), [VIP]);
+    assert.deepEqual(ops.filter((o) => !o.startsWith('proxy')), []);
+  });
+
+  it('loss: stop answering first, then the proxy drops the frontend, then the VIP comes off', async () => {
+    ops.length = 0;
+    controller.onLiveness(view([OTHER]));
+    await waitFor('the address to be released', () => (controller.serving().length === 0 && ops.includes(`vip.remove ${VIP}`)) || undefined);
+    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy []', `vip.remove ${VIP}`]);
+  });
+
+  it('isolated: owns nothing even though it is elected by hash', async () => {
+    ops.length = 0;
+    controller.onLiveness(view([], true));
+    await controller.runNow();
+    assert.deepEqual(controller.serving(), []);
+    assert.equal(controller.plan()?.addresses.get(VIP)?.owner.kind, 'none');
+  });
+
+  it('a peer coming back makes the owner announce its addresses again', async () => {
+    controller.onLiveness(view([ME]));
+    await waitFor('served again', () => controller.serving().includes(VIP) || undefined);
+    ops.length = 0;
+    controller.onLiveness(view(NODES));
+    await waitFor('the re-announcement', () => ops.some((o) => o.startsWith('announce')) || undefined);
+    assert.deepEqual(ops.filter((o) => !o.startsWith('proxy')), [`announce ${VIP} eth0 owns=true`]);
+  });
+
+  it('release (clean stop): withdraw, proxy stop, VIP off', async () => {
+    ops.length = 0;
+    await controller.release(100);
+    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy.stop', `vip.remove ${VIP}`]);
+  });
+});
