@@ -68,7 +68,7 @@ describe('speaker e2e: faults', function () {
     const ns = lab.topology.node(victim).namespace;
     const table = `${PREFIX}part`;
     await lab.topology.run(ns, 'nft', ['-f', '-'], {
-      input: `table inet ${table} { chain in { type filter hook input priority 0; udp dport ${PROBE_PORT} drop; } chain out { type filter hook output priority 0; udp dport ${PROBE_PORT} drop; } }\n`,
+      input: `table inet ${table} {\n chain in { type filter hook input priority 0; udp dport ${PROBE_PORT} drop; }\n chain out { type filter hook output priority 0; udp dport ${PROBE_PORT} drop; }\n}\n`,
     });
     try {
       const moved = Object.entries(before).filter(([, o]) => o === victim).map(([a]) => a);
