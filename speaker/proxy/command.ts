@@ -119,5 +119,7 @@ async function runEngine(configPath: string, model: Parameters<ProxyEngine['appl
   await engine.stop({ drainTimeoutMs });
   await metrics?.close();
   process.removeListener('SIGHUP', onHup);
+  // A worker's IPC channel would keep it alive; closing it lets the process end (and the primary see it).
+  if (isWorkerProcess()) process.disconnect?.();
   return EXIT_OK;
 }
