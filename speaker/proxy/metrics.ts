@@ -7,7 +7,7 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { counter, gauge, histogram } from '../../src/metrics.js';
 
-export const REJECT_REASONS = ['sourceRange', 'noEndpoint', 'proxyHeaderInvalid', 'proxyHeaderUntrusted', 'proxyHeaderTimeout', 'connectFailed', 'flowTableFull'] as const;
+export const REJECT_REASONS = ['sourceRange', 'noEndpoint', 'proxyHeaderInvalid', 'proxyHeaderTimeout', 'connectFailed', 'flowTableFull'] as const;
 /** Why a frontend turned a client (or a datagram) away. */
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -28,7 +28,7 @@ export class FrontendStats {
   constructor(frontend: string, protocol: string) {
     this.frontend = frontend;
     this.protocol = protocol;
-    this.rejected = { sourceRange: 0, noEndpoint: 0, proxyHeaderInvalid: 0, proxyHeaderUntrusted: 0, proxyHeaderTimeout: 0, connectFailed: 0, flowTableFull: 0 };
+    this.rejected = { sourceRange: 0, noEndpoint: 0, proxyHeaderInvalid: 0, proxyHeaderTimeout: 0, connectFailed: 0, flowTableFull: 0 };
   }
 }
 
