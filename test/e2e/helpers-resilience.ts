@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NeighbourCapture } from '../../lab/capture.js';
@@ -13,6 +13,17 @@ import { waitFor } from '../helpers/wait.js';
  * view of ownership (metrics, VIPs on lo, their membership log lines), a peer partition with
  * nftables inside a node namespace, CPU load, and the emulator's write counts.
  */
+
+/**
+ * Lab prefix `fr<n>`: fr1 soak, fr2 API outage, fr3 partition, fr4 writes. FULCRUM_RESILIENCE_PREFIX
+ * replaces "fr" (1–5 letters), so a second run of these suites (by hand, while `npm test` runs
+ * them) does not sweep the first one's namespaces away.
+ */
+export function labPrefix(n: number): string {
+  const base = process.env.FULCRUM_RESILIENCE_PREFIX ?? 'fr';
+  if (!/^[a-z]{1,5}$/.test(base)) throw new Error(`FULCRUM_RESILIENCE_PREFIX "${base}": 1 to 5 lower-case letters`);
+  return `${base}${n}`;
+}
 
 /** Skips the suite with a visible line when not root (network namespaces need it). */
 export function skipUnlessRoot(ctx: Mocha.Context, what: string): void {
@@ -71,14 +82,23 @@ export function metricSum(text: string, name: string): number {
 }
 
 /** Per node: owner changes its speaker has seen (`fulcrum_speaker_elections_total`) and whether it calls itself isolated. */
-export async function electionCounts(lab: Lab): Promise<Map<string, { elections: number; isolated: number; owned: number }>> {
-  const out = new Map<string, { elections: number; isolated: number; owned: number }>();
+export interface SpeakerCounters {
+  readonly elections: number;
+  readonly isolated: number;
+  readonly owned: number;
+  /** Longest event-loop stall since the previous scrape (prom-client resets it on each), seconds. */
+  readonly loopLagMaxS: number;
+}
+
+export async function electionCounts(lab: Lab): Promise<Map<string, SpeakerCounters>> {
+  const out = new Map<string, SpeakerCounters>();
   await Promise.all(lab.topology.nodes.map(async (n) => {
     const text = await speakerMetrics(lab, n.name);
     out.set(n.name, {
       elections: metricSum(text, 'fulcrum_speaker_elections_total'),
       isolated: metricSum(text, 'fulcrum_speaker_isolated'),
       owned: metricSum(text, 'fulcrum_speaker_addresses_owned'),
+      loopLagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds'),
     });
   }));
   return out;
@@ -186,6 +206,9 @@ export async function startReadyLab(prefix: string): Promise<Started> {
 export async function stopLab(s: Started | undefined): Promise<void> {
   if (!s) return;
   await s.lab.stop();
+  // FULCRUM_RESILIENCE_LOGS=DIR keeps the component logs (DIR/<prefix>/) for a post-mortem.
+  const keep = process.env.FULCRUM_RESILIENCE_LOGS;
+  if (keep) cpSync(join(s.stateDir, 'logs'), join(keep, s.lab.topology.prefix), { recursive: true });
   rmSync(s.stateDir, { recursive: true, force: true });
 }
 

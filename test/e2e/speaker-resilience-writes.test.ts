@@ -9,14 +9,14 @@ import { apiRequest } from '../../lab/kube-rest.js';
 import { delay } from '../../lab/netns.js';
 import { FULCRUM_NAMESPACE, SAMPLE_NAMESPACE } from '../../lab/samples.js';
 import { waitFor } from '../helpers/wait.js';
-import { countDelta, hideHostAddressesFromLab, skipUnlessRoot, vipHolders, writeCounts } from './helpers-resilience.js';
+import { countDelta, hideHostAddressesFromLab, labPrefix, skipUnlessRoot, vipHolders, writeCounts } from './helpers-resilience.js';
 
 // Steady-state API writes of the speakers, counted by the emulator, with 10 and with 500
 // LoadBalancer Services: about one per node per Lease renew period, whatever the number of
 // Services. The allocator is stopped while counting (its leader Lease is not the speakers'),
 // and the lab kubelet's node heartbeats (`update nodes/status`) are left out. See docs/resilience.md.
 
-const PREFIX = 'fr4';
+const PREFIX = labPrefix(4);
 /** The speaker's default --lease-renew. */
 const RENEW_MS = 5_000;
 const WINDOW_MS = 5 * RENEW_MS;

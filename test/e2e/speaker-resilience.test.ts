@@ -9,7 +9,7 @@ import { waitFor } from '../helpers/wait.js';
 import { answersFor, ConnectionProber, lastAnswer, overlapSeconds, probeText, summarizeProbes } from './helpers-probes.js';
 import {
   addressOf, assertSpeakersRunning, electionCounts, electionDelta, gratuitousFromNodes, healPartition, holdersText, nodeByMac, partitionNode,
-  skipUnlessRoot, startReadyLab, stopLab, vipHolders, waitForQuiet, type Started,
+  labPrefix, skipUnlessRoot, startReadyLab, stopLab, vipHolders, waitForQuiet, type Started,
 } from './helpers-resilience.js';
 
 // The speakers under stress, through the whole lab (3 nodes, allocator, one speaker per node,
@@ -42,7 +42,7 @@ describe('speaker resilience e2e: API outage (fail static)', function () {
 
   before(async function () {
     skipUnlessRoot(this, 'speaker resilience e2e');
-    started = await startReadyLab('fr2');
+    started = await startReadyLab(labPrefix(2));
   });
 
   after(async () => {
@@ -111,7 +111,7 @@ describe('speaker resilience e2e: a node partitioned from its peers (not from th
 
   before(async function () {
     skipUnlessRoot(this, 'speaker resilience e2e');
-    started = await startReadyLab('fr3');
+    started = await startReadyLab(labPrefix(3));
   });
 
   after(async () => {
