@@ -134,6 +134,16 @@ async function trial(lab: Lab, c: Case, address: string, prober: Prober): Promis
   return gap;
 }
 
+/** After a failed trial: every cable plugged, nothing frozen, every speaker running. */
+async function restore(lab: Lab): Promise<void> {
+  for (const n of lab.topology.nodes) {
+    await lab.topology.setNodeLink(n.name, 'up');
+    const p = lab.speakers.get(n.name);
+    if (p?.running) p.signal('SIGCONT');
+    else lab.startSpeaker(n.name);
+  }
+}
+
 function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
@@ -169,12 +179,23 @@ export const run: BenchRun = async ({ quick }) => {
       const address = c === 'localCrash' ? local : echo;
       const prober = new Prober(lab, address);
       const gaps: number[] = [];
+      const failed: string[] = [];
       try {
-        for (let i = 0; i < trials; i++) gaps.push(await trial(lab, c, address, prober));
+        // A trial that cannot settle or recover is reported, not fatal: the run goes on.
+        for (let i = 0; i < trials + failed.length && failed.length < trials; i++) {
+          try {
+            gaps.push(await trial(lab, c, address, prober));
+          } catch (err) {
+            failed.push((err as Error).message);
+            process.stderr.write(`${TITLES[c]}: trial failed: ${(err as Error).message}\n`);
+            await restore(lab);
+          }
+        }
       } finally {
         await prober.process.stop(500);
       }
-      const note = `${trials} trials, gap in successful new connections (one every ${PROBE_EVERY_MS} ms)`;
+      if (gaps.length === 0) throw new Error(`${TITLES[c]}: every trial failed: ${failed[0]}`);
+      const note = `${gaps.length} trials${failed.length ? ` (${failed.length} could not run: ${failed[0]})` : ''}, gap in successful new connections (one every ${PROBE_EVERY_MS} ms)`;
       for (const [p, v] of [['p50', percentile(gaps, 50)], ['p95', percentile(gaps, 95)], ['max', Math.max(...gaps)]] as const) {
         workloads.push({ name: `failover ${TITLES[c]} ${p}`, unit: 'ms', lowerIsBetter: true, fulcrum: Math.round(v), haproxy: null, kernel: null, direct: null, notes: p === 'p50' ? note : undefined });
       }

@@ -2,21 +2,8 @@ import type { KubernetesObject, V1ConfigMap, V1Endpoints, V1EndpointSlice, V1Lea
 import { ALIVE_LEASE_SELECTOR } from '../src/k8s/alive-lease.js';
 import type { ApiClients } from '../src/k8s/client.js';
 import { Informer } from '../src/k8s/informer.js';
-import { configMaps, endpointSlices, leases, nodes, services, type ResourceKind } from '../src/k8s/resources.js';
+import { configMaps, endpointSlices, endpoints, leases, nodes, services } from '../src/k8s/resources.js';
 import type { Logger } from '../src/log.js';
-
-/** core/v1 Endpoints: only for selector-less Services with hand-made Endpoints. */
-export const endpointsKind: ResourceKind<V1Endpoints> = {
-  plural: 'endpoints',
-  kind: 'Endpoints',
-  model: 'V1Endpoints',
-  namespaced: true,
-  prefix: '/api/v1',
-  list: (c, q) =>
-    q.namespace
-      ? c.core.listNamespacedEndpoints({ namespace: q.namespace, labelSelector: q.labelSelector, fieldSelector: q.fieldSelector })
-      : c.core.listEndpointsForAllNamespaces({ labelSelector: q.labelSelector, fieldSelector: q.fieldSelector }),
-};
 
 /** The speaker's informers: everything the plan reads. */
 export class SpeakerCaches {
@@ -31,7 +18,7 @@ export class SpeakerCaches {
     const base = { clients: o.clients, logger: o.logger };
     this.services = new Informer({ ...base, resource: services });
     this.slices = new Informer({ ...base, resource: endpointSlices });
-    this.endpoints = new Informer({ ...base, resource: endpointsKind });
+    this.endpoints = new Informer({ ...base, resource: endpoints });
     this.nodes = new Informer({ ...base, resource: nodes });
     this.configMaps = new Informer({ ...base, resource: configMaps, namespace: o.namespace, fieldSelector: `metadata.name=${o.configName}` });
     this.leases = new Informer({ ...base, resource: leases, namespace: o.namespace, labelSelector: ALIVE_LEASE_SELECTOR, name: 'alive-leases' });

@@ -117,7 +117,10 @@ export class Liveness {
       this.#o.onStall(stalledMs);
     }
     this.#sendAll(this.#message, 'alive');
-    this.#evaluate();
+    // Timers run before the poll phase: after a slow turn of the event loop, heartbeats that
+    // already arrived are still queued. Judge after them (check phase), or a busy node declares
+    // everyone down at once.
+    setImmediate(() => this.#evaluate());
     // Half the interval: a verdict is at most that late after failAfterMs.
     this.#timer = setTimeout(() => this.#tick(), Math.max(10, this.#o.probeIntervalMs / 2));
     this.#timer.unref();
