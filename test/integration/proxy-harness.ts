@@ -94,13 +94,23 @@ export class Resources {
     return { port: socket.address().port, socket };
   }
 
-  /** A port nothing listens on (bound, then closed): connects to it are refused. */
+  /**
+   * A port nothing listens on: connects to it are refused. Taken below the ephemeral range
+   * (32768+), so no outgoing connection can get it as its source port and connect to itself
+   * (TCP simultaneous open on loopback); checked free by binding it once.
+   */
   async deadPort(): Promise<number> {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
-    return port;
+    for (;;) {
+      const port = 20000 + Math.floor(Math.random() * 12000);
+      const s = net.createServer();
+      const free = await new Promise<boolean>((resolve) => {
+        s.once('error', () => resolve(false));
+        s.listen(port, '127.0.0.1', () => resolve(true));
+      });
+      if (!free) continue;
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    }
   }
 
   async connect(port: number, opts: { host?: string; localAddress?: string } = {}): Promise<net.Socket> {
@@ -133,8 +143,13 @@ export function collect(s: net.Socket): Promise<{ data: Buffer; error: string | 
 
 /** Connects, reads the first line (a named backend's name), closes. undefined if refused or reset. */
 export async function whoAnswers(port: number, localAddress?: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const s = net.connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
+    // A silent answer is a failure of the test, not a hang.
+    s.setTimeout(5000, () => {
+      s.destroy();
+      reject(new Error(`no greeting within 5 s on port ${port}`));
+    });
     let buf = '';
     s.on('data', (c: Buffer) => {
       buf += c.toString();

@@ -48,7 +48,7 @@ describe('proxy health: passive ejection and active checks', () => {
 
   it('active tcp checks take an endpoint out after `fall` failures and back after `rise` successes', async () => {
     const stable = await res.namedServer('stable');
-    let flaky = await res.namedServer('flaky');
+    let flaky = await res.namedServer('flaky', await res.deadPort()); // below the ephemeral range: no self-connect once closed
     const flakyPort = flaky.port;
     const engine = res.engine();
     const healthCheck = { type: 'tcp' as const, intervalMs: 100, rise: 2, fall: 2, timeoutMs: 100 };
@@ -70,7 +70,7 @@ describe('proxy health: passive ejection and active checks', () => {
   });
 
   it('when every endpoint is down, connections are reset at once', async () => {
-    let only = await res.namedServer('only');
+    let only = await res.namedServer('only', await res.deadPort());
     const engine = res.engine();
     const healthCheck = { type: 'tcp' as const, intervalMs: 100, rise: 1, fall: 1, timeoutMs: 100 };
     await engine.apply(model([frontend('d')], [backend('d', [endpoint(only.port)], { healthCheck })]));
