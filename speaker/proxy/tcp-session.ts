@@ -238,6 +238,7 @@ function onUpstreamEnd(this: SessionSocket): void {
 
 function onSocketError(this: SessionSocket, err: NodeJS.ErrnoException): void {
   const s = this[kSession];
+  if (this !== s.client && this !== s.upstream) return; // an abandoned connect attempt
   if (this === s.upstream && s.state === 'connecting') {
     s.connectFailed(err.code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError');
     return;
