@@ -3,8 +3,8 @@
  * sockets. The scheduling policy is `none`: every worker accepts on the shared socket itself and
  * the kernel spreads the connections (the default round-robin would have the primary accept
  * every connection and pass it on over IPC, which costs more than it saves on 2 cores).
- * The primary proxies nothing: it forks, prints `ready` once every worker is, passes SIGHUP on
- * as a reload, and on SIGTERM tells each worker to drain and waits for them.
+ * The primary proxies nothing: it forks, prints `ready` once every worker is, replaces a worker
+ * that dies, passes SIGHUP on as a reload, and on SIGTERM tells each worker to drain and waits.
  * UDP: the workers share the VIP socket, so each datagram goes to one worker and a client's
  * flow may be split across workers (each keeps its own flow table).
  */
@@ -32,28 +32,34 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   // Workers do not serve metrics (they would fight over the port); the primary has none either.
   const argv = dropFlag(opts.argv, '--metrics');
   cluster.setupPrimary({ args: ['proxy', ...argv] });
-  const workers: Worker[] = [];
+  const workers = new Set<Worker>();
   let stopping = false;
-  const ready = new Promise<boolean>((resolve) => {
-    let count = 0;
-    for (let i = 0; i < opts.workers; i++) {
-      const w = cluster.fork();
-      workers.push(w);
-      w.on('message', (m: { kind?: string }) => {
-        if (m?.kind === 'ready' && ++count === opts.workers) resolve(true);
-      });
-      w.on('exit', (code) => {
-        if (stopping) return;
-        log.error({ event: 'workerExited', pid: w.process.pid, code });
-        resolve(false);
-      });
-    }
-  });
+  let started = false;
+  let readyCount = 0;
+  let signalReady: (ok: boolean) => void = () => undefined;
+  const ready = new Promise<boolean>((resolve) => (signalReady = resolve));
+  const fork = (): void => {
+    const w = cluster.fork();
+    workers.add(w);
+    w.on('message', (m: { kind?: string }) => {
+      if (m?.kind === 'ready' && !started && ++readyCount === opts.workers) signalReady(true);
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      if (stopping) return;
+      log.error({ event: 'workerExited', pid: w.process.pid, code, signal });
+      // Before ready, a dying worker means the config cannot run: give up. After, replace it.
+      if (!started) signalReady(false);
+      else fork();
+    });
+  };
+  for (let i = 0; i < opts.workers; i++) fork();
   if (!(await ready)) {
     stopping = true;
     for (const w of workers) w.process.kill('SIGKILL');
     return EXIT_FAILURE;
   }
+  started = true;
   process.stdout.write('fulcrum proxy: ready\n');
   const onHup = (): void => {
     const parsed = opts.readConfig(opts.configPath);
@@ -71,7 +77,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number> {
   stopping = true;
   process.removeListener('SIGHUP', onHup);
   await Promise.all(
-    workers.map(
+    [...workers].map(
       (w) =>
         new Promise<void>((resolve) => {
           if (w.isDead()) return resolve();

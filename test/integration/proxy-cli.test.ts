@@ -126,7 +126,7 @@ describe('fulcrum proxy --config (the real CLI process)', function () {
     assert.match(p.stderr(), /--config FILE is required/);
   });
 
-  it('workers: 2 starts two processes that share the listener, ready once both are', async () => {
+  it('workers: 2 starts two processes that share the listener, ready once both are, and replaces one that dies', async () => {
     const one = await res.namedServer('one');
     const listenPort = await res.deadPort();
     const file = config(listenPort, one.port);
@@ -134,8 +134,13 @@ describe('fulcrum proxy --config (the real CLI process)', function () {
     const p = track(run(['--config', file]));
     await waitFor('the ready line', () => p.stdout() === 'fulcrum proxy: ready\n', { describe: () => p.stderr() });
     for (let i = 0; i < 4; i++) assert.equal(await whoAnswers(listenPort), 'one');
-    const workers = new Set([...p.stderr().matchAll(/"worker":(\d+)/g)].map((m) => m[1]));
-    assert.equal(workers.size, 2, `two worker pids in the logs: ${[...workers].join(',')}`);
+    const readyPids = (): string[] => [...p.stderr().matchAll(/"worker":(\d+)[^\n]*"event":"ready"/g)].map((m) => m[1]!);
+    assert.equal(readyPids().length, 2, `two workers ready: ${readyPids().join(',')}`);
+    // A worker that dies is replaced; the listener keeps serving meanwhile (the other worker).
+    process.kill(Number(readyPids()[0]), 'SIGKILL');
+    await waitFor('a replacement worker to be ready', () => readyPids().length === 3, { describe: () => p.stderr().slice(-500) });
+    assert.match(p.stderr(), /"event":"workerExited".*"signal":"SIGKILL"/);
+    for (let i = 0; i < 4; i++) assert.equal(await whoAnswers(listenPort), 'one');
     p.child.kill('SIGTERM');
     assert.equal(await p.exit, 0);
   });
