@@ -18,7 +18,7 @@ import { addSweeper, removeSweeper, type Sweeper } from './coarse-timer.js';
 import { FrontendContext } from './context.js';
 import { FrontendStats, forgetFrontend, frontendChanges, trackFrontend } from './metrics.js';
 import { defaultBackendOf, hostPort, type Frontend, type ProxyModel } from './model.js';
-import { configHash, planProxy, usedBackends, type ProxyPlan } from './plan.js';
+import { bindKey, configHash, planProxy, usedBackends, type ProxyPlan } from './plan.js';
 import { TcpFrontend } from './tcp-frontend.js';
 import { UdpFrontend } from './udp-frontend.js';
 
@@ -53,6 +53,8 @@ export class ProxyEngine implements Sweeper {
   readonly #frontends = new Map<string, FrontendRuntime>();
   readonly #generations = new Map<string, number>();
   readonly #draining = new Set<Promise<void>>();
+  /** Draining UDP frontends by bind: they hold their socket until their flows end. */
+  readonly #drainingUdp = new Map<string, UdpFrontend>();
   readonly #pools = new Map<string, BackendPool>();
   #current: ProxyModel = EMPTY;
   #hash = configHash(EMPTY);
@@ -163,6 +165,11 @@ export class ProxyEngine implements Sweeper {
     const ctx = this.#context(spec, stats);
     const f: FrontendRuntime = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows) : new TcpFrontend(ctx);
     const listen = hostPort(spec.listen.address, spec.listen.port);
+    const holder = this.#drainingUdp.get(bindKey(spec));
+    if (holder !== undefined && spec.listen.port !== 0) {
+      this.#log.info({ event: 'drainCutForBind', frontend: holder.ctx.spec.name, by: spec.name, listen, flows: holder.flows.size });
+      await holder.releaseBind();
+    }
     try {
       await f.listen();
     } catch (err) {
@@ -188,8 +195,11 @@ export class ProxyEngine implements Sweeper {
 
   #startDrain(name: string, f: FrontendRuntime, timeoutMs: number): void {
     this.#log.info({ event: 'frontendDraining', frontend: name, open: f instanceof TcpFrontend ? f.sessions.size : f.flows.size, timeoutMs });
+    const key = bindKey(f.ctx.spec);
+    if (f instanceof UdpFrontend) this.#drainingUdp.set(key, f);
     const done = f.drain(timeoutMs).then(() => {
       this.#draining.delete(done);
+      if (this.#drainingUdp.get(key) === f) this.#drainingUdp.delete(key);
       forgetFrontend(f.ctx.stats);
       this.#log.info({ event: 'frontendDrained', frontend: name });
     });

@@ -145,6 +145,18 @@ export class UdpFrontend implements Sweeper {
     return done;
   }
 
+  /**
+   * Ends a draining frontend now: its flows are dropped and the socket closed, because another
+   * frontend needs the same address and port (UDP keeps its socket while draining, for replies).
+   */
+  releaseBind(): Promise<void> {
+    if (this.state !== 'draining') return Promise.resolve();
+    const closed = new Promise<void>((resolve) => this.#socket.once('close', () => resolve()));
+    for (const f of [...this.flows.values()]) this.removeFlow(f);
+    this.#checkDrained();
+    return closed;
+  }
+
   sweep(nowMs: number): void {
     const deadline = this.state === 'draining' && nowMs >= this.#drainDeadlineMs;
     for (const f of this.flows.values()) if (deadline || nowMs - f.lastActiveMs >= f.ctx.idleMs) this.removeFlow(f);

@@ -88,4 +88,21 @@ describe('proxy UDP frontend (flows on loopback)', () => {
     await waitFor('the drop to be counted', () => engine.frontend('none')!.ctx.stats.rejected.noEndpoint === 1);
     assert.equal((engine.frontend('none') as UdpFrontend).flows.size, 0);
   });
+
+  it('a new UDP frontend on the address of a draining one takes the socket over at once', async () => {
+    const [a, b] = [await res.udpEcho('a:'), await res.udpEcho('b:')];
+    const engine = res.engine({ drainTimeoutMs: 60_000 });
+    const port = await res.deadPort();
+    const listen = { address: '127.0.0.1', port };
+    await engine.apply(model([frontend('old', { protocol: 'udp', listen })], [backend('old', [endpoint(a.port)])]));
+    const c = await client();
+    c.socket.send('1', port, '127.0.0.1');
+    await waitFor('a reply from the old frontend', () => c.replies.length === 1);
+    const r = await engine.apply(model([frontend('new', { protocol: 'udp', listen })], [backend('new', [endpoint(b.port)])]));
+    assert.deepEqual(r.kind === 'applied' && r.failed, [], 'the bind did not fail');
+    c.socket.send('2', port, '127.0.0.1');
+    await waitFor('a reply from the new frontend', () => c.replies.length === 2);
+    assert.deepEqual(c.replies.map((x) => x.msg), ['a:1', 'b:2']);
+    await waitFor('the old frontend to be gone', () => engine.drainingCount === 0);
+  });
 });
