@@ -258,6 +258,13 @@ export function parseProxyFile(text: string): ParsedProxyFile {
   return { kind: 'ok', model: { workers, frontends, backends } };
 }
 
+/** `parseProxyFile` for callers that want a model or an exception (code FUL_ERR_PROXY_CONFIG). */
+export function loadProxyFile(text: string): ProxyModel {
+  const r = parseProxyFile(text);
+  if (r.kind === 'invalid') throw new ProxyConfigError(r.problems);
+  return r.model;
+}
+
 function checkReferences(r: Reader, frontends: readonly Frontend[], backends: readonly Backend[]): void {
   const seen = new Set<string>();
   frontends.forEach((f, i) => {

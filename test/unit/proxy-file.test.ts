@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseListen, parseProxyFile } from '../../speaker/proxy/file.js';
+import { loadProxyFile, parseListen, parseProxyFile, ProxyConfigError } from '../../speaker/proxy/file.js';
 
 const OK = `
 frontends:
@@ -57,6 +57,16 @@ describe('parseProxyFile: the standalone YAML file', () => {
       assert.deepEqual(r.kind === 'invalid' ? r.problems : [], row.problems, `parseProxyFile(${row.name})`);
     });
   }
+
+  it('loadProxyFile throws one FulcrumError listing every problem', () => {
+    assert.equal(loadProxyFile(OK).frontends.length, 1);
+    assert.throws(() => loadProxyFile('workers: 0\nfrontends: 1\n'), (err: unknown) => {
+      assert.ok(err instanceof ProxyConfigError);
+      assert.equal(err.code, 'FUL_ERR_PROXY_CONFIG');
+      assert.deepEqual(err.problems, ['workers: 0 is not a whole number between 1 and 64', 'frontends: 1 is not a list']);
+      return true;
+    });
+  });
 
   it('parseListen reads IPv4, bracketed IPv6 and port 0', () => {
     assert.deepEqual(parseListen('0.0.0.0:53'), { address: '0.0.0.0', port: 53 });
