@@ -1,7 +1,7 @@
 import { FulcrumError } from '../src/errors.js';
 
 /**
- * The lab's address plan and naming scheme: pure, no I/O, so tests and docs (docs/lab.md) can
+ * The lab's address plan and naming scheme: pure, no I/O, so tests and docs (lab/README.md) can
  * rely on it. Documentation ranges only (RFC 5737, RFC 3849).
  *
  * Node network   192.0.2.0/24, 2001:db8::/64 (one bridge)

@@ -14,7 +14,7 @@ client, backend pods, the API emulator (in this process, on 192.0.2.254), the al
 speaker per node. Applies the example pool ConfigMap (192.0.2.64/26, 2001:db8::100-1ff) and
 sample Services, waits for their addresses, checks each one from the client namespace with real
 connections, prints a table, and stays up until Ctrl-C, then removes everything it made.
-State for scripts: .lab/state.json. Topology and addresses: docs/lab.md.
+State for scripts: .lab/state.json. Topology and addresses: lab/README.md.
 
 Options:
   --nodes N              node namespaces, 1-${MAX_NODES} (default 3)

@@ -13,7 +13,7 @@ import { deleteNamespace, execCommand, ip, LabProcess, nsExec, nsRun, nsSysctl, 
  * The lab's network: a bridge in a namespace of its own (`<prefix>-sw`), N node namespaces and a
  * client namespace on it, the lab host link from the root namespace, and routed per-pod
  * namespaces behind each node (a tiny static CNI). See lab/addressing.ts for the address plan
- * and docs/lab.md for the picture.
+ * and lab/README.md for the picture.
  *
  * Everything built is removed by `destroy()`, by the next `create()` with the same prefix (after
  * a crash), and, synchronously, when the process exits without calling `destroy()`.

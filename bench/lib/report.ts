@@ -87,7 +87,7 @@ export function formatTable(workloads: readonly Workload[], labels: PathLabels =
   return out.join('\n') + '\n';
 }
 
-/** The same table in GitHub Markdown, for docs/bench.md. */
+/** The same table in GitHub Markdown, for bench/README.md. */
 export function formatMarkdown(workloads: readonly Workload[], labels: PathLabels = {}): string {
   const cells = tableCells(workloads, labels);
   const row = (r: string[]): string => `| ${r.join(' | ')} |`;

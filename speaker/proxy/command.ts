@@ -17,7 +17,7 @@ import { isWorkerProcess, runPrimary } from './workers.js';
 const USAGE = `Usage: fulcrum proxy --config FILE.yaml [options]
 
 Run the L4 data plane standalone from a declarative YAML file of frontends and backends
-(format: docs/proxy.md). Prints "fulcrum proxy: ready" once every listener is bound.
+(format: speaker/proxy/README.md). Prints "fulcrum proxy: ready" once every listener is bound.
 SIGHUP reloads the file as a diff (open connections are kept); SIGTERM drains and exits 0.
 
 Options:

@@ -1,7 +1,7 @@
 /**
  * The standalone file of `fulcrum proxy --config FILE.yaml` → ProxyModel. Pure: text in, a model
  * or every problem out (each naming the field path and the value). The format is documented in
- * docs/proxy.md and driven by bench/; keys are stable, new ones are optional.
+ * speaker/proxy/README.md and driven by bench/; keys are stable, new ones are optional.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { parse as parseYaml } from 'yaml';

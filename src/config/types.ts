@@ -42,7 +42,7 @@ export interface MatchExpression {
   readonly values: readonly string[];
 }
 
-/** Stable codes of config problems (documented in docs/config.md). */
+/** Stable codes of config problems (documented in src/config/README.md). */
 export type ConfigIssueCode =
   | 'FUL_ERR_CONFIG_YAML' // the text is not YAML, or not a mapping where one is needed
   | 'FUL_ERR_CONFIG_MANIFEST' // a ConfigMap without data.config, or several ConfigMaps

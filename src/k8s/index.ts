@@ -1,5 +1,5 @@
 /**
- * The Kubernetes client layer: what the allocator and the speaker import. See docs/k8s.md.
+ * The Kubernetes client layer: what the allocator and the speaker import. See src/k8s/README.md.
  */
 export { loadKubeConfig, type KubeConfigSource } from './kubeconfig.js';
 export { createApiClients, mergePatchOptions, timeoutOptions, type ApiClients, type ApiClientsOptions } from './client.js';

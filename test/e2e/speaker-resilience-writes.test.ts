@@ -14,7 +14,7 @@ import { countDelta, hideHostAddressesFromLab, labPrefix, skipUnlessRoot, vipHol
 // Steady-state API writes of the speakers, counted by the emulator, with 10 and with 500
 // LoadBalancer Services: about one per node per Lease renew period, whatever the number of
 // Services. The allocator is stopped while counting (its leader Lease is not the speakers'),
-// and the lab kubelet's node heartbeats (`update nodes/status`) are left out. See docs/resilience.md.
+// and the lab kubelet's node heartbeats (`update nodes/status`) are left out. See test/e2e/README.md.
 
 const PREFIX = labPrefix(4);
 /** The speaker's default --lease-renew. */

@@ -16,7 +16,7 @@ import {
 // default timings): an API outage and a peer partition. Each suite builds its own lab (prefixes
 // fr2, fr3) and removes it in `after`, pass or fail. Figures are printed; the assertions are
 // what the issue asks for: 0 failed requests and no owner change through the outage, at most
-// 1 s of two nodes answering after a partition heals. See docs/resilience.md.
+// 1 s of two nodes answering after a partition heals. See test/e2e/README.md.
 
 const API_OUTAGE_MS = 30_000;
 const ECHO_PORT = 5678;
