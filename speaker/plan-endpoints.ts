@@ -85,14 +85,3 @@ export function localTier(endpoints: readonly EndpointView[], node: string): Loc
   }
   return tier;
 }
-
-/**
- * The endpoints traffic may go to: ready ones, else (as kube-proxy) serving+terminating ones so
- * a rolling update does not black-hole; `Local` keeps this node's only; endpoints on nodes the
- * speakers know to be down are skipped before any kubelet or controller notices.
- */
-export function usableEndpoints(endpoints: readonly EndpointView[], o: { local: boolean; me: string; down: ReadonlySet<string> }): EndpointView[] {
-  const scope = endpoints.filter((e) => (o.local ? e.nodeName === o.me : e.nodeName === undefined || !o.down.has(e.nodeName)));
-  const ready = scope.filter((e) => e.ready);
-  return ready.length > 0 ? ready : scope.filter((e) => e.serving && e.terminating);
-}

@@ -8,7 +8,7 @@ const electOwner = (ip: string, nodes: readonly string[]): string | undefined =>
   const e = elect(ip, nodes);
   return e.kind === 'owner' ? e.node : undefined;
 };
-import { indexEndpoints, usableEndpoints, endpointsOf } from '../../speaker/plan-endpoints.js';
+import { indexEndpoints } from '../../speaker/plan-endpoints.js';
 import { EXCLUDE_LABEL, planSpeaker, type SpeakerSnapshot } from '../../speaker/plan.js';
 
 function config(yaml: string): Config {
@@ -199,25 +199,6 @@ describe('plan: shared-address and interface details', () => {
     assert.deepEqual(p.addresses.get('198.51.100.1')!.interfaces, []);
     assert.equal(p.addresses.get('198.51.100.1')!.owner.kind, 'elected');
   });
-});
-
-describe('usableEndpoints: where the proxy may send traffic', () => {
-  const s = svc('a', [VIP]);
-  const eps = (list: Ep[]) => endpointsOf(s, indexEndpoints([slice('a', list)], []));
-  type URow = { name: string; eps: Ep[]; local?: boolean; down?: string[]; expect: string[] };
-  const urows: URow[] = [
-    { name: 'Cluster uses ready endpoints on every node', eps: [{ node: 'n1' }, { node: 'n2' }], expect: ['n1', 'n2'] },
-    { name: 'Cluster skips endpoints on a node the membership says is down', eps: [{ node: 'n1' }, { node: 'n2' }], down: ['n2'], expect: ['n1'] },
-    { name: 'Local keeps only this node', eps: [{ node: 'n1' }, { node: 'n2' }], local: true, expect: ['n1'] },
-    { name: 'not-ready endpoints are left out while a ready one exists', eps: [{ node: 'n1', ready: false, serving: true, terminating: true }, { node: 'n2' }], expect: ['n2'] },
-    { name: 'serving+terminating endpoints are used when nothing is ready', eps: [{ node: 'n1', ready: false, serving: true, terminating: true }, { node: 'n2', ready: false, serving: false }], expect: ['n1'] },
-  ];
-  for (const r of urows) {
-    it(r.name, () => {
-      const got = usableEndpoints(eps(r.eps), { local: r.local ?? false, me: 'n1', down: new Set(r.down ?? []) }).map((e) => e.nodeName);
-      assert.deepEqual(got, r.expect, `usableEndpoints(${JSON.stringify(r.eps)})`);
-    });
-  }
 });
 
 describe('electOwner: stateless and stable', () => {
