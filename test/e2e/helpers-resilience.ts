@@ -98,7 +98,7 @@ export async function electionCounts(lab: Lab): Promise<Map<string, SpeakerCount
       elections: metricSum(text, 'fulcrum_speaker_elections_total'),
       isolated: metricSum(text, 'fulcrum_speaker_isolated'),
       owned: metricSum(text, 'fulcrum_speaker_addresses_owned'),
-      loopLagMaxS: metricSum(text, 'nodejs_eventloop_lag_max_seconds'),
+      loopLagMaxS: metricSum(text, 'fulcrum_nodejs_eventloop_lag_max_seconds'),
     });
   }));
   return out;
@@ -241,16 +241,17 @@ export function electionDelta(before: Map<string, { elections: number }>, after:
   return new Map([...after.entries()].map(([n, c]) => [n, c.elections - (before.get(n)?.elections ?? 0)]));
 }
 
-/** The speakers' membership verdicts (peerState, isolated, rejoined) logged since `fromMs`, one short line each. */
+/** The speakers' membership verdicts (peerState, isolated, rejoined) and their own stalls logged since `fromMs`, one short line each. */
 export function livenessLog(s: Started, fromMs: number): string[] {
   const dir = join(s.stateDir, 'logs');
   const out: string[] = [];
   for (const f of readdirSync(dir).filter((x) => x.startsWith('speaker-'))) {
     for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {
-      if (!/"event":"(peerState|isolated|rejoined)"/.test(line)) continue;
+      if (!/"event":"(peerState|isolated|rejoined|stalled)"/.test(line)) continue;
       try {
-        const e = JSON.parse(line) as { time: string; msg: string };
-        if (Date.parse(e.time) >= fromMs) out.push(`${e.time} ${f.replace(/\.log$/, '')}: ${e.msg}`);
+        const e = JSON.parse(line) as { time: string; msg: string; stalledMs?: number };
+        const what = e.stalledMs === undefined ? e.msg : `stalled ${e.stalledMs} ms`;
+        if (Date.parse(e.time) >= fromMs) out.push(`${e.time} ${f.replace(/\.log$/, '')}: ${what}`);
       } catch {
         // a partial line
       }
