@@ -12,6 +12,7 @@ import { indexEndpoints } from './plan-endpoints.js';
 import type { MemberLease, LivenessView } from './plan-liveness.js';
 import { buildNodeProxyModel, type NodeProxyModel } from './plan-proxy.js';
 import { planSpeaker, type SpeakerPlan } from './plan.js';
+import type { BuildWarning } from './proxy/build.js';
 import type { ProxyPort } from './proxy-port.js';
 
 const m = {
@@ -280,6 +281,11 @@ export class SpeakerController {
       if (this.#warned.has(key)) continue;
       this.#warned.add(key);
       this.#log.warn({ event: 'proxyModelWarning', service: w.service, ...w.warning }, 'Service proxy settings partly ignored');
+      const svc = this.#o.caches.services.get(w.service);
+      const md = svc?.metadata;
+      if (md?.name) {
+        this.#o.events.record({ kind: 'Service', apiVersion: 'v1', namespace: md.namespace, name: md.name, uid: md.uid }, 'Warning', 'ProxySettingIgnored', describeBuildWarning(w.warning));
+      }
     }
   }
 
@@ -317,4 +323,18 @@ export class SpeakerController {
 export function internalIp(n: V1Node): string | undefined {
   const internal = (n.status?.addresses ?? []).filter((x) => x.type === 'InternalIP').map((x) => x.address);
   return internal.find((ip) => !ip.includes(':')) ?? internal[0];
+}
+
+/** One line for an Event: what was ignored, with the field and the value. */
+export function describeBuildWarning(w: BuildWarning): string {
+  switch (w.kind) {
+    case 'badAnnotation':
+      return `${w.annotation}: ${JSON.stringify(w.value)} ${w.reason}; the default is used`;
+    case 'unsupportedProtocol':
+      return `port ${w.port}: protocol ${JSON.stringify(w.protocol)} is not supported; the port is not served`;
+    case 'badSourceRange':
+      return `loadBalancerSourceRanges: ${JSON.stringify(w.value)} ${w.reason}; the entry is ignored (when every entry is bad, the port serves no one)`;
+    case 'proxyProtocolOnUdp':
+      return `port ${w.port}: the PROXY protocol is for TCP only; the UDP port is served without it`;
+  }
 }
