@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseProxyHeader, type ProxiedAddress } from './proxy-header.js';
+import { parseProxyHeader, type PeerAddress } from '../speaker/proxy/proxy-protocol.js';
 
 /**
  * The lab's backend "container": run inside a pod namespace as
@@ -37,7 +37,7 @@ export interface PodServer {
 
 interface ConnectionInfo {
   proxyProtocol: 'v1' | 'v2' | null;
-  source: ProxiedAddress | undefined;
+  source: PeerAddress | undefined;
 }
 
 /** IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d; report them as a.b.c.d. */
@@ -66,7 +66,8 @@ function readProxyHeader(socket: Socket, done: (info: ConnectionInfo) => void): 
     }
     const rest = h.kind === 'none' ? buffered : buffered.subarray(h.length);
     if (rest.length > 0) socket.unshift(rest);
-    done(h.kind === 'none' ? { proxyProtocol: null, source: undefined } : { proxyProtocol: h.kind, source: h.source });
+    if (h.kind === 'none') done({ proxyProtocol: null, source: undefined });
+    else done({ proxyProtocol: h.version === 1 ? 'v1' : 'v2', source: h.kind === 'proxy' ? h.source : undefined });
     socket.resume();
   };
   socket.on('data', onData);
