@@ -1,4 +1,4 @@
-import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, untilStopSignal, type Command } from '../src/cli/command.js';
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
 import { defaultIdentity, startAllocator } from './program.js';
@@ -62,15 +62,7 @@ export const command: Command = {
       identity: values.identity ?? defaultIdentity(),
       leaderElection: { enabled: !values['no-leader-elect'], leaseDurationMs, renewDeadlineMs, retryPeriodMs },
     });
-    await new Promise<void>((resolve) => {
-      const onSignal = () => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        resolve();
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-    });
+    await untilStopSignal();
     await program.stop();
     return EXIT_OK;
   },

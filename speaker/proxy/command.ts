@@ -5,11 +5,11 @@
  * exits 0 on SIGTERM/SIGINT. With `workers: N > 1`, N worker processes share the listeners.
  */
 import { readFileSync } from 'node:fs';
-import { durationFlag, EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_FAILURE, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../../src/cli/command.js';
 import { errorMessage } from '../../src/errors.js';
-import { componentLogger, parseLogLevel, setLogLevel } from '../../src/log.js';
+import { componentLogger } from '../../src/log.js';
 import { collectProcessMetrics } from '../../src/metrics.js';
-import { parseListen as parseMetricsListen, startMetricsServer, type MetricsServer } from '../../src/metrics-server.js';
+import { startMetricsServer, type MetricsServer } from '../../src/metrics-server.js';
 import { ProxyEngine } from './engine.js';
 import { parseProxyFile, type ParsedProxyFile } from './file.js';
 import { isWorkerProcess, runPrimary } from './workers.js';
@@ -51,14 +51,14 @@ export const command: Command = {
       metrics: { type: 'string' },
       'drain-timeout': { type: 'string' },
     });
-    if (values['log-level'] !== undefined) setLogLevel(parseLogLevel(values['log-level']));
+    applyLogLevelFlag(values['log-level']);
     const configPath = values.config;
     if (configPath === undefined) {
       const { UsageError } = await import('../../src/errors.js');
       throw new UsageError('--config FILE is required');
     }
     const drainTimeoutMs = durationFlag('drain-timeout', values['drain-timeout'], 30_000);
-    const metricsListen = values.metrics === undefined ? undefined : parseMetricsListen('metrics', values.metrics);
+    const metricsListen = values.metrics === undefined ? undefined : listenFlag('metrics', values.metrics, { host: '127.0.0.1', port: 0 });
     const parsed = readConfig(configPath);
     if (parsed.kind === 'invalid') {
       for (const p of parsed.problems) process.stderr.write(`fulcrum proxy: ${configPath}: ${p}\n`);

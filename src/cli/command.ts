@@ -78,3 +78,15 @@ export function listenFlag(name: string, value: string | undefined, fallback: { 
   if (!m || port > 65535) throw new UsageError(`--${name}: "${value}" is not HOST:PORT (e.g. 127.0.0.1:7472, [::1]:7472, :7472)`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
+
+/** Resolves with the first of SIGTERM or SIGINT, then stops listening for both. */
+export function untilStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+    const onSignal = (signal: NodeJS.Signals): void => {
+      for (const s of signals) process.off(s, onSignal);
+      resolve(signal);
+    };
+    for (const s of signals) process.on(s, onSignal);
+  });
+}
