@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { checkAddress, ownerSeenByClient } from '../../lab/check.js';
 import { startLab, type Lab, type LabService } from '../../lab/lab.js';
 import { waitFor } from '../helpers/wait.js';
-import { hideHostAddressesFromLab, nodesHolding } from './speaker-lab-helpers.js';
+import { answersFor } from './helpers-probes.js';
+import { hideHostAddressesFromLab, nodeByMac, vipHolders } from './helpers-resilience.js';
+
+async function nodesHolding(lab: Lab, address: string): Promise<string[]> {
+  return (await vipHolders(lab)).get(address) ?? [];
+}
 
 // The speaker through the whole lab: 3 nodes, allocator and one `fulcrum speaker` per node.
 const PREFIX = 'fle';
@@ -47,14 +52,35 @@ describe('speaker e2e: the lab with 3 speakers', function () {
     assert.equal(rows.length, 6);
   });
 
-  it("the client's neighbour entry for each address is the MAC of the one node that holds it", async () => {
-    for (const s of svcs) {
-      for (const address of s.addresses) {
-        const holders = await nodesHolding(lab, address);
-        assert.equal(holders.length, 1, `${s.name} ${address}: exactly one node holds it (${holders.join(', ')})`);
-        const seen = await waitFor(`the client to resolve ${address}`, () => ownerSeenByClient(lab.topology, address), { timeoutMs: 5_000 });
-        assert.equal(seen, holders[0], `${s.name} ${address}: the client sees the holder's MAC`);
+  it("the client's neighbour entry for each address is the MAC of the one node that holds it, and no other node answers ARP/NDP for it (capture on the bridge)", async () => {
+    const capture = await lab.topology.captureNeighbourTraffic();
+    try {
+      const client = lab.topology.client.namespace;
+      const holderOf = new Map<string, string>();
+      for (const s of svcs) {
+        for (const address of s.addresses) {
+          const holders = await nodesHolding(lab, address);
+          assert.equal(holders.length, 1, `${s.name} ${address}: exactly one node holds it (${holders.join(', ')})`);
+          holderOf.set(address, holders[0]!);
+          // Forget the entry so the client asks again while the capture runs.
+          await lab.topology.exec(client, 'ip', ['neigh', 'flush', 'to', address]);
+          // One echo request makes the client resolve the address again (the owner's kernel answers the ping).
+          await lab.topology.exec(client, 'ping', ['-c', '1', '-W', '2', address]);
+          const seen = await waitFor(`the client to resolve ${address}`, () => ownerSeenByClient(lab.topology, address), { timeoutMs: 5_000 });
+          assert.equal(seen, holders[0], `${s.name} ${address}: the client sees the holder's MAC`);
+        }
       }
+      const macs = nodeByMac(lab);
+      for (const [address, holder] of holderOf) {
+        const answers = await waitFor(`an answer for ${address} on the bridge`, () => {
+          const a = answersFor(capture.events(), address, macs);
+          return a.length > 0 ? a : undefined;
+        }, { timeoutMs: 5_000 });
+        const others = answers.filter((a) => a.node !== holder);
+        assert.deepEqual(others, [], `${address}: only ${holder} answers (saw ${answers.map((a) => a.node).join(', ')})`);
+      }
+    } finally {
+      await capture.stop();
     }
   });
 
