@@ -1,3 +1,5 @@
+import { fileURLToPath } from 'node:url';
+import { parseProbeOutput, type ProbeKind, type ProbeResult } from './probe.js';
 import type { CheckKind } from './samples.js';
 import type { Topology } from './topology.js';
 
@@ -13,49 +15,48 @@ export interface CheckResult {
   readonly detail: string;
 }
 
-const CHECK_TIMEOUT_MS = 5000;
+/** The probe's own deadline; the outer one only catches a probe that hangs or cannot start. */
+const PROBE_TIMEOUT_MS = 3000;
+const CHECK_TIMEOUT_MS = 6000;
 const TOKEN = 'fulcrum-lab-check';
+const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
 
-// Runs inside the client namespace: one HTTP GET, prints the body (the pod server's JSON).
-const HTTP_GET = `
-const net = require('node:net');
-const [host, port] = process.argv.slice(1);
-const s = net.connect({ host, port: Number(port), timeout: 3000 }, () => s.write('GET / HTTP/1.1\\r\\nHost: lab\\r\\nConnection: close\\r\\n\\r\\n'));
-let out = '';
-s.on('data', (d) => (out += d));
-s.on('end', () => process.stdout.write(out));
-s.on('timeout', () => { console.error('timed out'); process.exit(1); });
-s.on('error', (e) => { console.error(e.message); process.exit(1); });
-`;
+const PROBE_KIND: Readonly<Record<CheckKind, ProbeKind>> = { 'tcp-echo': 'tcp', 'udp-echo': 'udp', http: 'http' };
 
-function socatTarget(proto: 'TCP' | 'UDP', address: string, port: number): string {
-  return address.includes(':') ? `${proto}6:[${address}]:${port}` : `${proto}4:${address}:${port}`;
+/** The probe's command line for a check: `node dist/lab/probe.js tcp 192.0.2.64 5678 fulcrum-lab-check --timeout-ms 3000`. */
+export function probeArgs(kind: CheckKind, address: string, port: number): string[] {
+  return [PROBE, PROBE_KIND[kind], address, String(port), ...(kind === 'http' ? [] : [TOKEN]), '--timeout-ms', String(PROBE_TIMEOUT_MS)];
 }
 
-function firstLine(text: string): string {
-  return text.trim().split('\n').pop()?.replace(/^\d{4}\/\d\d\/\d\d [\d:.]+ socat\[\d+\] E /, '').slice(0, 80) ?? '';
-}
-
-export async function checkAddress(topo: Topology, kind: CheckKind, address: string, port: number): Promise<CheckResult> {
-  const ns = topo.client.namespace;
-  if (kind === 'http') {
-    const r = await topo.exec(ns, process.execPath, ['-e', HTTP_GET, address, String(port)], { timeoutMs: CHECK_TIMEOUT_MS });
-    if (r.code !== 0) return { ok: false, detail: firstLine(r.stderr) || `exit ${r.code ?? r.signal}` };
-    const status = /^HTTP\/1\.[01] (\d{3})/.exec(r.stdout)?.[1];
-    const body = r.stdout.slice(r.stdout.indexOf('\r\n\r\n') + 4);
-    try {
-      const b = JSON.parse(body) as { pod?: string; client?: { address?: string } };
-      if (status === '200' && b.pod) return { ok: true, detail: `${b.pod} saw ${b.client?.address ?? '?'}` };
-    } catch {
-      // not the pod server's answer
-    }
-    return { ok: false, detail: `HTTP ${status ?? '?'}: ${body.trim().slice(0, 60)}` };
+/**
+ * What a probe's result means for a check. Pure. An echo must return the token; an HTTP answer
+ * must be the pod server's JSON, whose `client` is the address the backend saw (the client's own
+ * through a PROXY header, else the proxy's node).
+ */
+export function interpretProbe(kind: CheckKind, r: ProbeResult): CheckResult {
+  if (kind !== 'http') {
+    if (r.ok && r.reply === TOKEN) return { ok: true, detail: 'echoed' };
+    if (r.ok) return { ok: false, detail: `answered "${(r.reply ?? '').slice(0, 40)}"` };
+    return { ok: false, detail: r.reason === 'timeout' && kind === 'udp-echo' ? 'no answer' : (r.error ?? r.reason ?? 'failed') };
   }
-  const proto = kind === 'udp-echo' ? 'UDP' : 'TCP';
-  const r = await topo.exec(ns, 'socat', ['-T', '2', '-', socatTarget(proto, address, port)], { input: `${TOKEN}\n`, timeoutMs: CHECK_TIMEOUT_MS });
-  if (r.stdout === `${TOKEN}\n`) return { ok: true, detail: 'echoed' };
-  if (r.code !== 0) return { ok: false, detail: firstLine(r.stderr) || `exit ${r.code ?? r.signal}` };
-  return { ok: false, detail: r.stdout === '' ? 'no answer' : `answered "${r.stdout.trim().slice(0, 40)}"` };
+  const b = r.body as { pod?: unknown; client?: { address?: unknown } } | undefined;
+  if (r.ok && r.status === 200 && b && typeof b === 'object' && typeof b.pod === 'string') {
+    return { ok: true, detail: `${b.pod} saw ${typeof b.client?.address === 'string' ? b.client.address : '?'}` };
+  }
+  if (r.status !== undefined) {
+    const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? '');
+    return { ok: false, detail: `HTTP ${r.status}: ${text.trim().slice(0, 60)}` };
+  }
+  return { ok: false, detail: r.error ?? r.reason ?? 'failed' };
+}
+
+/** One real connection from the client namespace, made by lab/probe.ts running there. */
+export async function checkAddress(topo: Topology, kind: CheckKind, address: string, port: number): Promise<CheckResult> {
+  const r = await topo.exec(topo.client.namespace, process.execPath, probeArgs(kind, address, port), { timeoutMs: CHECK_TIMEOUT_MS });
+  const result = parseProbeOutput(r.stdout);
+  if (result) return interpretProbe(kind, result);
+  const why = r.stderr.trim().split('\n')[0]?.slice(0, 80);
+  return { ok: false, detail: `probe ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}${why ? `: ${why}` : ''}` };
 }
 
 /** The node whose MAC the client has for this address, if any. */

@@ -1,9 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { durationFlag, EXIT_FAILURE, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
 import { errorMessage } from '../src/errors.js';
 import { parseLogLevel, setLogLevel } from '../src/log.js';
 import { DEFAULT_PREFIX, MAX_NODES, validatePrefix } from './addressing.js';
 import { formatTable, type TableRow } from './check.js';
+import { NFT_ENV, nftSetting, onPath } from './host-link.js';
 import { startLab, type Lab, type LabService } from './lab.js';
 import { delay } from './netns.js';
 
@@ -16,6 +19,9 @@ sample Services, waits for their addresses, checks each one from the client name
 connections, prints a table, and stays up until Ctrl-C, then removes everything it made.
 State for scripts: .lab/state.json. Topology and addresses: lab/README.md.
 
+Needs root, iproute2 (ip) and procps (sysctl). With nftables (nft) several labs can run at
+once; without it, or with FULCRUM_LAB_NFT=0, one lab at a time (a source-address rule).
+
 Options:
   --nodes N              node namespaces, 1-${MAX_NODES} (default 3)
   --prefix P             name prefix of every namespace and link (default ${DEFAULT_PREFIX})
@@ -26,35 +32,90 @@ Options:
 `;
 
 const REFRESH_MS = 2000;
-const REQUIRED_TOOLS = ['ip', 'nft', 'socat'];
+const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
+/**
+ * What the lab runs, by the package that has it: `ip` builds everything, and the topology and
+ * the speaker set sysctls with `sysctl` (procps, present on any full Debian/Ubuntu/Fedora
+ * install). nftables is optional (see lab/host-link.ts); node is running this.
+ */
+const REQUIRED_TOOLS: Readonly<Record<string, string>> = { ip: 'iproute2', sysctl: 'procps' };
 
-function missingTools(): string[] {
-  return REQUIRED_TOOLS.filter((t) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
+/** What the hand-try lines may use, found on this machine. */
+export interface HandTryContext {
+  readonly clientNamespace: string;
+  readonly nodeNamespace: string;
+  readonly kubeconfig: string;
+  readonly stateDir: string;
+  readonly statePath: string;
+  /** `node`, or Node's full path when PATH would not find this one. */
+  readonly node: string;
+  readonly probe: string;
+  readonly curl: boolean;
+  readonly kubectl: boolean;
+}
+
+/** A word the shell reads back unchanged: as is when plain, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * "Try it by hand": commands a user can paste as root, using only what this machine has (ip and
+ * node always; curl and kubectl only when found). Pure.
+ */
+export function handTryLines(ctx: HandTryContext, services: readonly LabService[]): string {
+  const address = (name: string, family: 4 | 6 = 4) => services.find((s) => s.name === name)?.addresses.find((a) => a.includes(':') === (family === 6));
+  const inClient = (cmd: string) => `ip netns exec ${ctx.clientNamespace} ${cmd}`;
+  const probe = (args: string) => inClient(`${shellWord(ctx.node)} ${shellWord(ctx.probe)} ${args}`);
+  const http = (addr: string | undefined, what: string): [string, string] | undefined => {
+    if (!addr) return undefined;
+    const url = addr.includes(':') ? `'http://[${addr}]/'` : `http://${addr}/`;
+    return [ctx.curl ? inClient(`curl -s ${url}`) : probe(`http ${addr} 80`), what];
+  };
+  const tcp = address('echo-tcp');
+  const udp = address('echo-udp');
+  const rows: ([string, string] | undefined)[] = [
+    ctx.kubectl ? [`kubectl --kubeconfig ${shellWord(ctx.kubeconfig)} get svc -o wide`, 'the Services and their addresses'] : undefined,
+    http(address('web'), 'which pod answered, and the address it saw (the proxy node)'),
+    http(address('web-local'), 'externalTrafficPolicy Local + PROXY header: it saw the client'),
+    http(address('web-dual', 6), 'the same over IPv6'),
+    tcp ? [probe(`tcp ${tcp} 5678 hello`), 'TCP echo: {"ok":true,…,"reply":"hello"}'] : undefined,
+    udp ? [probe(`udp ${udp} 5678 hello`), 'UDP echo'] : undefined,
+    [inClient('ip neigh'), "the owner node's MAC for each address"],
+    [`ip netns exec ${ctx.nodeNamespace} ip addr`, `a node (its pods: ${ctx.nodeNamespace}-p1, …)`],
+  ];
+  const present = rows.filter((r): r is [string, string] => r !== undefined);
+  const width = Math.max(...present.map(([cmd]) => cmd.length));
+  return [
+    'Try it by hand (as root, in another terminal):',
+    ...present.map(([cmd, what]) => `  ${cmd.padEnd(width)}  # ${what}`),
+    `  logs: ${ctx.stateDir}/logs/    state: ${ctx.statePath}`,
+  ].join('\n');
+}
+
+/** `node` when PATH finds this very binary, else its full path (sudo's PATH often lacks it). */
+function nodeCommand(): string {
+  try {
+    const self = realpathSync(process.execPath);
+    const found = (process.env.PATH ?? '').split(':').find((dir) => dir && existsSync(join(dir, 'node')) && realpathSync(join(dir, 'node')) === self);
+    return found ? 'node' : process.execPath;
+  } catch {
+    return process.execPath;
+  }
 }
 
 function howTo(lab: Lab, services: readonly LabService[]): string {
-  const cl = lab.topology.client.namespace;
-  const first = (name: string, fallback: string) => {
-    const a = services.find((s) => s.name === name)?.addresses[0];
-    return a ? (a.includes(':') ? `[${a}]` : a) : fallback;
-  };
-  return [
-    'Try it by hand (as root):',
-    `  kubectl --kubeconfig ${lab.kubeconfigs.admin} get svc -o wide`,
-    `  ip netns exec ${cl} curl -s http://${first('web', '<web address>')}/        # which pod answered, which client it saw`,
-    `  ip netns exec ${cl} curl -s http://${first('web-local', '<web-local address>')}/  # externalTrafficPolicy Local`,
-    `  echo hi | ip netns exec ${cl} socat - TCP:${first('echo-tcp', '<echo-tcp address>')}:5678`,
-    `  ip netns exec ${cl} ip neigh        # the owner node's MAC for each address`,
-    `  ip netns exec ${lab.topology.node(1).namespace} ip addr   # a node (its pods: ${lab.topology.node(1).namespace}-p1, …)`,
-    `  logs: ${lab.stateDir}/logs/    state: ${lab.statePath}`,
-  ].join('\n');
+  return handTryLines({
+    clientNamespace: lab.topology.client.namespace,
+    nodeNamespace: lab.topology.node(1).namespace,
+    kubeconfig: lab.kubeconfigs.admin,
+    stateDir: lab.stateDir,
+    statePath: lab.statePath,
+    node: nodeCommand(),
+    probe: PROBE,
+    curl: onPath('curl'),
+    kubectl: onPath('kubectl'),
+  }, services);
 }
 
 export const command: Command = {
@@ -75,14 +136,16 @@ export const command: Command = {
     setLogLevel(parseLogLevel(values['log-level'] ?? process.env.FULCRUM_LOG_LEVEL ?? 'warn'));
 
     if (process.getuid?.() !== 0) {
-      process.stderr.write('fulcrum lab: needs root (it creates network namespaces, veth links, a bridge and nftables rules); run it with sudo\n');
+      process.stderr.write('fulcrum lab: needs root (it creates network namespaces, veth links, a bridge and routing rules); run it with sudo\n');
       return EXIT_FAILURE;
     }
-    const missing = missingTools();
+    const missing = Object.keys(REQUIRED_TOOLS).filter((t) => !onPath(t));
     if (missing.length > 0) {
-      process.stderr.write(`fulcrum lab: missing ${missing.join(', ')}; install iproute2, nftables and socat (e.g. apt-get install -y ${missing.join(' ')})\n`);
+      const packages = missing.map((t) => REQUIRED_TOOLS[t]!);
+      process.stderr.write(`fulcrum lab: ${missing.join(', ')} not found on PATH; install ${packages.join(' and ')} (e.g. apt-get install -y ${packages.join(' ')})\n`);
       return EXIT_FAILURE;
     }
+    nftSetting(process.env[NFT_ENV]); // a typo in FULCRUM_LAB_NFT fails here, before anything is built
 
     const t0 = Date.now();
     const step = (message: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
@@ -128,7 +191,7 @@ export const command: Command = {
       return EXIT_OK;
     } finally {
       if (lab) {
-        step('stopping the programs and removing every namespace, link and rule');
+        step('stopping the programs (each speaker first hands its addresses over) and removing every namespace, link and rule');
         await lab.stop();
         step('done');
       }

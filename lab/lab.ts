@@ -8,6 +8,7 @@ import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
 import { startApiServer, type ApiServer } from './apiserver/index.js';
 import { checkAddress, ownerSeenByClient, type TableRow } from './check.js';
 import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
+import { describeReplyRouting } from './host-link.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
 import { LabKubelet, type LabPodSpec } from './kubelet.js';
 import { waitFor, type LabProcess } from './netns.js';
@@ -277,6 +278,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 
   progress(`removing leftovers of prefix "${prefix}" and building the topology`);
   const topology = await Topology.create({ prefix, nodes: options.nodes ?? 3, logger: log });
+  progress(describeReplyRouting(topology.host));
   let api: ApiServer | undefined;
   let lab: Lab | undefined;
   try {

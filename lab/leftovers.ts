@@ -5,9 +5,10 @@ import { deleteNamespace, deleteNamespaceSync, listLinks, listNamespaces, listNa
 
 /**
  * What a lab with a given prefix may have left behind after a crash or a SIGKILL: namespaces
- * `<prefix>-*` (and the processes inside them), root links `<prefix>-*`, its nftables table and
- * its policy-routing rules. Removing it all is the first step of every start and the last of
- * every stop.
+ * `<prefix>-*` (and the processes inside them), root links `<prefix>-*`, its nftables table (if
+ * nft is installed) and its policy-routing rules (`fwmark T lookup T`, or without nftables
+ * `from <lab host> lookup T`; a rule goes once its table is empty, i.e. its link is gone).
+ * Removing it all is the first step of every start and the last of every stop.
  */
 
 export interface Leftovers {

@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import type { PodPlan } from '../../lab/addressing.js';
 import { waitFor, type LabProcess } from '../../lab/netns.js';
+import { parseProbeOutput } from '../../lab/probe.js';
 import { Topology } from '../../lab/topology.js';
 
 // The backend program in a real pod namespace, reached from another node. Prefix `flp`.
 const PREFIX = 'flp';
 const POD_SERVER = fileURLToPath(new URL('../../lab/pod-server.js', import.meta.url));
+const PROBE = fileURLToPath(new URL('../../lab/probe.js', import.meta.url));
 
 // A client run inside a namespace: connects, writes `hex` (a PROXY header, or nothing) and an
 // HTTP request, prints the answer's body.
@@ -72,13 +74,14 @@ describe('lab pod server in a pod namespace', function () {
 
   it('echoes TCP and UDP', async () => {
     const ns = topo.node(2).namespace;
-    const tcp = await topo.exec(ns, 'socat', ['-T', '2', '-', `TCP4:${pod.ipv4}:5678`], { input: 'hello tcp\n' });
-    assert.equal(tcp.stdout, 'hello tcp\n');
+    const probe = async (kind: 'tcp' | 'udp', address: string, text: string) => parseProbeOutput((await topo.exec(ns, process.execPath, [PROBE, kind, address, '5678', text])).stdout);
+    const tcp = await probe('tcp', pod.ipv4, 'hello tcp');
+    assert.deepEqual([tcp?.ok, tcp?.reply], [true, 'hello tcp'], JSON.stringify(tcp));
     const udp = await waitFor('a UDP echo', async () => {
-      const r = await topo.exec(ns, 'socat', ['-T', '1', '-', `UDP6:[${pod.ipv6}]:5678`], { input: 'hello udp\n' });
-      return r.stdout === 'hello udp\n' ? r.stdout : undefined;
+      const r = await probe('udp', pod.ipv6, 'hello udp');
+      return r?.ok ? r.reply : undefined;
     }, 5000);
-    assert.equal(udp, 'hello udp\n');
+    assert.equal(udp, 'hello udp');
   });
 
   it('exits 0 on SIGTERM', async () => {

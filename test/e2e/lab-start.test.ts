@@ -11,6 +11,17 @@ import type { LabState } from '../../lab/state.js';
 // startLab in-process, as the speaker's e2e tests use it: allocator on, speakers off (this file
 // stands in for one speaker by hand to check that the lab's checks and owner detection work).
 const PREFIX = 'fls';
+// Runs in a node namespace: relays every TCP connection to listenHost:listenPort on to host:port.
+const TCP_RELAY = `
+const net = require('node:net');
+const [listenHost, listenPort, host, port] = process.argv.slice(1);
+net.createServer((c) => {
+  const b = net.connect({ host, port: Number(port) });
+  c.pipe(b).pipe(c);
+  c.on('error', () => b.destroy());
+  b.on('error', () => c.destroy());
+}).listen({ host: listenHost, port: Number(listenPort) }, () => console.log('listening'));
+`;
 
 function inLabPools(address: string): boolean {
   const v4 = /^192\.0\.2\.(\d+)$/.exec(address);
@@ -102,7 +113,8 @@ describe('lab: startLab in-process (2 nodes, allocator, no speakers)', function 
     const backend = lab.pods.find((p) => p.name === 'web-1')!;
     // a stand-in speaker: the address on eth0 (the kernel answers ARP) and a TCP relay to a pod
     await lab.topology.run(n2.namespace, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'eth0']);
-    lab.topology.spawn(n2.namespace, 'socat', [`TCP4-LISTEN:80,bind=${vip},reuseaddr,fork`, `TCP4:${backend.plan.ipv4}:8080`], { name: 'stand-in' });
+    const relay = lab.topology.spawn(n2.namespace, process.execPath, ['-e', TCP_RELAY, vip, '80', backend.plan.ipv4, '8080'], { name: 'stand-in' });
+    await relay.waitForOutput(/listening/, 5000);
     const row = await waitFor('the web row to pass', async () => (await lab.check()).find((r) => r.service === 'default/web' && r.result.startsWith('ok')), 10_000, 200);
     assert.equal(row.owner, n2.name);
     assert.equal(row.result, `ok web-1 saw ${n2.ipv4}`);
