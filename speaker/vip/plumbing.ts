@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { FulcrumError, errorMessage } from '../../src/errors.js';
 import { type Logger, componentLogger } from '../../src/log.js';
 import { counter } from '../../src/metrics.js';
 import { VIP_DEVICE, type VipPlan, addVipArgs, announcingSysctls, markedVips, planVips, removeVipArgs } from './plan.js';
 
 /**
- * VIP plumbing, the adapter: runs `ip` and `sysctl` to make the plan of ./plan.ts true on this
+ * VIP plumbing, the adapter: runs `ip` (and writes /proc/sys) to make the plan of ./plan.ts true on this
  * node. No policy: the caller says which addresses this node owns; apply() is level-triggered
  * and idempotent, so it can be called with the full owned set after every change.
  */
@@ -57,7 +58,10 @@ export class VipPlumbing {
     for (const iface of this.#interfaces) {
       for (const { key, value } of announcingSysctls(iface)) {
         try {
-          await this.#exec(['sysctl', '-q', '-w', `${key}=${value}`]);
+          // In this process's own namespace (the speaker on its node) write /proc/sys directly:
+          // a minimal image has no sysctl binary. Inside another namespace (tests), use sysctl there.
+          if (this.#prefix.length === 0) await writeFile(`/proc/sys/${key}`, value);
+          else await this.#exec(['sysctl', '-q', '-w', `${key}=${value}`]);
         } catch (err) {
           throw new FulcrumError('FUL_ERR_VIP_SYSCTL', `setting ${key}=${value} for interface "${iface}": ${errorMessage(err)}`, { cause: err });
         }
