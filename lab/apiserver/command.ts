@@ -5,7 +5,7 @@ import { UsageError } from '../../src/errors.js';
 const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--kubeconfig-scheme https|http] [--event-window N]
 
 Runs Fulcrum's in-memory Kubernetes API emulator: an emulator for the lab and the tests, NOT a
-production API server (no etcd, no admission webhooks, no OpenAPI; everything is lost
+production API server (no etcd, no admission webhooks, no protobuf; everything is lost
 when it stops).
 
 Options:
@@ -16,7 +16,10 @@ Options:
   --event-window N        watch history kept, in changes (default 10000)
   --log-level LEVEL       trace, debug, info, warn, error, fatal or silent
 
-SIGTERM or SIGINT stops it. kubectl needs --validate=false for create/apply/replace.
+SIGTERM or SIGINT stops it. kubectl create/apply/replace work with their default validation:
+the emulator serves OpenAPI v3 with the fieldValidation parameter and rejects unknown fields
+itself (--validate=warn warns, --validate=false drops them). Writes without the parameter warn;
+FULCRUM_APISERVER_FIELD_VALIDATION=Strict|Warn|Ignore changes that default.
 `;
 
 export const command: Command = {

@@ -9,12 +9,16 @@ import { ApiStatusError, badRequest, expired, invalid, cause, notFound, unsuppor
 import { toWire, WatchStream, type WatchHost } from './watch.js';
 import { wantsTable } from './table.js';
 import { validateEventsV1 } from './kinds/others.js';
+import { checkBody, checkPatch, fieldValidationOf, type FieldValidation } from './field-validation.js';
 
-export type Reply = { readonly code: number; readonly body: Obj } | { readonly code: 'streaming' };
+/** `warnings` become `Warning` headers (field validation Warn). */
+export type Reply = { readonly code: number; readonly body: Obj; readonly warnings?: readonly string[] } | { readonly code: 'streaming' };
 
 export interface HandlerContext {
   readonly registry: Registry;
   readonly watchHost: WatchHost;
+  /** The directive of writes without a `fieldValidation` parameter (kube-apiserver: Warn). */
+  readonly fieldValidation: FieldValidation;
 }
 
 type ResourceRoute = Extract<Route, { kind: 'resource' }>;
@@ -94,8 +98,8 @@ function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ct
   return { code: 'streaming' };
 }
 
-function wireReply(code: number, def: ResourceDef, stored: Obj): Reply {
-  return { code, body: toWire(def, stored) };
+function wireReply(code: number, def: ResourceDef, stored: Obj, warnings: readonly string[] = []): Reply {
+  return warnings.length ? { code, body: toWire(def, stored), warnings } : { code, body: toWire(def, stored) };
 }
 
 function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, ctx: HandlerContext): Reply {
@@ -103,6 +107,7 @@ function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, bo
   const type = patchTypeOf(contentType);
   if (!type) throw unsupportedMediaType(contentType, true);
   const opts = { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) };
+  const directive = fieldValidationOf(q, ctx.fieldValidation, 'PatchOptions');
   if (type === 'apply') {
     if (!q.get('fieldManager')) throw invalid('PatchOptions', '', def, [cause.required('fieldManager', 'is required for apply patch')]);
     const applied = parseYaml(body.toString('utf8')) as Obj;
@@ -110,10 +115,12 @@ function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, bo
     const current = ctx.registry.store.get(def.storeKey, def.namespaced ? namespace : '', name);
     if (!current) {
       if (route.subresource) throw notFound(def, name);
-      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, { ...applied, metadata: { ...(applied.metadata ?? {}), name } }), opts));
+      const warnings = checkPatch(def, directive, type, body, applied);
+      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, { ...applied, metadata: { ...(applied.metadata ?? {}), name } }), opts), warnings);
     }
     const merged = applyStrategicPatch(toWire(def, current), applied, def.mergeKeys);
-    return updateReply(route, fromWire(def, merged), opts, ctx);
+    const warnings = checkPatch(def, directive, type, body, merged);
+    return updateReply(route, fromWire(def, merged), opts, ctx, warnings);
   }
   const current = toWire(def, ctx.registry.get(def, namespace, name));
   let raw: unknown;
@@ -128,13 +135,14 @@ function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, bo
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('merge patch must be a JSON object');
     patched = applyMergePatch(current, raw) as Obj;
   } else patched = applyStrategicPatch(current, raw, def.mergeKeys);
+  const warnings = checkPatch(def, directive, type, body, patched);
   if (def.view) validateEventsV1(patched, def);
-  return updateReply(route, fromWire(def, patched), opts, ctx);
+  return updateReply(route, fromWire(def, patched), opts, ctx, warnings);
 }
 
-function updateReply(route: ResourceRoute, stored: Obj, opts: { dryRun: boolean; subresource?: 'status' }, ctx: HandlerContext): Reply {
+function updateReply(route: ResourceRoute, stored: Obj, opts: { dryRun: boolean; subresource?: 'status' }, ctx: HandlerContext, warnings: readonly string[] = []): Reply {
   const r = ctx.registry.update(route.def, route.namespace, route.name, stored, opts);
-  return wireReply(r.kind === 'created' ? 201 : 200, route.def, r.object);
+  return wireReply(r.kind === 'created' ? 201 : 200, route.def, r.object, warnings);
 }
 
 function deleteOptions(q: URLSearchParams, body: Buffer): { gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string } } {
@@ -183,14 +191,18 @@ export function handleResource(route: ResourceRoute, q: URLSearchParams, content
     case 'list': return list(route, q, ctx);
     case 'watch': return watch(route, q, res, ctx, accept);
     case 'create': {
+      const directive = fieldValidationOf(q, ctx.fieldValidation, 'CreateOptions');
       const wire = bodyObject(contentType, body, def);
+      const warnings = checkBody(def, directive, contentType, body, wire);
       if (def.view) validateEventsV1(wire, def);
-      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, wire), { dryRun: isDryRun(q) }));
+      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, wire), { dryRun: isDryRun(q) }), warnings);
     }
     case 'update': {
+      const directive = fieldValidationOf(q, ctx.fieldValidation, 'UpdateOptions');
       const wire = bodyObject(contentType, body, def);
+      const warnings = checkBody(def, directive, contentType, body, wire);
       if (def.view) validateEventsV1(wire, def);
-      return updateReply(route, fromWire(def, clone(wire)), { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) }, ctx);
+      return updateReply(route, fromWire(def, clone(wire)), { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) }, ctx, warnings);
     }
     case 'patch': return patch(route, q, contentType, body, ctx);
     case 'delete': return remove(route, q, body, ctx);

@@ -18,6 +18,9 @@ import { ApiStatusError, pathNotFound, statusBody, type Obj } from './status.js'
 import { Store } from './store.js';
 import { EndpointsController } from './controllers/endpoints.js';
 import type { WatchHost, WatchStream } from './watch.js';
+import { warningHeaders, type FieldValidation } from './field-validation.js';
+import { serveOpenApi } from './openapi.js';
+import { FulcrumError } from '../../src/errors.js';
 
 export interface ApiServerOptions {
   host?: string; // default 127.0.0.1
@@ -27,6 +30,12 @@ export interface ApiServerOptions {
   serviceCidrV4?: string;
   /** IPv6 service range, default 2001:db8:ff::/112; `null` makes a single-stack cluster. */
   serviceCidrV6?: string | null;
+  /**
+   * What a write without a `fieldValidation` parameter does with unknown fields: `Warn` (default,
+   * as kube-apiserver), `Strict` or `Ignore`. Default from FULCRUM_APISERVER_FIELD_VALIDATION, so a
+   * whole test run can check that every object it writes is known field by field.
+   */
+  fieldValidation?: FieldValidation;
 }
 
 export interface ApiServer {
@@ -66,7 +75,14 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function send(res: ServerResponse, code: number, body: Obj, extraHeaders: Record<string, string> = {}): void {
+/** The default directive: the option, else FULCRUM_APISERVER_FIELD_VALIDATION, else Warn. */
+function defaultFieldValidation(opt: FieldValidation | undefined): FieldValidation {
+  const v = opt ?? process.env.FULCRUM_APISERVER_FIELD_VALIDATION ?? 'Warn';
+  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw new FulcrumError('FUL_ERR_APISERVER_FIELD_VALIDATION', `field validation "${v}" (FULCRUM_APISERVER_FIELD_VALIDATION): must be Strict, Warn or Ignore`);
+  return v;
+}
+
+function send(res: ServerResponse, code: number, body: Obj, extraHeaders: Record<string, string | string[]> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache, private', ...extraHeaders });
   res.end(text);
@@ -103,7 +119,7 @@ class Emulator implements ApiServer, WatchHost {
     this.#store = new Store(opts.eventWindow ?? 10_000);
     const v6 = opts.serviceCidrV6 === null ? undefined : new IpRange(opts.serviceCidrV6 ?? '2001:db8:ff::/112');
     this.#registry = new Registry(this.#store, { v4: new IpRange(opts.serviceCidrV4 ?? '203.0.113.0/24'), v6, nodePorts: new PortRange() });
-    this.#ctx = { registry: this.#registry, watchHost: this };
+    this.#ctx = { registry: this.#registry, watchHost: this, fieldValidation: defaultFieldValidation(opts.fieldValidation) };
     for (const { storeKey, object } of bootstrapObjects()) {
       const def = storeKeyDef(storeKey);
       this.#registry.create(def, '', object);
@@ -259,6 +275,13 @@ class Emulator implements ApiServer, WatchHost {
       const user = this.#authenticate(req, route);
       if (route.kind === 'nonResource') {
         this.#authorize(user, { kind: 'nonResource', verb: method.toLowerCase(), path: route.path });
+        const doc = route.path.startsWith('/openapi/') ? serveOpenApi(route.path, url.searchParams, req.headers, new Date()) : undefined;
+        if (doc) {
+          code = doc.code;
+          res.writeHead(doc.code, { ...doc.headers, 'Content-Length': Buffer.byteLength(doc.body) });
+          res.end(doc.body);
+          return;
+        }
         const out = this.#nonResource(route.path);
         code = out.code;
         send(res, out.code, out.body);
@@ -271,7 +294,7 @@ class Emulator implements ApiServer, WatchHost {
         return;
       }
       code = reply.code;
-      send(res, reply.code, asTableIfAsked(route, req.headers.accept, url.searchParams, reply.code, reply.body));
+      send(res, reply.code, asTableIfAsked(route, req.headers.accept, url.searchParams, reply.code, reply.body), reply.warnings ? { Warning: warningHeaders(reply.warnings) } : {});
     } catch (err) {
       if (err instanceof ApiStatusError) {
         code = err.httpCode;
@@ -330,7 +353,7 @@ class Emulator implements ApiServer, WatchHost {
       const group = apiGroup(g[1]!);
       if (group) return { code: 200, body: group };
     }
-    // /openapi/* is not served: kubectl create/apply need --validate=false (fidelity spec §2)
+    // /openapi/v2 is not served: kubectl reads /openapi/v3 (openapi.ts)
     throw pathNotFound();
   }
 }

@@ -38,7 +38,7 @@ describe('apiserver emulator: HTTP, discovery and errors', () => {
 
   const errorRows: { name: string; method: string; path: string; body?: unknown; contentType?: string; code: number; reason?: string; message?: string | RegExp; details?: Json }[] = [
     { name: 'an unknown path is a 404 with empty details', method: 'GET', path: '/api/v1/widgets', code: 404, reason: 'NotFound', message: 'the server could not find the requested resource', details: {} },
-    { name: 'OpenAPI is not served', method: 'GET', path: '/openapi/v3', code: 404 },
+    { name: 'OpenAPI v2 is not served (kubectl reads v3)', method: 'GET', path: '/openapi/v2', code: 404 },
     { name: 'POST on a status subresource is a 405', method: 'POST', path: '/api/v1/namespaces/default/services/x/status', body: {}, code: 405, reason: 'MethodNotAllowed' },
     { name: 'DELETE on a subresource is a 405', method: 'DELETE', path: '/api/v1/namespaces/default/services/x/status', code: 405 },
     { name: 'a protobuf body is a 415', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: Buffer.from([0x6b, 0x38, 0x73, 0]), contentType: 'application/vnd.kubernetes.protobuf', code: 415, reason: 'UnsupportedMediaType', message: '415: Unsupported Media Type' },
