@@ -1,0 +1,441 @@
+import { Dissemination } from './dissemination.js';
+import { isUp, MemberTable, type MembershipChange, type Suspicion } from './members.js';
+import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from './options.js';
+import type { MemberState, Outgoing, PacketType, Packet, Update } from './packet.js';
+import { phaseOf, ProbeBook, roundTarget } from './probes.js';
+import { SelfIncarnation } from './refutation.js';
+import { sample } from './prng.js';
+import { selfStanding, type SelfStanding } from './standing.js';
+import { expectedConfirmations, suspicionTimeoutMs } from './suspicion.js';
+
+export type { MembershipChange } from './members.js';
+
+/**
+ * The SWIM failure detector with Lifeguard's local health, as a state machine with no I/O: the
+ * caller feeds `tick(now)` and `receive(packet, now)` and sends what they return. Randomness is
+ * injected. One instance per node; speaker/membership/README.md describes the protocol.
+ */
+export interface Step {
+  readonly send: Outgoing[];
+  readonly changes: MembershipChange[];
+}
+
+export interface MemberView {
+  readonly state: MemberState;
+  readonly incarnation: number;
+}
+
+export class FailureDetector {
+  readonly name: string;
+  readonly options: MembershipOptions;
+  readonly #random: () => number;
+  readonly #incarnation: SelfIncarnation;
+  readonly #members: MemberTable;
+  readonly #probes = new ProbeBook();
+  /** Private accusations: our probe failed, only the accused knows yet (see #accuse). */
+  readonly #accusations = new Map<string, { incarnation: number; publicAt: number }>();
+  readonly #phaseMs: number;
+  #nextProbeAt: number;
+  #nextProbeRound: number;
+  #nextDeadProbeAt: number;
+  #localHealth = 0;
+  #lastHeardAt: number;
+  #standing: SelfStanding = { kind: 'member' };
+  #leaving = false;
+  readonly #gossip: Dissemination;
+  #out: Outgoing[] = [];
+  #changes: MembershipChange[] = [];
+  /** nextTickAt() after the last step: a tick much later than this is a stall. */
+  #dueAt: number;
+
+  constructor(name: string, opts: { now: number; random: () => number; options?: MembershipOptions; incarnation?: number }) {
+    this.name = name;
+    this.options = opts.options ?? DEFAULT_MEMBERSHIP_OPTIONS;
+    this.#random = opts.random;
+    this.#incarnation = new SelfIncarnation(name, opts.incarnation ?? 0);
+    this.#members = new MemberTable(name);
+    // Until it has peers, a node's round starts at its own phase (then at its target's).
+    this.#phaseMs = phaseOf(name, this.options.probeIntervalMs);
+    this.#nextProbeRound = Math.ceil((opts.now - this.#phaseMs) / this.options.probeIntervalMs);
+    this.#nextProbeAt = this.#nextProbeRound * this.options.probeIntervalMs + this.#phaseMs;
+    this.#nextDeadProbeAt = opts.now + this.options.deadProbeIntervalMs;
+    this.#lastHeardAt = opts.now;
+    this.#gossip = new Dissemination(this.options);
+    this.#dueAt = this.nextTickAt();
+  }
+
+  get incarnation(): number {
+    return this.#incarnation.value;
+  }
+  get localHealth(): number {
+    return this.#localHealth;
+  }
+  get standing(): SelfStanding {
+    return this.#standing;
+  }
+
+  /** The members and what this node believes about each (not itself). */
+  view(): ReadonlyMap<string, MemberView> {
+    return new Map([...this.#members.entries()].map(([n, m]) => [n, { state: m.state, incarnation: m.incarnation }]));
+  }
+  /** Peers alive for the election: probes answer, or within their suspicion window. */
+  alivePeers(): string[] {
+    return this.#members.upNames().filter((n) => n !== this.name);
+  }
+  stateOf(name: string): MemberState | undefined {
+    return this.#members.get(name)?.state;
+  }
+
+  /** The potential members (from Leases). New ones start alive; missing ones are forgotten. */
+  setPeers(names: Iterable<string>, now: number): Step {
+    const wanted = new Set(names);
+    wanted.delete(this.name);
+    const gone = [...this.#members.entries()].filter(([n]) => !wanted.has(n)).map(([n]) => n);
+    for (const n of gone) this.#change(this.#members.remove(n));
+    let added = false;
+    for (const n of wanted) {
+      if (this.#members.get(n)) continue;
+      this.#change(this.#members.add(n));
+      added = true;
+    }
+    // New peers get isolationMs to be heard before their silence counts against us.
+    if (added) this.#lastHeardAt = Math.max(this.#lastHeardAt, now);
+    this.#gossip.setClusterSize(this.#members.size + 1);
+    if (!this.#leaving) this.#updateStanding(now);
+    return this.#flush();
+  }
+
+  /** When the caller must call tick() next, at the latest. */
+  nextTickAt(): number {
+    if (this.#leaving) return Infinity;
+    const member = this.#standing.kind === 'member';
+    let t = Math.min(this.#nextProbeAt, this.#probes.earliest());
+    if (member) {
+      for (const n of this.#members.suspects()) {
+        const sus = this.#members.get(n)!.suspicion!;
+        t = Math.min(t, sus.deadline, sus.nextPingAt);
+      }
+    }
+    for (const a of this.#accusations.values()) t = Math.min(t, a.publicAt);
+    if (member && this.#members.upCount >= this.options.isolationMinPeers) t = Math.min(t, this.#lastHeardAt + this.options.isolationMs);
+    if (this.#standing.kind === 'rejoining') t = Math.min(t, this.#standing.untilMs);
+    if (this.#deadCount() > 0) t = Math.min(t, this.#nextDeadProbeAt);
+    return t;
+  }
+
+  tick(now: number): Step {
+    if (this.#leaving) return this.#flush();
+    const lateMs = now - this.#dueAt;
+    if (lateMs > this.options.stallThresholdMs) this.#stalled(now, lateMs);
+    this.#updateStanding(now);
+    const member = this.#standing.kind === 'member';
+    for (const e of this.#probes.due(now)) {
+      switch (e.kind) {
+        case 'directTimeout': {
+          const helpers = sample(this.#members.upNames(), this.options.indirectProbes, this.#random, (n) => n === e.probe.target || n === this.name);
+          e.probe.helpers = helpers.length;
+          for (const h of helpers) this.#send(h, 'pingReq', e.seq, e.probe.target);
+          break;
+        }
+        case 'failed':
+          if (!member) break; // an isolated node's failed probes say nothing about the target
+          // Lifeguard: a failed probe and every missing nack hint that we are the slow side.
+          this.#adjustHealth(1 + (e.probe.helpers - e.probe.nacks));
+          this.#accuse(e.probe.target, now);
+          break;
+        case 'relayExpired':
+          this.#send(e.relay.origin, 'nack', e.relay.originSeq, '');
+          break;
+      }
+    }
+    for (const [n, a] of this.#accusations) {
+      if (now < a.publicAt) continue;
+      this.#accusations.delete(n);
+      const m = this.#members.get(n);
+      if (!member || m?.state !== 'alive' || m.incarnation !== a.incarnation) continue;
+      // No refutation in the grace period: make the suspicion public, and ask the members it is
+      // sent to at once to probe the suspect themselves (independent confirmations, fast).
+      const u: Update = { name: n, state: 'suspect', incarnation: m.incarnation, by: this.name };
+      this.#suspect(u, now);
+      this.#spread(u, 'fanout', n);
+      this.#send(n, 'gossip', 0, '', [u]);
+    }
+    if (member) {
+      for (const n of [...this.#members.suspects()]) {
+        const m = this.#members.get(n)!;
+        const sus = m.suspicion!;
+        if (now >= sus.nextPingAt && now < sus.deadline) {
+          // Ask again, with the suspicion: the suspect refutes, and any packet from it with a
+          // higher incarnation ends it here; one lost datagram must not decide.
+          sus.nextPingAt = now + this.options.probeIntervalMs / 2;
+          this.#send(n, 'ping', this.#probes.nextSeq(), n, [{ name: n, state: 'suspect', incarnation: m.incarnation, by: this.name }]);
+        }
+        if (now < sus.deadline) continue;
+        this.#change(this.#members.setState(n, 'dead', m.incarnation));
+        this.#spread({ name: n, state: 'dead', incarnation: m.incarnation, by: '' }, 'fanout');
+      }
+    }
+    if (now >= this.#nextProbeAt) {
+      const target = roundTarget(this.#members.upNames(), this.name, this.#nextProbeRound);
+      if (target !== undefined) this.#probe(target, now);
+      // Lifeguard: a node in poor local health probes less often; a late tick skips missed rounds.
+      const current = Math.floor(now / this.options.probeIntervalMs);
+      this.#nextProbeRound = Math.max(this.#nextProbeRound + 1 + this.#localHealth, current + 1);
+      // The probe goes out at the target's phase in the round (see phaseOf).
+      const next = roundTarget(this.#members.upNames(), this.name, this.#nextProbeRound);
+      this.#nextProbeAt = this.#nextProbeRound * this.options.probeIntervalMs + (next === undefined ? this.#phaseMs : phaseOf(next, this.options.probeIntervalMs));
+    }
+    if (now >= this.#nextDeadProbeAt) {
+      if (this.#deadCount() > 0) this.#probeTheDead();
+      this.#nextDeadProbeAt = now + this.options.deadProbeIntervalMs;
+    }
+    return this.#flush();
+  }
+
+  receive(packet: Packet, now: number): Step {
+    if (this.#leaving || packet.from === this.name) return this.#flush();
+    const sender = this.#members.get(packet.from);
+    if (sender) {
+      this.#lastHeardAt = now;
+      this.#accusations.delete(packet.from); // it talks: whatever our probe saw, it is not dead
+      this.#updateStanding(now);
+      if (packet.incarnation > sender.incarnation) this.#apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
+      else if (!isUp(sender.state)) {
+        // It talks, but we hold it dead or gone: tell it, so it refutes with a higher incarnation.
+        this.#send(packet.from, 'gossip', 0, '', [{ name: packet.from, state: sender.state, incarnation: sender.incarnation, by: '' }]);
+      }
+    }
+    // A gossip packet whose target is us is a private accusation (see #accuse).
+    const accusedPrivately = packet.type === 'gossip' && packet.target === this.name;
+    for (const u of packet.updates) {
+      if (u.name === this.name) this.#aboutSelf(u, packet.from, accusedPrivately);
+      else this.#apply(u, now);
+    }
+    switch (packet.type) {
+      case 'ping':
+        if (packet.target === this.name) this.#send(packet.from, 'ack', packet.seq, '');
+        break;
+      case 'ack': {
+        const { answered, relay } = this.#probes.ack(packet.seq);
+        if (answered) this.#adjustHealth(-1);
+        if (relay) this.#send(relay.origin, 'ack', relay.originSeq, '');
+        break;
+      }
+      case 'pingReq': {
+        if (packet.target === this.name || !packet.target) break;
+        // Lifeguard: answer with a nack before the origin gives up (at 80 % of its indirect window).
+        const windowMs = (this.options.probeTimeoutMs - this.options.directTimeoutMs) * 0.8;
+        this.#send(packet.target, 'ping', this.#probes.relay(packet.from, packet.seq, now + windowMs), packet.target);
+        break;
+      }
+      case 'nack':
+        this.#probes.nack(packet.seq);
+        break;
+      case 'gossip':
+        // A new public suspicion with a target: the accuser asks us to check the suspect ourselves.
+        if (!accusedPrivately && packet.target && this.#standing.kind === 'member' && this.#members.get(packet.target)?.state === 'suspect') {
+          if (!this.#probes.isProbing(packet.target)) this.#probe(packet.target, now);
+        }
+        break;
+    }
+    return this.#flush();
+  }
+
+  /** Clean stop: tell every peer at once that this node leaves; the detector is inert afterwards. */
+  leave(): Step {
+    if (this.#leaving) return this.#flush();
+    const update: Update = { name: this.name, state: 'left', incarnation: this.#incarnation.value, by: '' };
+    for (const [n] of this.#members.entries()) this.#send(n, 'gossip', 0, '', [update]);
+    this.#leaving = true;
+    return this.#flush();
+  }
+
+  #deadCount(): number {
+    return this.#members.dead().size;
+  }
+
+  #probe(target: string, now: number): void {
+    const scale = 1 + this.#localHealth;
+    const seq = this.#probes.start(target, now + this.options.directTimeoutMs * scale, now + this.options.probeTimeoutMs * scale);
+    this.#send(target, 'ping', seq, target);
+  }
+
+  /** One ping to a random member held dead: if it answers, it learns our verdict and refutes it. */
+  #probeTheDead(): void {
+    const dead = this.#members.dead();
+    let k = Math.floor(this.#random() * dead.size);
+    for (const target of dead) {
+      if (k-- > 0) continue;
+      this.#send(target, 'ping', this.#probes.nextSeq(), target);
+      return;
+    }
+  }
+
+  #adjustHealth(delta: number): void {
+    this.#localHealth = Math.min(this.options.maxLocalHealth, Math.max(0, this.#localHealth + delta));
+  }
+
+  /** We were not running for lateMs: give every pending verdict the time it did not get. */
+  #stalled(now: number, lateMs: number): void {
+    this.#probes.shift(lateMs);
+    for (const a of this.#accusations.values()) a.publicAt += lateMs;
+    for (const n of this.#members.suspects()) {
+      const sus = this.#members.get(n)!.suspicion!;
+      sus.deadline += lateMs;
+      sus.nextPingAt = Math.min(sus.nextPingAt, now);
+    }
+    this.#lastHeardAt = Math.min(now, this.#lastHeardAt + lateMs);
+    this.#adjustHealth(1);
+    this.#changes.push({ kind: 'stalled', lateMs });
+  }
+
+  #updateStanding(now: number): void {
+    const next = selfStanding({
+      now,
+      previous: this.#standing,
+      upPeers: this.#members.upCount,
+      minPeers: this.options.isolationMinPeers,
+      lastHeardAt: this.#lastHeardAt,
+      isolationMs: this.options.isolationMs,
+      rejoinSettleMs: this.options.rejoinSettleMs,
+    });
+    const before = this.#standing.kind;
+    this.#standing = next;
+    if (before === next.kind) return;
+    if (next.kind === 'isolated') {
+      // What we concluded while cut off is worthless: drop our suspicions and pending news,
+      // and probe at full rate so the heal is noticed within a round.
+      this.#members.clearSuspicions();
+      this.#accusations.clear();
+      this.#probes.clearProbes();
+      this.#gossip.clear();
+      this.#localHealth = 0;
+      this.#changes.push({ kind: 'isolated' });
+    } else if (next.kind === 'member') {
+      this.#changes.push({ kind: 'rejoined' });
+    }
+  }
+
+  /**
+   * Our probe of `name` failed. If others already suspect it, we confirm: to the members who
+   * accuse it (their timers are the short ones) and a few others. Otherwise we accuse it
+   * privately first: only the accused is told, and the suspicion goes public after
+   * accusationGraceMs unless it answers. A slow-but-alive node thus costs a few packets, not a
+   * cluster-wide broadcast of the suspicion and then of its refutation.
+   */
+  #accuse(name: string, now: number): void {
+    const m = this.#members.get(name);
+    if (!m || !isUp(m.state)) return;
+    const u: Update = { name, state: 'suspect', incarnation: m.incarnation, by: this.name };
+    if (m.state === 'suspect') {
+      if (!this.#suspect(u, now)) return;
+      // To the accusers (their timers run) and the suspect (so it can refute to us directly).
+      for (const c of m.suspicion!.confirmers) if (c !== this.name) this.#send(c, 'gossip', 0, '', [u]);
+      this.#send(name, 'gossip', 0, '', [u]);
+      this.#spread(u, 'fanout');
+      return;
+    }
+    if (this.#accusations.has(name)) return;
+    this.#accusations.set(name, { incarnation: m.incarnation, publicAt: now + this.options.accusationGraceMs });
+    this.#send(name, 'gossip', 0, name, [u]);
+  }
+
+  /**
+   * SWIM's update rules for news from others (incarnation order, then alive < suspect < dead;
+   * left is final). What changes a verdict (dead, left, a return) is forwarded at once by
+   * everyone who learns it; a suspicion or its end rides on later packets.
+   */
+  #apply(u: Update, now: number): void {
+    const m = this.#members.get(u.name);
+    if (!m) return;
+    switch (u.state) {
+      case 'alive': {
+        if (u.incarnation <= m.incarnation) return;
+        this.#accusations.delete(u.name);
+        const wasUp = isUp(m.state);
+        this.#change(this.#members.setState(u.name, 'alive', u.incarnation));
+        // A return from dead or left changes verdicts everywhere: forward it at once. The end
+        // of a suspicion changes none; its accusers hear the refutation from the suspect itself.
+        this.#spread(u, wasUp ? 'queue' : 'fanout');
+        return;
+      }
+      case 'suspect':
+        if (this.#suspect(u, now)) this.#spread(u, 'queue');
+        return;
+      case 'dead':
+      case 'left':
+        if (m.state === 'left' || (m.state === 'dead' && u.state === 'dead') || u.incarnation < m.incarnation) return;
+        this.#change(this.#members.setState(u.name, u.state, u.incarnation));
+        this.#spread(u, 'fanout');
+        return;
+    }
+  }
+
+  /** Records a suspicion or one more accuser of it (Lifeguard: each shortens the timeout); false if nothing new. */
+  #suspect(u: Update, now: number): boolean {
+    const m = this.#members.get(u.name);
+    if (!m || !isUp(m.state) || u.incarnation < m.incarnation) return false;
+    let s: Suspicion;
+    if (m.state === 'alive' || u.incarnation > m.incarnation) {
+      s = { startedAt: now, confirmers: new Set([u.by]), deadline: Infinity, firstHandAt: Infinity, nextPingAt: Infinity };
+      this.#change(this.#members.setState(u.name, 'suspect', u.incarnation, s));
+    } else {
+      s = m.suspicion!;
+      if (s.confirmers.has(u.by)) return false;
+      s.confirmers.add(u.by);
+    }
+    // Only a member whose own probe failed runs the timer (see README: first-hand evidence);
+    // the others hold the suspicion as news and wait for a dead verdict or a refutation.
+    const k = expectedConfirmations(this.options.suspicionConfirmations, this.#members.size + 1);
+    if (u.by === this.name) s.firstHandAt = Math.min(s.firstHandAt, now);
+    if (s.firstHandAt !== Infinity) {
+      // Lifeguard's timer runs from the start of the suspicion, but never ends sooner than
+      // suspicionMinMs after our own evidence (an old second-hand suspicion is no shortcut).
+      const lifeguardMs = suspicionTimeoutMs(s.confirmers.size - 1, k, this.options.suspicionMinMs, this.options.suspicionMaxMs);
+      s.deadline = Math.max(s.startedAt + lifeguardMs, s.firstHandAt + this.options.suspicionMinMs);
+      if (s.nextPingAt === Infinity) s.nextPingAt = now + this.options.probeIntervalMs / 2;
+    }
+    return true;
+  }
+
+  /** News about us: refute it (refutation.ts decides to whom). */
+  #aboutSelf(u: Update, from: string, privately: boolean): void {
+    const r = this.#incarnation.onNews(u, from, privately);
+    if (r.bumped && u.state === 'suspect') this.#adjustHealth(1); // Lifeguard: being suspected hints we are slow
+    if (r.broadcast) this.#spread(this.#selfUpdate(), 'fanout');
+    for (const to of r.tell) this.#send(to, 'gossip', 0, '', [this.#selfUpdate()]);
+  }
+
+  #selfUpdate(): Update {
+    return { name: this.name, state: 'alive', incarnation: this.#incarnation.value, by: '' };
+  }
+
+  #change(c: MembershipChange | undefined): void {
+    if (c) this.#changes.push(c);
+  }
+
+  /**
+   * Queue `u` for piggybacking; 'fanout' also sends it at once to gossipFanout random members.
+   * `check`: ask them to probe that suspect themselves (independent confirmations, fast).
+   */
+  #spread(u: Update, how: 'queue' | 'fanout', check = ''): void {
+    this.#gossip.enqueue(u, how === 'fanout' && u.state !== 'suspect');
+    if (how === 'queue') return;
+    for (const n of sample(this.#members.upNames(), this.options.gossipFanout, this.#random, (x) => x === this.name || x === u.name)) {
+      this.#send(n, 'gossip', 0, check, [u]);
+    }
+  }
+
+  #send(to: string, type: PacketType, seq: number, target: string, first: readonly Update[] = []): void {
+    const updates = this.#gossip.take(this.options.maxPiggyback - first.length, first);
+    this.#out.push({ to, packet: { type, from: this.name, incarnation: this.#incarnation.value, seq, target, updates } });
+  }
+
+  #flush(): Step {
+    const step = { send: this.#out, changes: this.#changes };
+    this.#out = [];
+    this.#changes = [];
+    this.#dueAt = this.nextTickAt();
+    return step;
+  }
+}

@@ -1,0 +1,149 @@
+import type { MemberState } from './packet.js';
+import { insertSorted, removeSorted } from './sorted.js';
+
+/** A verdict change the speaker acts on: `peerUp`/`peerDown` move the peer in or out of elections. */
+export type MembershipChange =
+  | { readonly kind: 'peerUp'; readonly name: string }
+  | { readonly kind: 'peerDown'; readonly name: string; readonly reason: 'dead' | 'left' | 'removed' }
+  | { readonly kind: 'isolated' }
+  | { readonly kind: 'rejoined' }
+  /** tick() came this much later than nextTickAt(): this node was not running (SIGSTOP, GC, CPU). */
+  | { readonly kind: 'stalled'; readonly lateMs: number };
+
+export interface Suspicion {
+  readonly startedAt: number;
+  readonly confirmers: Set<string>;
+  /** Infinity unless this node's own probe failed (only first-hand accusers run the timer). */
+  deadline: number;
+  /** Our own evidence came at this time: the timer never ends sooner than suspicionMinMs after it. */
+  firstHandAt: number;
+  /** First-hand accusers ping the suspect again at this time (a woken suspect's answer refutes). */
+  nextPingAt: number;
+}
+
+export interface Member {
+  state: MemberState;
+  incarnation: number;
+  suspicion: Suspicion | undefined;
+}
+
+/** Alive and suspect members take part in elections and are probed in the rotation. */
+export const isUp = (s: MemberState | undefined): boolean => s === 'alive' || s === 'suspect';
+
+/**
+ * The member list of one detector, with the indexes derived from it kept in step inside this
+ * class: the sorted names of the up members plus self (the probe rotation, kept sorted in place:
+ * re-sorting thousands of names at every verdict is what costs), the suspects, and counts.
+ */
+export class MemberTable {
+  readonly #self: string;
+  readonly #members = new Map<string, Member>();
+  #order: string[];
+  /** add() appends unsorted (a whole cluster joins at once); sorted before the next read. */
+  #orderDirty = false;
+  readonly #suspects = new Set<string>();
+  readonly #dead = new Set<string>();
+  #notLeft = 0;
+
+  constructor(self: string) {
+    this.#self = self;
+    this.#order = [self];
+  }
+
+  get size(): number {
+    return this.#members.size;
+  }
+  /** Peers that have not left (alive, suspect or dead). */
+  get notLeft(): number {
+    return this.#notLeft;
+  }
+  /** Up peers, not counting self. */
+  get upCount(): number {
+    return this.#order.length - 1;
+  }
+  get(name: string): Member | undefined {
+    return this.#members.get(name);
+  }
+  entries(): IterableIterator<[string, Member]> {
+    return this.#members.entries();
+  }
+  /** Sorted names of the up members and self. Read-only for callers. */
+  upNames(): readonly string[] {
+    return this.#sorted();
+  }
+  suspects(): ReadonlySet<string> {
+    return this.#suspects;
+  }
+  /** Members held dead (not left): probed now and then in case they come back. */
+  dead(): ReadonlySet<string> {
+    return this.#dead;
+  }
+
+  /** A new member, alive at incarnation 0. */
+  add(name: string): MembershipChange {
+    if (name === this.#self || this.#members.has(name)) throw new Error(`incoherent member table: adding "${name}" twice`);
+    this.#members.set(name, { state: 'alive', incarnation: 0, suspicion: undefined });
+    this.#order.push(name);
+    this.#orderDirty = true;
+    this.#notLeft++;
+    return { kind: 'peerUp', name };
+  }
+
+  /** Forgets a member; a peerDown change if it was up. */
+  remove(name: string): MembershipChange | undefined {
+    const m = this.#members.get(name);
+    if (!m) return undefined;
+    this.#members.delete(name);
+    this.#suspects.delete(name);
+    this.#dead.delete(name);
+    if (m.state !== 'left') this.#notLeft--;
+    if (!isUp(m.state)) return undefined;
+    removeSorted(this.#sorted(), name);
+    return { kind: 'peerDown', name, reason: 'removed' };
+  }
+
+  /** Moves a member to `state`; the change for the speaker when it crosses up/down. */
+  setState(name: string, state: MemberState, incarnation: number, suspicion?: Suspicion): MembershipChange | undefined {
+    const m = this.#members.get(name);
+    if (!m) throw new Error(`incoherent member table: no member "${name}"`);
+    const wasUp = isUp(m.state);
+    if (m.state === 'left' && state !== 'left') this.#notLeft++;
+    if (m.state !== 'left' && state === 'left') this.#notLeft--;
+    m.state = state;
+    m.incarnation = incarnation;
+    m.suspicion = state === 'suspect' ? suspicion ?? m.suspicion : undefined;
+    if (state === 'dead') this.#dead.add(name);
+    else this.#dead.delete(name);
+    if (state === 'suspect') {
+      if (!m.suspicion) throw new Error(`incoherent member table: "${name}" suspect without a suspicion`);
+      this.#suspects.add(name);
+    } else {
+      this.#suspects.delete(name);
+    }
+    if (wasUp === isUp(state)) return undefined;
+    if (isUp(state)) {
+      insertSorted(this.#sorted(), name);
+      return { kind: 'peerUp', name };
+    }
+    removeSorted(this.#sorted(), name);
+    return { kind: 'peerDown', name, reason: state === 'left' ? 'left' : 'dead' };
+  }
+
+  #sorted(): string[] {
+    if (this.#orderDirty) {
+      this.#order.sort();
+      this.#orderDirty = false;
+    }
+    return this.#order;
+  }
+
+  /** Every suspect back to alive, same incarnation (what an isolated node concluded is void). */
+  clearSuspicions(): void {
+    for (const n of this.#suspects) {
+      const m = this.#members.get(n)!;
+      m.state = 'alive';
+      m.suspicion = undefined;
+    }
+    this.#suspects.clear();
+  }
+}

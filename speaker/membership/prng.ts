@@ -1,0 +1,47 @@
+/** Small deterministic helpers for the membership core; no I/O. */
+
+/** mulberry32: a seeded PRNG returning floats in [0, 1); enough for picking peers. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** FNV-1a of a string, 32 bits. Used for each node's probe phase inside a round. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** murmur3's 32-bit finaliser: the same round number gives every node the same shift. */
+export function mixInteger(n: number): number {
+  let h = (n ^ Math.floor(n / 4294967296)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Up to `count` distinct items of `from`, chosen with `random`; `from` is not modified. */
+export function sample<T>(from: readonly T[], count: number, random: () => number, skip: (item: T) => boolean): T[] {
+  const out: T[] = [];
+  const n = from.length;
+  if (n === 0 || count <= 0) return out;
+  // Random start and odd stride over a power-of-two cover: visits every index once, no copy.
+  let size = 1;
+  while (size < n) size <<= 1;
+  const start = Math.floor(random() * size);
+  const stride = (Math.floor(random() * size) | 1) % size || 1;
+  for (let i = 0; i < size && out.length < count; i++) {
+    const idx = (start + i * stride) % size;
+    if (idx >= n) continue;
+    const item = from[idx]!;
+    if (!skip(item)) out.push(item);
+  }
+  return out;
+}

@@ -1,0 +1,126 @@
+import { hashString, mixInteger } from './prng.js';
+import { lowerBound } from './sorted.js';
+
+/**
+ * The detector's probes in flight (ours, direct then indirect) and the relays it runs for
+ * others' indirect probes, by sequence number. Bookkeeping only: the detector decides.
+ */
+export interface Probe {
+  readonly target: string;
+  directDeadline: number;
+  finalDeadline: number;
+  indirectSent: boolean;
+  helpers: number;
+  nacks: number;
+}
+
+export interface Relay {
+  readonly origin: string;
+  readonly originSeq: number;
+  deadline: number;
+}
+
+export type ProbeEvent =
+  | { readonly kind: 'directTimeout'; readonly seq: number; readonly probe: Probe }
+  | { readonly kind: 'failed'; readonly probe: Probe }
+  | { readonly kind: 'relayExpired'; readonly relay: Relay };
+
+export class ProbeBook {
+  readonly #probes = new Map<number, Probe>();
+  readonly #relays = new Map<number, Relay>();
+  #seq = 0;
+
+  /** A fresh sequence number: 32 bits on the wire, 0 means "none". */
+  nextSeq(): number {
+    this.#seq = (this.#seq + 1) >>> 0 || 1;
+    return this.#seq;
+  }
+
+  start(target: string, directDeadline: number, finalDeadline: number): number {
+    const seq = this.nextSeq();
+    this.#probes.set(seq, { target, directDeadline, finalDeadline, indirectSent: false, helpers: 0, nacks: 0 });
+    return seq;
+  }
+
+  isProbing(target: string): boolean {
+    for (const p of this.#probes.values()) if (p.target === target) return true;
+    return false;
+  }
+
+  relay(origin: string, originSeq: number, deadline: number): number {
+    const seq = this.nextSeq();
+    this.#relays.set(seq, { origin, originSeq, deadline });
+    return seq;
+  }
+
+  /** An ack for `seq`: whether it answered one of our probes, and the relay it completes, if any. */
+  ack(seq: number): { answered: boolean; relay: Relay | undefined } {
+    const answered = this.#probes.delete(seq);
+    const relay = this.#relays.get(seq);
+    if (relay) this.#relays.delete(seq);
+    return { answered, relay };
+  }
+
+  nack(seq: number): void {
+    const p = this.#probes.get(seq);
+    if (p) p.nacks++;
+  }
+
+  /** What fell due by `now`, in order; failed probes and expired relays are removed. */
+  *due(now: number): Generator<ProbeEvent> {
+    for (const [seq, p] of this.#probes) {
+      if (!p.indirectSent && now >= p.directDeadline) {
+        p.indirectSent = true;
+        yield { kind: 'directTimeout', seq, probe: p };
+      }
+      if (now < p.finalDeadline) continue;
+      this.#probes.delete(seq);
+      yield { kind: 'failed', probe: p };
+    }
+    for (const [seq, r] of this.#relays) {
+      if (now < r.deadline) continue;
+      this.#relays.delete(seq);
+      yield { kind: 'relayExpired', relay: r };
+    }
+  }
+
+  /** The earliest deadline, or Infinity. */
+  earliest(): number {
+    let t = Infinity;
+    for (const p of this.#probes.values()) t = Math.min(t, p.indirectSent ? p.finalDeadline : p.directDeadline);
+    for (const r of this.#relays.values()) t = Math.min(t, r.deadline);
+    return t;
+  }
+
+  /** This node was not running for lateMs: our probes get that time back. */
+  shift(lateMs: number): void {
+    for (const p of this.#probes.values()) {
+      p.directDeadline += lateMs;
+      p.finalDeadline += lateMs;
+    }
+  }
+
+  clearProbes(): void {
+    this.#probes.clear();
+  }
+}
+
+/**
+ * Target of a round: the member `offset` places after `self` in the sorted list of up members
+ * (self included), where offset comes from the round number. Every node with the same view uses
+ * the same offset, so the targets form a permutation: each member is probed by exactly one peer
+ * per round.
+ */
+export function roundTarget(upNames: readonly string[], self: string, round: number): string | undefined {
+  if (upNames.length < 2) return undefined;
+  const offset = 1 + (mixInteger(round) % (upNames.length - 1));
+  return upNames[(lowerBound(upNames, self) + offset) % upNames.length]!;
+}
+
+/**
+ * Where in the round a member is probed: the same place every round, whoever its prober, so a
+ * member is probed every probeIntervalMs (± clock skew) and a crash waits at most one interval.
+ */
+export function phaseOf(name: string, probeIntervalMs: number): number {
+  return (hashString(name) / 4294967296) * probeIntervalMs;
+}
