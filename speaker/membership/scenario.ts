@@ -2,19 +2,24 @@ import { seededRandom } from './prng.js';
 import { Simulation, type SimulationConfig } from './simulation.js';
 
 /**
- * One measured run of the simulation: the cluster settles, then a random member crashes every
- * `crashEveryMs` (it stays down). Measures, per crash, the time from the crash to the first
- * member's dead verdict and to the last live member's; every "down" verdict about a member that
- * had not crashed is a false one. Pure and deterministic for a given config. Used by
+ * One measured run of the simulation: the cluster settles, then every `crashEveryMs` a random
+ * running member crashes, and comes back `restartAfterMs` later as a new process. Measures, per
+ * crash, the time to the first member's dead verdict and to the last observer's (observers: the
+ * members running from the crash to `observeMs` after it); every "down" verdict about a member
+ * that was running is a false one. Pure and deterministic for a given config. Used by
  * bench/membership.ts and the unit tests.
  */
 export interface ScenarioConfig {
   readonly sim: Partial<SimulationConfig>;
-  /** Measured time, after warmupMs of settling. */
-  readonly durationMs: number;
+  /** Settling time before anything is measured. */
   readonly warmupMs: number;
+  /** Measured time. */
+  readonly durationMs: number;
   /** 0: no crash (steady-state traffic only). */
   readonly crashEveryMs: number;
+  readonly restartAfterMs: number;
+  /** A verdict must come within this long after the crash to count. */
+  readonly observeMs: number;
 }
 
 export interface CrashDetection {
@@ -22,87 +27,102 @@ export interface CrashDetection {
   readonly atMs: number;
   /** Crash → first dead verdict anywhere; undefined if none. */
   readonly firstMs: number | undefined;
-  /** Crash → dead verdict of the last member alive at the end; undefined if one never gave it. */
+  /** Crash → the last observer's dead verdict; undefined if one never gave it within observeMs. */
   readonly allMs: number | undefined;
-  /** Crash → each live member's verdict. */
+  /** Crash → each observer's verdict (those that gave one). */
   readonly perMemberMs: readonly number[];
+  readonly observers: number;
 }
 
 export interface ScenarioResult {
   readonly nodes: number;
   readonly crashes: readonly CrashDetection[];
   readonly falseDown: number;
+  /** Running node-hours measured (what falseDown is counted over). */
   readonly nodeHours: number;
   readonly packetsPerNodePerSecond: number;
-  /** Only with sim.measureBytes. */
+  /** Only with sim.measureBytes: bytes on the wire (IPv4 + UDP headers included). */
   readonly bytesPerNodePerSecond: number | undefined;
+}
+
+interface Outage {
+  readonly node: string;
+  readonly from: number;
+  until: number;
 }
 
 export function runScenario(c: ScenarioConfig): ScenarioResult {
   const sim = new Simulation(c.sim);
-  const n = sim.names.length;
   const pick = seededRandom((sim.config.seed ^ 0x2545f491) >>> 0);
   sim.run(c.warmupMs);
   sim.changes.length = 0;
   const sentBefore = sum(sim.sent);
   const bytesBefore = sum(sim.bytesSent);
-  const crashedAt = new Map<string, number>();
+  const outages: Outage[] = [];
+  const down = new Map<string, Outage>();
   const end = c.warmupMs + c.durationMs;
-  let liveNodeMs = 0;
+  let runningNodeMs = 0;
   let t = c.warmupMs;
-  let next = c.crashEveryMs > 0 ? t + c.crashEveryMs / 2 : Infinity;
+  let nextCrash = c.crashEveryMs > 0 ? t + c.crashEveryMs / 2 : Infinity;
   while (t < end) {
-    const until = Math.min(next, end);
-    liveNodeMs += (until - t) * (n - crashedAt.size);
+    const nextRestart = Math.min(...[...down.values()].map((o) => o.until));
+    const until = Math.min(nextCrash, nextRestart, end);
+    runningNodeMs += (until - t) * (sim.names.length - down.size);
     sim.run(until);
     t = until;
-    if (t === next) {
-      const alive = sim.names.filter((x) => !crashedAt.has(x));
-      // Keep at least three members up, so every crash has observers that can confirm it.
-      if (alive.length > 3) {
-        const victim = alive[Math.floor(pick() * alive.length)]!;
-        sim.crash(sim.indexOf(victim));
-        crashedAt.set(victim, t);
-      }
-      next += c.crashEveryMs;
+    for (const o of [...down.values()].filter((x) => x.until <= t)) {
+      sim.restart(sim.indexOf(o.node));
+      down.delete(o.node);
+    }
+    if (t === nextCrash) {
+      const running = sim.names.filter((x) => !down.has(x));
+      const victim = running[Math.floor(pick() * running.length)]!;
+      sim.crash(sim.indexOf(victim));
+      const o = { node: victim, from: t, until: t + c.restartAfterMs };
+      outages.push(o);
+      down.set(victim, o);
+      nextCrash += c.crashEveryMs;
     }
   }
+  for (const o of down.values()) o.until = Math.max(o.until, end);
+  const downAt = (node: string, at: number): Outage | undefined => outages.find((o) => o.node === node && o.from <= at && at < o.until);
   let falseDown = 0;
-  const verdicts = new Map<string, Map<string, number>>(); // victim → observer → first verdict time
+  const verdicts = new Map<Outage, Map<string, number>>(); // outage → observer → first verdict
   for (const { at, observer, change } of sim.changes) {
     if (change.kind !== 'peerDown') continue;
-    const crashed = crashedAt.get(change.name);
-    if (crashed === undefined || crashed > at) {
+    const o = downAt(change.name, at);
+    if (!o) {
       falseDown++;
       continue;
     }
-    const byObserver = verdicts.get(change.name) ?? new Map<string, number>();
-    if (!byObserver.has(observer)) byObserver.set(observer, at - crashed);
-    verdicts.set(change.name, byObserver);
+    const byObserver = verdicts.get(o) ?? new Map<string, number>();
+    if (!byObserver.has(observer)) byObserver.set(observer, at - o.from);
+    verdicts.set(o, byObserver);
   }
   const crashes: CrashDetection[] = [];
-  for (const [node, atMs] of crashedAt) {
-    const v = verdicts.get(node) ?? new Map<string, number>();
-    // Observers: members alive at the end (a member crashed later may never have judged it).
-    const observers = sim.names.filter((x) => !crashedAt.has(x));
-    const perMemberMs = observers.map((o) => v.get(o)).filter((x): x is number => x !== undefined);
+  for (const o of outages) {
+    if (o.from + c.observeMs > end) continue; // not observed long enough
+    const v = verdicts.get(o) ?? new Map<string, number>();
+    const observers = sim.names.filter((x) => x !== o.node && !outages.some((p) => p.node === x && p.from < o.from + c.observeMs && p.until > o.from));
+    const perMemberMs = observers.map((x) => v.get(x)).filter((x): x is number => x !== undefined && x <= c.observeMs);
     const times = [...v.values()];
     crashes.push({
-      node,
-      atMs,
+      node: o.node,
+      atMs: o.from,
       firstMs: times.length > 0 ? Math.min(...times) : undefined,
       allMs: perMemberMs.length === observers.length ? Math.max(...perMemberMs) : undefined,
       perMemberMs,
+      observers: observers.length,
     });
   }
-  const liveNodeSeconds = liveNodeMs / 1000;
+  const runningNodeSeconds = runningNodeMs / 1000;
   return {
-    nodes: n,
+    nodes: sim.names.length,
     crashes,
     falseDown,
-    nodeHours: liveNodeSeconds / 3600,
-    packetsPerNodePerSecond: (sum(sim.sent) - sentBefore) / liveNodeSeconds,
-    bytesPerNodePerSecond: sim.config.measureBytes ? (sum(sim.bytesSent) - bytesBefore) / liveNodeSeconds : undefined,
+    nodeHours: runningNodeSeconds / 3600,
+    packetsPerNodePerSecond: (sum(sim.sent) - sentBefore) / runningNodeSeconds,
+    bytesPerNodePerSecond: sim.config.measureBytes ? (sum(sim.bytesSent) - bytesBefore) / runningNodeSeconds : undefined,
   };
 }
 

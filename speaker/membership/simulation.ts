@@ -111,6 +111,7 @@ const TIMERS_AFTER_PACKETS_MS = 0.0005;
 export class Simulation {
   readonly config: SimulationConfig;
   readonly names: readonly string[];
+  /** By index; a restart replaces the node's detector. */
   readonly detectors: FailureDetector[];
   readonly slow: ReadonlySet<number>;
   /** Packets and bytes (measureBytes only) sent by each node, by index. */
@@ -126,6 +127,7 @@ export class Simulation {
   #scheduledTick: number[];
   #busyUntil: number[];
   #crashed = new Set<number>();
+  #restarts = 0;
   #net: () => number;
 
   constructor(config: Partial<SimulationConfig> = {}) {
@@ -144,13 +146,8 @@ export class Simulation {
     this.bytesSent = this.names.map(() => 0);
     this.#scheduledTick = this.names.map(() => Infinity);
     this.#busyUntil = this.names.map(() => 0);
-    this.detectors = this.names.map(
-      (name, i) => new FailureDetector(name, { now: this.#local(i), random: seededRandom(c.seed * 7919 + i), options: c.options, incarnation: 0 }),
-    );
-    this.detectors.forEach((d, i) => {
-      d.setPeers(this.names, this.#local(i)); // the initial peerUp burst is not a verdict
-      this.#scheduleTick(i);
-    });
+    this.detectors = [];
+    for (let i = 0; i < c.nodes; i++) this.#boot(i);
     for (const i of [...slow].sort((a, b) => a - b)) this.#scheduleStall(i);
   }
 
@@ -167,6 +164,13 @@ export class Simulation {
   /** The node stops: it handles nothing and sends nothing from now on. */
   crash(i: number): void {
     this.#crashed.add(i);
+  }
+  /** A crashed node starts again: a new process (incarnation 0, every peer alive in its view). */
+  restart(i: number): void {
+    if (!this.#crashed.delete(i)) throw new Error(`restart(${i}): node ${this.names[i]} is running`);
+    this.#restarts++;
+    this.#scheduledTick[i] = Infinity;
+    this.detectors[i] = this.#boot(i);
   }
   /** The node is frozen (SIGSTOP) until `untilMs`: what reaches it waits, then is handled in order. */
   pause(i: number, untilMs: number): void {
@@ -187,6 +191,15 @@ export class Simulation {
       this.#handle(e);
     }
     this.#now = untilMs;
+  }
+
+  #boot(i: number): FailureDetector {
+    const c = this.config;
+    const d = new FailureDetector(this.names[i]!, { now: this.#local(i), random: seededRandom(c.seed * 7919 + i + this.#restarts * 104_729), options: c.options, incarnation: 0 });
+    this.detectors[i] = d;
+    d.setPeers(this.names, this.#local(i)); // its initial peerUp burst is not a verdict
+    this.#scheduleTick(i);
+    return d;
   }
 
   #local(i: number): number {

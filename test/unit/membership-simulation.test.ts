@@ -27,14 +27,26 @@ describe('membership simulation: deterministic', () => {
 
 describe('membership simulation: detection without loss', () => {
   it('every member declares a crashed node dead, nobody else is ever declared down', () => {
-    const r = runScenario({ sim: { nodes: 40, seed: 3 }, warmupMs: 1_000, durationMs: 6_000, crashEveryMs: 1_500 });
-    assert.equal(r.crashes.length, 4);
+    const r = runScenario({ sim: { nodes: 40, seed: 3 }, warmupMs: 1_000, durationMs: 6_000, crashEveryMs: 1_500, restartAfterMs: 2_500, observeMs: 1_000 });
+    assert.equal(r.crashes.length, 3);
     for (const c of r.crashes) {
       assert.notEqual(c.allMs, undefined, `${c.node}: every live member judged it`);
       assert.ok(c.firstMs! <= O.probeIntervalMs + O.probeTimeoutMs + O.accusationGraceMs + O.suspicionMaxMs, `${c.node}: first verdict ${c.firstMs} ms`);
     }
     assert.equal(r.falseDown, 0);
     assert.ok(percentile(r.crashes.map((c) => c.allMs!), 100) < 1_000);
+  });
+
+  it('a crashed node that starts again (a new process, incarnation 0) is alive for every member again', () => {
+    const sim = new Simulation({ nodes: 20, seed: 6 });
+    sim.run(1_000);
+    sim.crash(4);
+    sim.run(3_000);
+    assert.ok(sim.detectors.every((d, i) => i === 4 || d.stateOf(sim.names[4]!) === 'dead'));
+    sim.restart(4);
+    sim.run(3_000 + O.deadProbeIntervalMs + 500);
+    assert.ok(sim.detectors.every((d, i) => i === 4 || d.stateOf(sim.names[4]!) === 'alive'), 'every member holds it alive');
+    assert.ok(sim.detectors[4]!.incarnation > 0, 'it refuted the dead verdict with a higher incarnation');
   });
 
   it('a clean leave is known by every member at once, without any suspicion', () => {
@@ -48,7 +60,7 @@ describe('membership simulation: detection without loss', () => {
   });
 
   it('probe traffic per node does not grow with the cluster (20 vs 200 nodes)', () => {
-    const rate = (nodes: number) => runScenario({ sim: { nodes, seed: 5 }, warmupMs: 500, durationMs: 2_000, crashEveryMs: 0 }).packetsPerNodePerSecond;
+    const rate = (nodes: number) => runScenario({ sim: { nodes, seed: 5 }, warmupMs: 500, durationMs: 2_000, crashEveryMs: 0, restartAfterMs: 0, observeMs: 0 }).packetsPerNodePerSecond;
     const small = rate(20);
     const large = rate(200);
     // One probe and one ack per round: 2 × 1000 / probeIntervalMs packets per second.
