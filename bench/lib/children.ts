@@ -43,6 +43,16 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/** Signals the group leader (`timeout`) alone; falls back to the group if that fails. */
+function signalLeader(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    killGroup(child, signal);
+  }
+}
+
 /** Synchronous last resort, for process 'exit' where nothing asynchronous runs any more. */
 export function killAllNow(): void {
   for (const s of live) killGroup(s.child, 'SIGKILL');
@@ -113,9 +123,14 @@ export function start(name: string, command: string, args: readonly string[], op
   return spawned;
 }
 
-/** SIGTERM to the group, SIGKILL after `graceMs`; resolves once it has exited. */
+/**
+ * SIGTERM, SIGKILL to the group after `graceMs`; resolves once it has exited. The SIGTERM goes
+ * to `timeout` only: it relays it to its whole group by itself, so a signal sent to the group as
+ * well would arrive twice, and a Node process whose handler is `once('SIGTERM')` dies of the
+ * second one before it exits by itself (losing, for example, its `--cpu-prof` profile).
+ */
 export async function stop(s: Spawned, graceMs = 3000): Promise<void> {
-  killGroup(s.child, 'SIGTERM');
+  signalLeader(s.child, 'SIGTERM');
   const timer = setTimeout(() => killGroup(s.child, 'SIGKILL'), graceMs);
   await s.exited;
   clearTimeout(timer);

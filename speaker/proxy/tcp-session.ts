@@ -7,6 +7,10 @@
  * Piping is by hand, for backpressure and half-close: a chunk is written to the peer and, when
  * the peer's buffer is full, the source pauses until the peer drains. A FIN on one side ends
  * the other side's write half only (`allowHalfOpen`), so each direction closes on its own.
+ *
+ * Two read paths, same behaviour: the fast one (read-buffers.ts) reads each socket into a buffer
+ * of the session's and calls onClientRead/onUpstreamRead; the ordinary one gets `'data'` events
+ * (PROXY header sessions, and sessions over the fast path's memory budget).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -15,6 +19,7 @@ import { coarseNow } from './coarse-timer.js';
 import type { FrontendContext } from './context.js';
 import type { EndpointError, RejectReason } from './metrics.js';
 import { encodeProxyV1, encodeProxyV2, parseProxyHeader } from './proxy-protocol.js';
+import { giveReadBuffer, takeReadBuffer, useReadBuffer } from './read-buffers.js';
 
 export const kSession = Symbol('fulcrum.session');
 type SessionSocket = net.Socket & { [kSession]: TcpSession };
@@ -22,7 +27,7 @@ type SessionSocket = net.Socket & { [kSession]: TcpSession };
 /** A PROXY header from a trusted peer longer than this is refused (v2 allows 64 KiB of TLVs). */
 const MAX_PROXY_HEADER_BYTES = 4096;
 /** Keepalive probes after 60 s of silence detect dead peers long before the idle timeout. */
-const KEEPALIVE_DELAY_MS = 60_000;
+export const KEEPALIVE_DELAY_MS = 60_000;
 
 export type SessionState = 'header' | 'connecting' | 'established' | 'closed';
 
@@ -55,6 +60,18 @@ export class TcpSession {
   clientEnded = false;
   upstreamClosed = true;
   finished = false;
+  /** The client is paused until the upstream drains (backpressure). */
+  clientPaused = false;
+  /** The upstream is paused until the client drains. */
+  upstreamPaused = false;
+  /** The client starts with a PROXY header (read on the 'data' path). */
+  readsHeader = false;
+  /** Fast path: the buffers the client and the upstream read into (null: the 'data' path). */
+  clientBuffer: Buffer | null = null;
+  upstreamBuffer: Buffer | null = null;
+  /** Resumes a source once the peer flushed, when no 'drain' is due; bound on first need. */
+  upstreamFlushed: (() => void) | null = null;
+  clientFlushed: (() => void) | null = null;
 
   constructor(owner: SessionOwner, ctx: FrontendContext, client: net.Socket, clientAddress: string) {
     this.owner = owner;
@@ -75,6 +92,7 @@ export class TcpSession {
   /** Reads a PROXY header first (trusted peer), then connects. */
   readHeader(): void {
     this.state = 'header';
+    this.readsHeader = true;
     this.client.on('data', onHeaderData);
     this.client.resume();
   }
@@ -93,7 +111,11 @@ export class TcpSession {
     this.state = 'connecting';
     this.lastActiveMs = coarseNow();
     this.connectStartedAt = performance.now();
-    const up = net.connect({ host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS }) as SessionSocket;
+    // One buffer for every attempt: an abandoned attempt never read anything and never will.
+    if (this.attempts === 1) this.upstreamBuffer = takeReadBuffer() ?? null;
+    const opts: net.NetConnectOpts = { host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    if (this.upstreamBuffer !== null) opts.onread = { buffer: this.upstreamBuffer, callback: onUpstreamRead as OnReadCallback };
+    const up = net.connect(opts) as SessionSocket;
     up[kSession] = this;
     this.upstream = up;
     this.upstreamClosed = false;
@@ -147,6 +169,11 @@ export class TcpSession {
     }
     this.state = 'closed';
     this.pending = null;
+    // Both sockets are closed: nothing reads into these or writes from them any more.
+    if (this.clientBuffer !== null) giveReadBuffer(this.clientBuffer);
+    if (this.upstreamBuffer !== null) giveReadBuffer(this.upstreamBuffer);
+    this.clientBuffer = null;
+    this.upstreamBuffer = null;
     this.owner.sessionClosed(this);
   }
 }
@@ -195,34 +222,98 @@ function onUpstreamConnect(this: SessionSocket): void {
   }
   if (s.clientEnded) this.end();
   const client = s.client;
-  client.on('data', onClientData);
+  // A client that sent a PROXY header has been read the stream way: it stays on that path.
+  if (!s.readsHeader) {
+    s.clientBuffer = takeReadBuffer() ?? null;
+    if (s.clientBuffer !== null && !useReadBuffer(client, s.clientBuffer, onClientRead)) {
+      giveReadBuffer(s.clientBuffer);
+      s.clientBuffer = null;
+    }
+  }
+  if (s.clientBuffer === null) client.on('data', onClientData);
   client.on('drain', onClientDrain);
-  this.on('data', onUpstreamData);
+  if (s.upstreamBuffer === null) this.on('data', onUpstreamData);
   this.on('end', onUpstreamEnd);
   this.on('drain', onUpstreamDrain);
   client.resume();
 }
 
+/*
+ * Backpressure: the source pauses when `write` says the peer is over its high-water mark AND
+ * something is still queued in user space. A 64 KiB read written to a socket whose mark is
+ * 16 KiB always gets `false`, even when the kernel took all of it at once (writableLength is
+ * then 0); pausing there would pause and resume the source once per chunk for nothing. When
+ * data is queued, the peer's 'drain' (due, since `write` returned false) resumes the source.
+ */
 function onClientData(this: SessionSocket, chunk: Buffer): void {
   const s = this[kSession];
   s.ctx.stats.bytesIn += chunk.length;
   s.lastActiveMs = coarseNow();
-  if (!s.upstream!.write(chunk)) this.pause();
+  const up = s.upstream!;
+  if (!up.write(chunk) && up.writableLength > 0) {
+    s.clientPaused = true;
+    this.pause();
+  }
 }
 
 function onUpstreamData(this: SessionSocket, chunk: Buffer): void {
   const s = this[kSession];
   s.ctx.stats.bytesOut += chunk.length;
   s.lastActiveMs = coarseNow();
-  if (!s.client.write(chunk)) this.pause();
+  const client = s.client;
+  if (!client.write(chunk) && client.writableLength > 0) {
+    s.upstreamPaused = true;
+    this.pause();
+  }
 }
 
+/*
+ * The fast path: `buf` is read into again as soon as this returns true, so the chunk must have
+ * left it. It has when the peer's queue is empty after the write (the kernel took it whole).
+ * Otherwise the queue still points into `buf`: return false (the socket stops reading) until
+ * the peer has flushed, signalled by its 'drain' if one is due, else by a write callback.
+ */
+type OnReadCallback = (nread: number, buf: Uint8Array) => boolean;
+
+function onClientRead(this: SessionSocket, nread: number, buf: Buffer): boolean {
+  const s = this[kSession];
+  s.ctx.stats.bytesIn += nread;
+  s.lastActiveMs = coarseNow();
+  const up = s.upstream!;
+  up.write(nread === buf.length ? buf : buf.subarray(0, nread));
+  if (up.writableLength === 0) return true;
+  s.clientPaused = true;
+  if (!up.writableNeedDrain) up.write(EMPTY, (s.clientFlushed ??= onUpstreamDrain.bind(up as SessionSocket)));
+  return false;
+}
+
+function onUpstreamRead(this: SessionSocket, nread: number, buf: Buffer): boolean {
+  const s = this[kSession];
+  s.ctx.stats.bytesOut += nread;
+  s.lastActiveMs = coarseNow();
+  const client = s.client;
+  client.write(nread === buf.length ? buf : buf.subarray(0, nread));
+  if (client.writableLength === 0) return true;
+  s.upstreamPaused = true;
+  if (!client.writableNeedDrain) client.write(EMPTY, (s.upstreamFlushed ??= onClientDrain.bind(client as SessionSocket)));
+  return false;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The client drained: the upstream may read again (if it was paused for it). */
 function onClientDrain(this: SessionSocket): void {
-  this[kSession].upstream?.resume();
+  const s = this[kSession];
+  if (!s.upstreamPaused) return;
+  s.upstreamPaused = false;
+  s.upstream?.resume();
 }
 
 function onUpstreamDrain(this: SessionSocket): void {
-  this[kSession].client.resume();
+  const s = this[kSession];
+  if (!s.clientPaused) return;
+  s.clientPaused = false;
+  s.client.resume();
 }
 
 /** Half-close: the client sent FIN, so the backend gets FIN after what was written. */

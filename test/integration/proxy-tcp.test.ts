@@ -94,6 +94,52 @@ describe('proxy TCP frontend (real sockets on loopback)', () => {
     assert.equal(hash.digest('hex'), want.digest('hex'), 'bytes arrive intact and in order');
   });
 
+  it('backpressure the other way: a slow backend stops the proxy reading from the client, and nothing is lost', async () => {
+    const total = 32 * 1024 * 1024;
+    const payload = randomBytes(1024 * 1024 + 7); // not a multiple of the 64 KiB read buffer
+    let backendSocket: net.Socket | undefined;
+    const hash = createHash('sha256');
+    let received = 0;
+    let ended: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (ended = resolve));
+    const srv = await res.server((s) => {
+      backendSocket = s;
+      s.pause();
+      s.on('data', (d: Buffer) => {
+        received += d.length;
+        hash.update(d);
+      });
+      s.on('end', () => ended());
+    });
+    const engine = res.engine();
+    await engine.apply(model([frontend('bp2')], [backend('bp2', [endpoint(srv.port)])]));
+    const c = await res.connect(engine.frontendPort('bp2')!);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < total) {
+        const n = Math.min(payload.length, total - sent);
+        sent += n;
+        if (!c.write(payload.subarray(0, n))) return void c.once('drain', pump);
+      }
+      c.end();
+    };
+    pump();
+    const stats = engine.frontend('bp2')!.ctx.stats;
+    let last = -1;
+    await waitFor('the proxy to stop forwarding while the backend does not read', () => {
+      const stalled = stats.bytesIn === last && c.writableLength > 0;
+      last = stats.bytesIn;
+      return stalled;
+    }, { intervalMs: 200 });
+    assert.ok(stats.bytesIn < total / 2, `proxy read ${stats.bytesIn} of ${total} bytes for a backend that reads nothing`);
+    backendSocket!.resume();
+    await finished;
+    assert.equal(received, total);
+    const want = createHash('sha256');
+    for (let done = 0; done < total; done += payload.length) want.update(payload.subarray(0, Math.min(payload.length, total - done)));
+    assert.equal(hash.digest('hex'), want.digest('hex'), 'bytes arrive intact and in order');
+  });
+
   it('retries the connect on another endpoint when one refuses', async () => {
     const dead = await res.deadPort();
     const live = await res.namedServer('live');
