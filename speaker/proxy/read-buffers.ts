@@ -2,8 +2,8 @@
  * Read buffers for the TCP fast path. A socket created with Node's `onread` option reads into a
  * buffer it owns and hands each read to a callback, with no Readable stream in between: no
  * buffer allocated per read, no `push`/`'data'` event per chunk. For a proxy that writes every
- * chunk on at once this is the whole read path. Measured on the L4 bench: −20 % proxy CPU per
- * keep-alive request, −45 % per GB in bulk (bench/README.md).
+ * chunk on at once this is the whole read path. Against the stream path, side by side: −20 %
+ * proxy CPU per keep-alive request, −52 % per GB in bulk (speaker/proxy/README.md, Performance).
  *
  * A socket's buffer is reused by its next read, so a chunk must be consumed before the socket
  * reads again: tcp-session.ts stops reading (the callback returns false) whenever the peer did
