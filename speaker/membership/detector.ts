@@ -1,8 +1,8 @@
 import { Dissemination } from './dissemination.js';
-import { isUp, MemberTable, type MembershipChange, type Suspicion } from './members.js';
+import { isUp, MemberTable, type Member, type MembershipChange, type Suspicion } from './members.js';
 import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from './options.js';
 import type { MemberState, Outgoing, PacketType, Packet, Update } from './packet.js';
-import { phaseOf, ProbeBook, roundTarget } from './probes.js';
+import { phaseOf, ProbeBook, roundTargets } from './probes.js';
 import { SelfIncarnation } from './refutation.js';
 import { sample } from './prng.js';
 import { selfStanding, type SelfStanding } from './standing.js';
@@ -37,7 +37,6 @@ export class FailureDetector {
   readonly #phaseMs: number;
   #nextProbeAt: number;
   #nextProbeRound: number;
-  #nextDeadProbeAt: number;
   #localHealth = 0;
   #lastHeardAt: number;
   #standing: SelfStanding = { kind: 'member' };
@@ -47,6 +46,8 @@ export class FailureDetector {
   #changes: MembershipChange[] = [];
   /** nextTickAt() after the last step: a tick much later than this is a stall. */
   #dueAt: number;
+
+  readonly #isUp = (name: string): boolean => isUp(this.#members.get(name)?.state);
 
   constructor(name: string, opts: { now: number; random: () => number; options?: MembershipOptions; incarnation?: number }) {
     this.name = name;
@@ -58,7 +59,6 @@ export class FailureDetector {
     this.#phaseMs = phaseOf(name, this.options.probeIntervalMs);
     this.#nextProbeRound = Math.ceil((opts.now - this.#phaseMs) / this.options.probeIntervalMs);
     this.#nextProbeAt = this.#nextProbeRound * this.options.probeIntervalMs + this.#phaseMs;
-    this.#nextDeadProbeAt = opts.now + this.options.deadProbeIntervalMs;
     this.#lastHeardAt = opts.now;
     this.#gossip = new Dissemination(this.options);
     this.#dueAt = this.nextTickAt();
@@ -119,7 +119,6 @@ export class FailureDetector {
     for (const a of this.#accusations.values()) t = Math.min(t, a.publicAt);
     if (member && this.#members.upCount >= this.options.isolationMinPeers) t = Math.min(t, this.#lastHeardAt + this.options.isolationMs);
     if (this.#standing.kind === 'rejoining') t = Math.min(t, this.#standing.untilMs);
-    if (this.#deadCount() > 0) t = Math.min(t, this.#nextDeadProbeAt);
     return t;
   }
 
@@ -176,18 +175,17 @@ export class FailureDetector {
       }
     }
     if (now >= this.#nextProbeAt) {
-      const target = roundTarget(this.#members.upNames(), this.name, this.#nextProbeRound);
-      if (target !== undefined) this.#probe(target, now);
+      const { probe, designated } = roundTargets(this.#members.allNames(), this.name, this.#nextProbeRound, this.#isUp);
+      if (probe !== undefined) this.#probe(probe, now);
+      // A designated target held dead is asked too (no verdict hangs on it): a healed or
+      // restarted node hears within a round that it was declared dead, and refutes.
+      if (designated !== probe && this.#members.get(designated!)?.state === 'dead') this.#send(designated!, 'ping', this.#probes.nextSeq(), designated!);
       // Lifeguard: a node in poor local health probes less often; a late tick skips missed rounds.
       const current = Math.floor(now / this.options.probeIntervalMs);
       this.#nextProbeRound = Math.max(this.#nextProbeRound + 1 + this.#localHealth, current + 1);
       // The probe goes out at the target's phase in the round (see phaseOf).
-      const next = roundTarget(this.#members.upNames(), this.name, this.#nextProbeRound);
+      const next = roundTargets(this.#members.allNames(), this.name, this.#nextProbeRound, this.#isUp).probe;
       this.#nextProbeAt = this.#nextProbeRound * this.options.probeIntervalMs + (next === undefined ? this.#phaseMs : phaseOf(next, this.options.probeIntervalMs));
-    }
-    if (now >= this.#nextDeadProbeAt) {
-      if (this.#deadCount() > 0) this.#probeTheDead();
-      this.#nextDeadProbeAt = now + this.options.deadProbeIntervalMs;
     }
     return this.#flush();
   }
@@ -200,10 +198,7 @@ export class FailureDetector {
       this.#accusations.delete(packet.from); // it talks: whatever our probe saw, it is not dead
       this.#updateStanding(now);
       if (packet.incarnation > sender.incarnation) this.#apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
-      else if (!isUp(sender.state)) {
-        // It talks, but we hold it dead or gone: tell it, so it refutes with a higher incarnation.
-        this.#send(packet.from, 'gossip', 0, '', [{ name: packet.from, state: sender.state, incarnation: sender.incarnation, by: '' }]);
-      }
+      else if (!isUp(sender.state)) this.#tellItsDead(packet.from, sender);
     }
     // A gossip packet whose target is us is a private accusation (see #accuse).
     const accusedPrivately = packet.type === 'gossip' && packet.target === this.name;
@@ -231,12 +226,14 @@ export class FailureDetector {
       case 'nack':
         this.#probes.nack(packet.seq);
         break;
-      case 'gossip':
+      case 'gossip': {
         // A new public suspicion with a target: the accuser asks us to check the suspect ourselves.
-        if (!accusedPrivately && packet.target && this.#standing.kind === 'member' && this.#members.get(packet.target)?.state === 'suspect') {
-          if (!this.#probes.isProbing(packet.target)) this.#probe(packet.target, now);
-        }
+        const t = accusedPrivately || !packet.target ? undefined : this.#members.get(packet.target);
+        if (t?.state === 'suspect' && this.#standing.kind === 'member' && !this.#probes.isProbing(packet.target)) this.#probe(packet.target, now);
+        // We hold it dead or gone already: the accuser is behind (it just started), tell it.
+        if (t && !isUp(t.state)) this.#send(packet.from, 'gossip', 0, '', [{ name: packet.target, state: t.state, incarnation: t.incarnation, by: '' }]);
         break;
+      }
     }
     return this.#flush();
   }
@@ -250,25 +247,24 @@ export class FailureDetector {
     return this.#flush();
   }
 
-  #deadCount(): number {
-    return this.#members.dead().size;
+  /**
+   * It talks, but we hold it dead or gone: tell it, so it refutes with a higher incarnation. It
+   * has probably just started, with every peer alive in its view: tell it who else is down too.
+   */
+  #tellItsDead(name: string, m: Member): void {
+    const news: Update[] = [{ name, state: m.state, incarnation: m.incarnation, by: '' }];
+    for (const n of this.#members.allNames()) {
+      if (news.length >= this.options.maxPiggyback) break;
+      const other = this.#members.get(n);
+      if (n !== name && other && !isUp(other.state)) news.push({ name: n, state: other.state, incarnation: other.incarnation, by: '' });
+    }
+    this.#send(name, 'gossip', 0, '', news);
   }
 
   #probe(target: string, now: number): void {
     const scale = 1 + this.#localHealth;
     const seq = this.#probes.start(target, now + this.options.directTimeoutMs * scale, now + this.options.probeTimeoutMs * scale);
     this.#send(target, 'ping', seq, target);
-  }
-
-  /** One ping to a random member held dead: if it answers, it learns our verdict and refutes it. */
-  #probeTheDead(): void {
-    const dead = this.#members.dead();
-    let k = Math.floor(this.#random() * dead.size);
-    for (const target of dead) {
-      if (k-- > 0) continue;
-      this.#send(target, 'ping', this.#probes.nextSeq(), target);
-      return;
-    }
   }
 
   #adjustHealth(delta: number): void {
@@ -386,7 +382,8 @@ export class FailureDetector {
     }
     // Only a member whose own probe failed runs the timer (see README: first-hand evidence);
     // the others hold the suspicion as news and wait for a dead verdict or a refutation.
-    const k = expectedConfirmations(this.options.suspicionConfirmations, this.#members.size + 1);
+    // K is bounded by the members that can still confirm: the up ones.
+    const k = expectedConfirmations(this.options.suspicionConfirmations, this.#members.upCount + 1);
     if (u.by === this.name) s.firstHandAt = Math.min(s.firstHandAt, now);
     if (s.firstHandAt !== Infinity) {
       // Lifeguard's timer runs from the start of the suspicion, but never ends sooner than

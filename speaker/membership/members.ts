@@ -39,15 +39,18 @@ export class MemberTable {
   readonly #self: string;
   readonly #members = new Map<string, Member>();
   #order: string[];
+  /** Sorted names of every member (any state) and self: the probe rotation runs over this. */
+  readonly #all: string[];
+  #allDirty = false;
   /** add() appends unsorted (a whole cluster joins at once); sorted before the next read. */
   #orderDirty = false;
   readonly #suspects = new Set<string>();
-  readonly #dead = new Set<string>();
   #notLeft = 0;
 
   constructor(self: string) {
     this.#self = self;
     this.#order = [self];
+    this.#all = [self];
   }
 
   get size(): number {
@@ -71,12 +74,16 @@ export class MemberTable {
   upNames(): readonly string[] {
     return this.#sorted();
   }
+  /** Sorted names of every member, whatever its state, and self. Read-only for callers. */
+  allNames(): readonly string[] {
+    if (this.#allDirty) {
+      this.#all.sort();
+      this.#allDirty = false;
+    }
+    return this.#all;
+  }
   suspects(): ReadonlySet<string> {
     return this.#suspects;
-  }
-  /** Members held dead (not left): probed now and then in case they come back. */
-  dead(): ReadonlySet<string> {
-    return this.#dead;
   }
 
   /** A new member, alive at incarnation 0. */
@@ -85,6 +92,8 @@ export class MemberTable {
     this.#members.set(name, { state: 'alive', incarnation: 0, suspicion: undefined });
     this.#order.push(name);
     this.#orderDirty = true;
+    this.#all.push(name);
+    this.#allDirty = true;
     this.#notLeft++;
     return { kind: 'peerUp', name };
   }
@@ -95,7 +104,7 @@ export class MemberTable {
     if (!m) return undefined;
     this.#members.delete(name);
     this.#suspects.delete(name);
-    this.#dead.delete(name);
+    removeSorted(this.allNames() as string[], name);
     if (m.state !== 'left') this.#notLeft--;
     if (!isUp(m.state)) return undefined;
     removeSorted(this.#sorted(), name);
@@ -112,8 +121,6 @@ export class MemberTable {
     m.state = state;
     m.incarnation = incarnation;
     m.suspicion = state === 'suspect' ? suspicion ?? m.suspicion : undefined;
-    if (state === 'dead') this.#dead.add(name);
-    else this.#dead.delete(name);
     if (state === 'suspect') {
       if (!m.suspicion) throw new Error(`incoherent member table: "${name}" suspect without a suspicion`);
       this.#suspects.add(name);

@@ -35,8 +35,6 @@ export interface MembershipOptions {
   readonly isolationMinPeers: number;
   /** After hearing peers again, stay out of elections this long while the view settles. */
   readonly rejoinSettleMs: number;
-  /** Once per this period, ping one member held dead: finds a healed partition or a restarted node. */
-  readonly deadProbeIntervalMs: number;
   /** A tick this much later than asked for means this node was not running: judge nobody on it. */
   readonly stallThresholdMs: number;
 }
@@ -67,7 +65,6 @@ export const DEFAULT_MEMBERSHIP_OPTIONS: MembershipOptions = Object.freeze({
   // One silent peer may have crashed; every up peer (two or more) silent at once is us.
   isolationMinPeers: 2,
   rejoinSettleMs: 200,
-  deadProbeIntervalMs: 1_000,
   stallThresholdMs: 100,
 });
 
@@ -94,21 +91,31 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
   return Object.freeze(o);
 }
 
-/** The defaults with every duration scaled by probeIntervalMs / 100 (the speaker's --probe-interval). */
-export function scaledMembershipOptions(probeIntervalMs: number, overrides: Partial<MembershipOptions> = {}): MembershipOptions {
-  const f = probeIntervalMs / DEFAULT_MEMBERSHIP_OPTIONS.probeIntervalMs;
+/**
+ * The speaker's two knobs (--probe-interval, --fail-after) as options: every duration scales
+ * with the probe interval (defaults at 100 ms), and failAfterMs is how long a peer may answer no
+ * probe before it is declared dead when others confirm: probeTimeoutMs + accusationGraceMs +
+ * suspicionMinMs (240 ms by default); suspicionMaxMs is three times suspicionMinMs, as in the
+ * defaults. Throws FUL_ERR_MEMBERSHIP_OPTION when failAfterMs leaves no suspicion time.
+ */
+export function speakerMembershipOptions(probeIntervalMs: number, failAfterMs: number): MembershipOptions {
   const d = DEFAULT_MEMBERSHIP_OPTIONS;
+  const f = probeIntervalMs / d.probeIntervalMs;
+  const probeTimeoutMs = d.probeTimeoutMs * f;
+  const accusationGraceMs = d.accusationGraceMs * f;
+  const suspicionMinMs = failAfterMs - probeTimeoutMs - accusationGraceMs;
+  if (suspicionMinMs <= 0) {
+    throw new FulcrumError('FUL_ERR_MEMBERSHIP_OPTION', `membership options: failAfterMs ${failAfterMs} leaves no suspicion time after the probe timeout and accusation grace (${probeTimeoutMs + accusationGraceMs} ms at probeIntervalMs ${probeIntervalMs})`);
+  }
   return membershipOptions({
     probeIntervalMs,
     directTimeoutMs: d.directTimeoutMs * f,
-    probeTimeoutMs: d.probeTimeoutMs * f,
-    accusationGraceMs: d.accusationGraceMs * f,
-    suspicionMinMs: d.suspicionMinMs * f,
-    suspicionMaxMs: d.suspicionMaxMs * f,
+    probeTimeoutMs,
+    accusationGraceMs,
+    suspicionMinMs,
+    suspicionMaxMs: 3 * suspicionMinMs,
     isolationMs: d.isolationMs * f,
     rejoinSettleMs: d.rejoinSettleMs * f,
-    deadProbeIntervalMs: Math.max(d.deadProbeIntervalMs, d.deadProbeIntervalMs * f),
     stallThresholdMs: d.stallThresholdMs * f,
-    ...overrides,
   });
 }

@@ -106,15 +106,29 @@ export class ProbeBook {
 }
 
 /**
- * Target of a round: the member `offset` places after `self` in the sorted list of up members
- * (self included), where offset comes from the round number. Every node with the same view uses
- * the same offset, so the targets form a permutation: each member is probed by exactly one peer
- * per round.
+ * Targets of a round. The designated target is the member `offset` places after `self` in the
+ * sorted list of all members (self included, whatever their state), where offset comes from the
+ * round number: every node uses the same offset over the same list (the Lease holders), so the
+ * targets form a permutation and each member is probed by exactly one peer per round. A member
+ * that is not up probes nobody, so its duty passes to its own prober: when the designated target
+ * is not up, we probe the member it would have probed (and so on along the chain). The list
+ * holds the dead on purpose: verdicts differ from node to node for a moment, the member list
+ * hardly ever, and a rotation over each node's own up list leaves members unprobed whenever two
+ * views differ.
  */
-export function roundTarget(upNames: readonly string[], self: string, round: number): string | undefined {
-  if (upNames.length < 2) return undefined;
-  const offset = 1 + (mixInteger(round) % (upNames.length - 1));
-  return upNames[(lowerBound(upNames, self) + offset) % upNames.length]!;
+export function roundTargets(names: readonly string[], self: string, round: number, isUp: (name: string) => boolean): { probe: string | undefined; designated: string | undefined } {
+  if (names.length < 2) return { probe: undefined, designated: undefined };
+  const offset = 1 + (mixInteger(round) % (names.length - 1));
+  let i = lowerBound(names, self);
+  let designated: string | undefined;
+  for (let hop = 0; hop < names.length; hop++) {
+    i = (i + offset) % names.length;
+    const t = names[i]!;
+    designated ??= t;
+    if (t === self) break;
+    if (isUp(t)) return { probe: t, designated };
+  }
+  return { probe: undefined, designated };
 }
 
 /**

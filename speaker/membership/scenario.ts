@@ -74,15 +74,16 @@ export function runScenario(c: ScenarioConfig): ScenarioResult {
       sim.restart(sim.indexOf(o.node));
       down.delete(o.node);
     }
-    if (t === nextCrash) {
-      const running = sim.names.filter((x) => !down.has(x));
+    // Keep at least three members running, so every crash has members that can confirm it.
+    const running = sim.names.filter((x) => !down.has(x));
+    if (t === nextCrash && running.length > 3) {
       const victim = running[Math.floor(pick() * running.length)]!;
       sim.crash(sim.indexOf(victim));
       const o = { node: victim, from: t, until: t + c.restartAfterMs };
       outages.push(o);
       down.set(victim, o);
-      nextCrash += c.crashEveryMs;
     }
+    if (t === nextCrash) nextCrash += c.crashEveryMs;
   }
   for (const o of down.values()) o.until = Math.max(o.until, end);
   const downAt = (node: string, at: number): Outage | undefined => outages.find((o) => o.node === node && o.from <= at && at < o.until);

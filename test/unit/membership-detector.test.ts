@@ -41,6 +41,14 @@ class Net {
     return this.detectors.get(name)!;
   }
 
+  /** A crashed node starts again as a new process: incarnation 0, every peer alive in its view. */
+  restart(name: string): void {
+    this.crashed.delete(name);
+    const d = new FailureDetector(name, { now: this.now, random: seededRandom(1_000 + this.detectors.size), options: this.get(name).options });
+    this.detectors.set(name, d);
+    this.#apply(name, d.setPeers([...this.detectors.keys()], this.now));
+  }
+
   run(untilMs: number): void {
     for (;;) {
       let next = Infinity;
@@ -247,6 +255,24 @@ describe('FailureDetector: refutation and leave', () => {
   });
 });
 
+describe('FailureDetector: restart', () => {
+  it('a restarted node refutes its dead verdict and learns at once who else is down', () => {
+    const names = Array.from({ length: 12 }, (_, i) => `n${String(i).padStart(2, '0')}`);
+    const net = new Net(names);
+    net.run(1_000);
+    net.crashed.add('n05');
+    net.crashed.add('n07');
+    net.run(3_000);
+    assert.ok(names.every((n) => n === 'n05' || n === 'n07' || net.get(n).stateOf('n05') === 'dead'));
+    net.restart('n05');
+    net.run(3_000 + 2 * O.probeIntervalMs);
+    assert.equal(net.get('n05').stateOf('n07'), 'dead', 'n05 knows n07 is down without probing it itself');
+    net.run(3_500);
+    assert.ok(names.every((n) => n === 'n05' || n === 'n07' || net.get(n).stateOf('n05') === 'alive'), 'n05 is alive again for everyone');
+    assert.ok(net.get('n05').incarnation > 0);
+  });
+});
+
 describe('FailureDetector: isolation', () => {
   it('a node cut off from every peer withdraws (isolated) before it condemns anyone, then rejoins after the heal', () => {
     const net = new Net(FIVE);
@@ -261,7 +287,7 @@ describe('FailureDetector: isolation', () => {
     assert.equal(net.get('n1').standing.kind, 'isolated');
     assert.ok(['n2', 'n3', 'n4', 'n5'].every((n) => net.get(n).stateOf('n1') === 'dead'), 'the others took n1 out');
     cut = false;
-    net.run(3_000 + O.deadProbeIntervalMs + 1_000);
+    net.run(4_000);
     assert.equal(net.get('n1').standing.kind, 'member');
     assert.ok(net.changes.some((c) => c.observer === 'n1' && c.change.kind === 'rejoined'));
     assert.ok(['n2', 'n3', 'n4', 'n5'].every((n) => net.get(n).stateOf('n1') === 'alive'), 'n1 is back for everyone');
@@ -278,7 +304,7 @@ describe('FailureDetector: isolation', () => {
     assert.deepEqual(net.downVerdicts('b').map((v) => v.observer), ['a']);
   });
 
-  it('a two-node partition heals: dead members are probed now and then and come back', () => {
+  it('a two-node partition heals: members held dead are still asked in the rotation, and come back', () => {
     const net = new Net(['a', 'b']);
     net.run(1_000);
     let cut = true;
@@ -287,7 +313,7 @@ describe('FailureDetector: isolation', () => {
     assert.equal(net.get('a').stateOf('b'), 'dead');
     assert.equal(net.get('b').stateOf('a'), 'dead');
     cut = false;
-    net.run(3_000 + 2 * O.deadProbeIntervalMs);
+    net.run(3_500);
     assert.equal(net.get('a').stateOf('b'), 'alive');
     assert.equal(net.get('b').stateOf('a'), 'alive');
   });
