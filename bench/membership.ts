@@ -1,8 +1,8 @@
 // `npm run bench:membership [-- --quick]`: the membership protocol (speaker/membership/) in its
 // deterministic discrete-event simulation, past what one machine can run as processes: 50, 500
 // and 2,000 nodes, 0 % and 1 % packet loss, and slow nodes (5 %, or 5 of 50, that stop for up
-// to 200 ms at a time, about once a second). A random node crashes every ~1.5 s and starts
-// again 5 s later. Prints, per case: time from a crash to the first dead verdict and to the
+// to 200 ms at a time, about once a second). A random node crashes every 0.75 to 2.25 s and
+// starts again 5 s later. Prints, per case: time from a crash to the first dead verdict and to the
 // last member's, false "down" verdicts per node-hour, packets sent per node per second; then
 // the steady-state traffic per node at 10, 100 and 500 nodes. Virtual time, seeded: the
 // figures are the same on every machine; only the run time differs. Cases run in parallel
@@ -25,9 +25,9 @@ const SLOW = { slowStallMaxMs: 200, slowStallEveryMs: 1_000 };
 
 function cases(quick: boolean): Case[] {
   const out: Case[] = [];
-  // Measured seconds per size: enough crashes for percentiles, bounded run time (2,000 nodes
-  // cost about 1 s of CPU per simulated second).
-  const seconds: Record<number, number> = quick ? { 50: 30, 500: 8, 2000: 4 } : { 50: 120, 500: 30, 2000: 12 };
+  // Measured seconds per size: enough crashes for percentiles, a bounded run time (2,000
+  // nodes cost 2 to 4 s of CPU per simulated second).
+  const seconds: Record<number, number> = quick ? { 50: 20, 500: 5, 2000: 3 } : { 50: 60, 500: 20, 2000: 8 };
   for (const nodes of [2000, 500, 50]) {
     const base = { warmupMs: 2_000, durationMs: seconds[nodes]! * 1000, crashEveryMs: 1_500, restartAfterMs: 5_000, observeMs: 2_000 };
     for (const lossRate of [0, 0.01]) out.push({ kind: 'detection', scenario: { ...base, sim: { nodes, seed: SEED, lossRate } } });
@@ -99,7 +99,7 @@ export const run: BenchRun = async ({ quick }) => {
   const out: string[] = [];
   out.push(`membership simulation${quick ? ' (--quick)' : ''}: probe every ${O.probeIntervalMs} ms, probe timeout ${O.probeTimeoutMs} ms (direct ${O.directTimeoutMs}), ` +
     `${O.indirectProbes} indirect probes, accusation grace ${O.accusationGraceMs} ms, suspicion ${O.suspicionMinMs}-${O.suspicionMaxMs} ms (K=${O.suspicionConfirmations}), fanout ${O.gossipFanout}; ` +
-    `latency 0.2-0.5 ms, clocks ±5 ms; a crash every 1.5 s, back 5 s later; ${wallS.toFixed(0)} s on ${availableParallelism()} threads\n\n`);
+    `latency 0.2-0.5 ms, clocks ±5 ms; a crash every 0.75-2.25 s, back 5 s later; ${wallS.toFixed(0)} s on ${availableParallelism()} threads\n\n`);
   out.push('Detection (ms from the crash; "every member": until the last running member had its dead verdict)\n\n');
   out.push(table(
     ['nodes', 'loss', 'slow nodes', 'crashes', 'first verdict p50 / p95', 'every member p50 / p95 / max', 'one member p50 / p95', 'false down in node-hours', 'false down per node-hour', 'packets/s per node'],
@@ -107,7 +107,7 @@ export const run: BenchRun = async ({ quick }) => {
   ));
   out.push('\nSteady-state traffic per node (no crash, no loss; bytes include IPv4 + UDP headers)\n\n');
   out.push(table(
-    ['nodes', 'packets/s sent per node', 'bytes/s sent per node', 'packets/s, whole cluster', 'all-to-all heartbeats at 100 ms, per node (interim transport)'],
+    ['nodes', 'packets/s sent per node', 'bytes/s sent per node', 'packets/s, whole cluster', 'all-to-all heartbeats every 100 ms, per node (interim transport)'],
     rate.map(([, r]) => [String(r.nodes), r.packetsPerNodePerSecond.toFixed(1), Math.round(r.bytesPerNodePerSecond ?? 0).toLocaleString('en-US'), Math.round(r.packetsPerNodePerSecond * r.nodes).toLocaleString('en-US'), String((r.nodes - 1) * 10)]),
   ));
   process.stdout.write(out.join(''));

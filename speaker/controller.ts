@@ -9,7 +9,7 @@ import { counter, gauge, histogram } from '../src/metrics.js';
 import type { Ownership } from './announce/decide.js';
 import type { SpeakerCaches } from './controller-caches.js';
 import { indexEndpoints } from './plan-endpoints.js';
-import type { MemberLease, LivenessView } from './plan-liveness.js';
+import type { MemberLease, LivenessView } from './membership/liveness.js';
 import { buildNodeProxyModel, type NodeProxyModel } from './plan-proxy.js';
 import { planSpeaker, type SpeakerPlan } from './plan.js';
 import type { BuildWarning } from './proxy/build.js';
@@ -116,7 +116,7 @@ export class SpeakerController {
     this.schedule(0);
   }
 
-  /** Alive Leases of the others, with when we saw each one change (for plan-liveness). */
+  /** Alive Leases of the others, with when we saw each one change (for membership/liveness.ts). */
   memberLeases(): Map<string, MemberLease> {
     const next = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
     for (const lease of this.#o.caches.leases.list()) {

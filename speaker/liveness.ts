@@ -1,59 +1,93 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
-import { counter } from '../src/metrics.js';
-import { decodeHeartbeat, encodeHeartbeat, livenessView, sameView, type LivenessView, type MemberLease } from './plan-liveness.js';
+import { counter, gauge } from '../src/metrics.js';
+import { decodePacket, encodePacket } from './membership/codec.js';
+import { FailureDetector, type Step } from './membership/detector.js';
+import { livenessView, probedMember, sameView, type LivenessView, type MemberLease, type ProbeVerdict } from './membership/liveness.js';
+import type { MembershipOptions } from './membership/options.js';
+import type { Packet } from './membership/packet.js';
 
 /**
- * Interim membership transport (until speaker/membership/ lands): every speaker sends a small
- * UDP heartbeat to every member every `probeIntervalMs` over the node network and tells them
- * "leave" when it stops cleanly. The verdict is plan-liveness.ts's; this class only feeds it
- * (Leases from the cache, heartbeats from the socket) and calls `onChange` the moment the view
- * changes: a peer going down is acted on at once, not at the next cache event.
+ * The membership transport: one UDP socket per address family on the node network, driving the
+ * pure failure detector (speaker/membership/detector.ts: SWIM + Lifeguard) with a timer set to
+ * its nextTickAt(), and feeding the pure rule (membership/liveness.ts) with the detector's
+ * verdicts and the alive Leases from the cache. It decides nothing: it sends what the detector
+ * says, counts, logs, and calls `onChange` the moment the view changes (a peer going down is
+ * acted on at once, not at the next cache event).
  *
- * Cost: (members − 1) datagrams of ~20 bytes per interval per node: at 100 ms, 90/s at 10
- * nodes, 990/s at 100, 4,990/s at 500 — linear per node, quadratic for the cluster; SWIM's
- * constant per-node fan-out replaces it.
+ * Cost: one probe and one ack per node per probe interval, ~40 datagrams of ~56 bytes per
+ * second per node at 50 ms whatever the cluster size (speaker/membership/README.md).
  */
 
-const heartbeats = counter('fulcrum_speaker_heartbeats_total', 'Heartbeat datagrams sent and received', ['direction', 'kind']);
+const m = {
+  packets: counter('fulcrum_speaker_membership_packets_total', 'Membership datagrams sent and received, by type', ['direction', 'type']),
+  dropped: counter('fulcrum_speaker_membership_dropped_total', 'Membership datagrams not sent or not accepted, by reason', ['reason']),
+  changes: counter('fulcrum_speaker_membership_changes_total', 'Membership verdicts of this node, by kind and reason', ['kind', 'reason']),
+  localHealth: gauge('fulcrum_speaker_membership_local_health', 'Lifeguard local health: 0 is healthy; timeouts and probe period are (1 + this) times longer'),
+};
+
+/** A Lease renewal seen this long after our dead verdict proves the peer alive elsewhere. */
+const EVIDENCE_MARGIN_MS = 1_000;
+
+/** Monotonic, but on the wall clock's scale: probe rounds line up across nodes (NTP-close clocks). */
+const clock = (): number => performance.timeOrigin + performance.now();
 
 export interface LivenessOptions {
   readonly me: string;
   readonly port: number;
-  readonly probeIntervalMs: number;
-  readonly failAfterMs: number;
+  readonly membership: MembershipOptions;
+  /** Allowed difference between our clock and a Lease holder's when judging a Lease alone. */
   readonly skewToleranceMs: number;
   readonly logger: Logger;
   readonly onChange: (view: LivenessView) => void;
-  /** This process was frozen (SIGSTOP, a long GC, a starved CPU) longer than failAfterMs. */
+  /** This process was not running (SIGSTOP, a long GC, a starved CPU) for stalledMs. */
   readonly onStall: (stalledMs: number) => void;
 }
 
 export class Liveness {
   readonly #o: LivenessOptions;
   readonly #log: Logger;
-  #sockets: Socket[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #detector: FailureDetector | undefined;
+  #v4: Socket | undefined;
+  #v6: Socket | undefined;
   #leases = new Map<string, MemberLease>();
   #addresses = new Map<string, string>();
-  #heard = new Map<string, number>();
-  #left = new Set<string>();
   #apiHealthy = true;
+  /** When each peer got its dead verdict (performance.now(), as Lease observations). */
+  readonly #downSince = new Map<string, number>();
   #view: LivenessView | undefined;
-  #message: Buffer;
+  #timer: NodeJS.Timeout | undefined;
+  #timerDueAt = Infinity;
+  #stopped = false;
+  readonly #onMessage = (msg: Buffer): void => this.#receive(msg);
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    this.#timerDueAt = Infinity;
+    // Timers run before the poll phase: after a slow turn of the event loop, datagrams that
+    // already arrived are still queued. Tick after them (check phase), or a busy node judges
+    // its peers on answers it has not read.
+    setImmediate(this.#onTick);
+  };
+  readonly #onTick = (): void => {
+    if (this.#detector && !this.#stopped) this.#apply(this.#detector.tick(clock()));
+  };
+  readonly #onSent = (err: Error | null): void => {
+    if (!err) return;
+    m.dropped.inc({ reason: 'sendError' });
+    if (this.#log.debug()) this.#log.debug({ event: 'membershipSendFailed', err: errorMessage(err) });
+  };
 
   constructor(o: LivenessOptions) {
     this.#o = o;
-    this.#log = o.logger.child({ part: 'liveness' });
-    this.#message = encodeHeartbeat({ kind: 'alive', node: o.me });
+    this.#log = o.logger.child({ part: 'membership' });
   }
 
   async start(): Promise<void> {
     for (const type of ['udp4', 'udp6'] as const) {
       const s = createSocket({ type, ipv6Only: type === 'udp6' });
-      s.on('message', (msg) => this.#onMessage(msg));
-      s.on('error', (err) => this.#log.warn({ event: 'heartbeatSocketError', err: errorMessage(err) }));
+      s.on('message', this.#onMessage);
+      s.on('error', (err) => this.#log.warn({ event: 'membershipSocketError', err: errorMessage(err) }));
       try {
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
@@ -62,130 +96,183 @@ export class Liveness {
             resolve();
           });
         });
-        this.#sockets.push(s);
+        if (type === 'udp4') this.#v4 = s;
+        else this.#v6 = s;
       } catch (err) {
         s.close();
-        // A node without IPv6 still probes over IPv4; without any socket we fall back to Leases.
-        this.#log.warn({ event: 'heartbeatBindFailed', family: type, port: this.#o.port, err: errorMessage(err) });
+        // A node without IPv6 still probes over IPv4; without any socket the Leases alone decide.
+        this.#log.warn({ event: 'membershipBindFailed', family: type, port: this.#o.port, err: errorMessage(err) });
       }
     }
-    this.#lastTickMs = performance.now();
-    this.#tick();
+    // Created here, not in the constructor: its first tick must not look like a stall.
+    this.#detector = new FailureDetector(this.#o.me, { now: clock(), random: Math.random, options: this.#o.membership });
+    this.#syncPeers();
+    this.#evaluate();
   }
 
   view(): LivenessView {
     return (this.#view ??= this.#compute());
   }
 
-  /** The alive Leases of the other nodes (from the cache), and whether the API view is healthy. */
+  /** The Leases of the other nodes (from the cache), and whether our view of the API is healthy. */
   setLeases(leases: ReadonlyMap<string, MemberLease>, apiHealthy: boolean): void {
     this.#leases = new Map(leases);
     this.#apiHealthy = apiHealthy;
-    for (const node of this.#heard.keys()) if (!leases.has(node)) this.#heard.delete(node);
+    this.#syncPeers();
     this.#evaluate();
   }
 
-  /** Where to send heartbeats: node → address on the node network (the Node's InternalIP). */
+  /** Where to probe each node: its address on the node network (the Node's InternalIP). */
   setAddresses(addresses: ReadonlyMap<string, string>): void {
     this.#addresses = new Map(addresses);
+    this.#syncPeers();
   }
 
-  /** Says goodbye to every member (a few times: UDP may lose one) and stops probing. */
+  /** Clean stop: tells every member at once (twice: UDP may lose one), then probes no more. */
   leave(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    const bye = encodeHeartbeat({ kind: 'leave', node: this.#o.me });
-    for (let i = 0; i < 3; i++) this.#sendAll(bye, 'leave');
+    if (!this.#detector) return;
+    const step = this.#detector.leave();
+    for (let i = 0; i < 2; i++) this.#sendAll(step);
+    this.#schedule();
   }
 
   stop(): void {
+    this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const s of this.#sockets) s.close();
-    this.#sockets = [];
+    this.#v4?.close();
+    this.#v6?.close();
+    this.#v4 = this.#v6 = undefined;
   }
 
-  #tick(): void {
-    const now = performance.now();
-    const stalledMs = now - this.#lastTickMs;
-    this.#lastTickMs = now;
-    if (stalledMs > this.#o.failAfterMs) {
-      // We, not our peers, were silent: nothing heard meanwhile was processed yet, so judge
-      // nobody on it (Lifeguard's local health awareness); restart every peer's clock instead.
-      for (const node of this.#heard.keys()) this.#heard.set(node, now);
-      this.#log.warn({ event: 'stalled', stalledMs: Math.round(stalledMs) }, 'this process was not running; peers get a fresh timeout');
-      this.#o.onStall(stalledMs);
+  /** The detector probes the Lease holders the rule says are members and whose address we know. */
+  #syncPeers(): void {
+    const d = this.#detector;
+    if (!d || this.#stopped) return;
+    const names: string[] = [];
+    const judge = { apiHealthy: this.#apiHealthy, wallNowMs: Date.now(), skewToleranceMs: this.#o.skewToleranceMs };
+    for (const [node, lease] of this.#leases) {
+      if (node === this.#o.me || !this.#addresses.has(node)) continue;
+      if (probedMember(lease, d.stateOf(node) ?? 'unknown', judge)) names.push(node);
     }
-    this.#sendAll(this.#message, 'alive');
-    // Timers run before the poll phase: after a slow turn of the event loop, heartbeats that
-    // already arrived are still queued. Judge after them (check phase), or a busy node declares
-    // everyone down at once.
-    setImmediate(() => this.#evaluate());
-    // Half the interval: a verdict is at most that late after failAfterMs.
-    this.#timer = setTimeout(() => this.#tick(), Math.max(10, this.#o.probeIntervalMs / 2));
+    this.#apply(d.setPeers(names, clock()));
+  }
+
+  #receive(msg: Buffer): void {
+    const d = this.#detector;
+    if (!d || this.#stopped) return;
+    const r = decodePacket(msg);
+    if (!r.ok) {
+      m.dropped.inc({ reason: r.reason });
+      return;
+    }
+    m.packets.inc({ direction: 'received', type: r.packet.type });
+    this.#apply(d.receive(r.packet, clock()));
+  }
+
+  #apply(step: Step): void {
+    this.#sendAll(step);
+    let changed = false;
+    for (const c of step.changes) {
+      switch (c.kind) {
+        case 'peerUp':
+          this.#downSince.delete(c.name);
+          m.changes.inc({ kind: c.kind, reason: '' });
+          // Verdicts are logged at info as the view's peerState; these say what the detector saw.
+          if (this.#log.debug()) this.#log.debug({ event: 'peerUp', node: c.name }, 'peer up');
+          break;
+        case 'peerDown':
+          if (c.reason === 'dead') this.#downSince.set(c.name, performance.now());
+          m.changes.inc({ kind: c.kind, reason: c.reason });
+          if (this.#log.debug()) this.#log.debug({ event: 'peerDown', node: c.name, reason: c.reason }, 'peer down');
+          break;
+        case 'isolated':
+        case 'rejoined':
+          m.changes.inc({ kind: c.kind, reason: '' });
+          this.#log.warn({ event: 'standing', standing: c.kind }, c.kind === 'isolated' ? 'no peer heard from' : 'peers heard again');
+          break;
+        case 'stalled':
+          m.changes.inc({ kind: c.kind, reason: '' });
+          this.#log.warn({ event: 'stalled', stalledMs: Math.round(c.lateMs) }, 'this process was not running; pending verdicts get the time back');
+          this.#o.onStall(c.lateMs);
+          continue;
+      }
+      changed = true;
+    }
+    if (changed) this.#evaluate();
+    if (this.#detector) m.localHealth.set(this.#detector.localHealth);
+    this.#schedule();
+  }
+
+  #sendAll(step: Step): void {
+    for (const { to, packet } of step.send) this.#send(to, packet);
+  }
+
+  #send(to: string, packet: Packet): void {
+    const address = this.#addresses.get(to);
+    const s = address === undefined ? undefined : address.includes(':') ? this.#v6 : this.#v4;
+    if (!s) {
+      m.dropped.inc({ reason: address === undefined ? 'noAddress' : 'noSocket' });
+      return;
+    }
+    let bytes: Buffer;
+    try {
+      const encoded = encodePacket(packet);
+      bytes = encoded.bytes;
+      if (encoded.updatesLeftOut > 0) m.dropped.inc({ reason: 'updatesLeftOut' }, encoded.updatesLeftOut);
+    } catch (err) {
+      // A name the codec refuses came from our own caches: a bug, say so loudly.
+      m.dropped.inc({ reason: 'encode' });
+      this.#log.error({ event: 'membershipEncodeFailed', node: to, err: errorMessage(err) }, 'membership packet not sent');
+      return;
+    }
+    s.send(bytes, this.#o.port, address, this.#onSent);
+    m.packets.inc({ direction: 'sent', type: packet.type });
+  }
+
+  #schedule(): void {
+    const due = this.#stopped || !this.#detector ? Infinity : this.#detector.nextTickAt();
+    if (due === this.#timerDueAt) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerDueAt = due;
+    if (!Number.isFinite(due)) return;
+    // Rounded up: a timer never fires early, so the tick finds what it was set for.
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, Math.ceil(due - clock())));
     this.#timer.unref();
-    this.#half = !this.#half;
-  }
-
-  #half = false;
-  #lastTickMs = performance.now();
-
-  #sendAll(msg: Buffer, kind: 'alive' | 'leave'): void {
-    if (kind === 'alive' && this.#half) return;
-    for (const [node, address] of this.#addresses) {
-      if (node === this.#o.me || !this.#leases.has(node)) continue;
-      const s = this.#sockets.find((x) => x.address().family === (address.includes(':') ? 'IPv6' : 'IPv4'));
-      if (!s) continue;
-      s.send(msg, this.#o.port, address, (err) => {
-        if (err && this.#log.debug()) this.#log.debug({ event: 'heartbeatSendFailed', node, err: errorMessage(err) });
-      });
-      heartbeats.inc({ direction: 'sent', kind });
-    }
-  }
-
-  #onMessage(msg: Buffer): void {
-    const h = decodeHeartbeat(msg);
-    if (!h || h.node === this.#o.me) return;
-    heartbeats.inc({ direction: 'received', kind: h.kind });
-    if (h.kind === 'leave') {
-      if (this.#left.has(h.node)) return;
-      this.#left.add(h.node);
-      this.#log.info({ event: 'peerLeft', node: h.node }, 'peer left');
-    } else {
-      const wasDown = !this.#heard.has(h.node) || this.#left.has(h.node) || this.view().down.has(h.node);
-      this.#heard.set(h.node, performance.now());
-      this.#left.delete(h.node);
-      if (!wasDown) return;
-    }
-    this.#evaluate();
   }
 
   #compute(): LivenessView {
+    const d = this.#detector;
+    const probes = new Map<string, ProbeVerdict>();
+    for (const node of this.#leases.keys()) {
+      const state = d?.stateOf(node);
+      if (state) probes.set(node, { state, downSinceMs: this.#downSince.get(node) });
+    }
     return livenessView({
       me: this.#o.me,
       nowMs: performance.now(),
       wallNowMs: Date.now(),
-      failAfterMs: this.#o.failAfterMs,
-      leases: this.#leases,
-      heardMs: this.#heard,
-      left: this.#left,
       apiHealthy: this.#apiHealthy,
       skewToleranceMs: this.#o.skewToleranceMs,
+      evidenceMarginMs: EVIDENCE_MARGIN_MS,
+      leases: this.#leases,
+      probes,
+      standing: d?.standing ?? { kind: 'member' },
     });
   }
 
   #evaluate(): void {
     const next = this.#compute();
-    if (sameView(this.#view, next)) {
-      this.#view = next;
-      return;
-    }
     const before = this.#view;
     this.#view = next;
+    if (sameView(before, next)) return;
     for (const [node, state] of next.peers) {
       if (before?.peers.get(node) !== state) this.#log.info({ event: 'peerState', node, state }, `peer ${node} is ${state}`);
     }
-    if (next.isolated !== (before?.isolated ?? false)) this.#log.warn({ event: next.isolated ? 'isolated' : 'rejoined' }, next.isolated ? 'cut off from peers that the API shows alive: withdrawing' : 'peers reachable again');
+    if (next.isolated !== (before?.isolated ?? false)) {
+      this.#log.warn({ event: next.isolated ? 'isolated' : 'rejoined', reason: next.isolation ?? null }, next.isolated ? 'cut off from the peers: withdrawing' : 'a member again');
+    }
     this.#o.onChange(next);
   }
 }

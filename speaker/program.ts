@@ -13,15 +13,16 @@ import { canonicalIp } from './announce/addr.js';
 import { SpeakerCaches } from './controller-caches.js';
 import { SpeakerController } from './controller.js';
 import { Liveness } from './liveness.js';
+import { speakerMembershipOptions } from './membership/options.js';
 import { EngineProxy } from './proxy-port.js';
 import { VipPlumbing } from './vip/plumbing.js';
 
 export interface SpeakerTimings {
   /** Alive Lease renew period: about one API write per node per period. */
   readonly leaseRenewMs: number;
-  /** Heartbeat period to each peer. */
+  /** Membership probe round: every node probes one peer per round (all timings scale with it). */
   readonly probeIntervalMs: number;
-  /** A peer silent this long is down. */
+  /** A peer answering no probe this long is down, once others confirm (probe timeout + grace + suspicion). */
   readonly failAfterMs: number;
   /** Cache events are coalesced this long before re-planning. */
   readonly coalesceMs: number;
@@ -62,7 +63,7 @@ export function interfaceHolding(addresses: readonly string[]): string | undefin
 }
 
 /**
- * Wires the speaker: caches, the alive Lease, membership (interim heartbeats + Leases), the
+ * Wires the speaker: caches, the alive Lease, membership (SWIM probes + Leases), the
  * controller and its appliers (VIP plumbing, announcer, proxy), events and metrics.
  */
 export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerProgram> {
@@ -104,8 +105,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const liveness = new Liveness({
     me: o.nodeName,
     port: o.probePort,
-    probeIntervalMs: o.timings.probeIntervalMs,
-    failAfterMs: o.timings.failAfterMs,
+    membership: speakerMembershipOptions(o.timings.probeIntervalMs, o.timings.failAfterMs),
     skewToleranceMs: 2_000,
     logger: log,
     onChange: (view) => controller.onLiveness(view),

@@ -2,7 +2,7 @@ import { FulcrumError } from '../../src/errors.js';
 
 /**
  * Timing and fan-out of the failure detector. Defaults aim at a crashed peer seen dead by
- * every member in ≤ 0.4 s p95 (bench/membership.ts measures it) at a constant ~20 packets per
+ * every member in ≤ 0.4 s p95 (bench/membership.ts measures it) at a constant ~40 packets per
  * second per node whatever the cluster size. speaker/membership/README.md explains each figure.
  */
 export interface MembershipOptions {
@@ -40,17 +40,19 @@ export interface MembershipOptions {
 }
 
 export const DEFAULT_MEMBERSHIP_OPTIONS: MembershipOptions = Object.freeze({
-  probeIntervalMs: 100,
+  // A crash waits at most one round for its probe: 50 ms keeps failover under the interim
+  // all-to-all heartbeats' (bench:failover) at a constant 40 datagrams/s per node.
+  probeIntervalMs: 50,
   // LAN round trips are well under 1 ms; the rest is room for a busy event loop.
-  directTimeoutMs: 25,
+  directTimeoutMs: 20,
   // Ends before the next round's probe, so a node has one probe in flight.
-  probeTimeoutMs: 60,
+  probeTimeoutMs: 45,
   indirectProbes: 3,
   accusationGraceMs: 30,
   // A live node has probeTimeoutMs + accusationGraceMs + suspicionMinMs = 240 ms to answer
   // before it can be declared dead, when independent probes confirm that it does not.
-  suspicionMinMs: 150,
-  suspicionMaxMs: 450,
+  suspicionMinMs: 165,
+  suspicionMaxMs: 495,
   suspicionConfirmations: 3,
   // A push epidemic with fanout f misses about e^-f of the members (0.25 % at 6); piggybacking
   // reaches those within a round or two.
@@ -59,7 +61,7 @@ export const DEFAULT_MEMBERSHIP_OPTIONS: MembershipOptions = Object.freeze({
   retransmitMult: 3,
   maxLocalHealth: 8,
   // Shorter than an own dead verdict without confirmations (probeTimeoutMs +
-  // accusationGraceMs + suspicionMaxMs = 540 ms), so an isolated node withdraws before it
+  // accusationGraceMs + suspicionMaxMs = 570 ms), so an isolated node withdraws before it
   // condemns anyone.
   isolationMs: 400,
   // One silent peer may have crashed; every up peer (two or more) silent at once is us.
@@ -92,11 +94,12 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
 }
 
 /**
- * The speaker's two knobs (--probe-interval, --fail-after) as options: every duration scales
- * with the probe interval (defaults at 100 ms), and failAfterMs is how long a peer may answer no
- * probe before it is declared dead when others confirm: probeTimeoutMs + accusationGraceMs +
- * suspicionMinMs (240 ms by default); suspicionMaxMs is three times suspicionMinMs, as in the
- * defaults. Throws FUL_ERR_MEMBERSHIP_OPTION when failAfterMs leaves no suspicion time.
+ * The speaker's two knobs (--probe-interval, --fail-after) as options. failAfterMs is how long a
+ * peer may answer no probe before it is declared dead when others confirm: probeTimeoutMs +
+ * accusationGraceMs + suspicionMinMs (240 ms by default); suspicionMaxMs is three times
+ * suspicionMinMs, isolationMs 5/3 of failAfterMs (400 ms), as in the defaults. The probe timeouts
+ * and the grace scale with the probe interval. Valid when failAfterMs ≥ 3 × probeIntervalMs
+ * (the speaker's flags check it); throws FUL_ERR_MEMBERSHIP_OPTION otherwise.
  */
 export function speakerMembershipOptions(probeIntervalMs: number, failAfterMs: number): MembershipOptions {
   const d = DEFAULT_MEMBERSHIP_OPTIONS;
@@ -114,7 +117,7 @@ export function speakerMembershipOptions(probeIntervalMs: number, failAfterMs: n
     accusationGraceMs,
     suspicionMinMs,
     suspicionMaxMs: 3 * suspicionMinMs,
-    isolationMs: d.isolationMs * f,
+    isolationMs: Math.round((failAfterMs * 5) / 3),
     rejoinSettleMs: d.rejoinSettleMs * f,
     stallThresholdMs: d.stallThresholdMs * f,
   });

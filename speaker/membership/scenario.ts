@@ -83,7 +83,8 @@ export function runScenario(c: ScenarioConfig): ScenarioResult {
       outages.push(o);
       down.set(victim, o);
     }
-    if (t === nextCrash) nextCrash += c.crashEveryMs;
+    // Crash times at random (0.5 to 1.5 × crashEveryMs apart): not in step with the probe rounds.
+    if (t === nextCrash) nextCrash += c.crashEveryMs * (0.5 + pick());
   }
   for (const o of down.values()) o.until = Math.max(o.until, end);
   const downAt = (node: string, at: number): Outage | undefined => outages.find((o) => o.node === node && o.from <= at && at < o.until);

@@ -4,7 +4,7 @@ import { componentLogger } from '../../src/log.js';
 import { SpeakerCaches } from '../../speaker/controller-caches.js';
 import { SpeakerController, type SpeakerAppliers } from '../../speaker/controller.js';
 import { electOwner } from '../../speaker/election/index.js';
-import type { LivenessView } from '../../speaker/plan-liveness.js';
+import type { LivenessView } from '../../speaker/membership/liveness.js';
 import type { ProxyModel } from '../../speaker/proxy/model.js';
 import { applyPoolConfig, createService, lbService, serviceEvents, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';

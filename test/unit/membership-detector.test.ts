@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { FailureDetector, type MembershipChange, type Step } from '../../speaker/membership/detector.js';
-import { DEFAULT_MEMBERSHIP_OPTIONS as O, membershipOptions } from '../../speaker/membership/options.js';
+import { DEFAULT_MEMBERSHIP_OPTIONS as O, membershipOptions, speakerMembershipOptions } from '../../speaker/membership/options.js';
 import type { Packet, Update } from '../../speaker/membership/packet.js';
 import { seededRandom } from '../../speaker/membership/prng.js';
 
@@ -345,6 +345,14 @@ describe('FailureDetector: setPeers', () => {
     assert.deepEqual(net.get('a').setPeers(['a', 'b'], net.now).changes, []);
     assert.equal(net.get('a').stateOf('c'), undefined);
     assert.deepEqual(net.get('a').setPeers(['a', 'b', 'c'], net.now).changes, [{ kind: 'peerUp', name: 'c' }]);
+  });
+
+  it("the speaker's flags give the defaults, scale with the probe interval, and refuse a fail-after with no suspicion time", () => {
+    assert.deepEqual(speakerMembershipOptions(O.probeIntervalMs, 240), O, '--probe-interval 50ms --fail-after 240ms are the defaults');
+    const slow = speakerMembershipOptions(100, 300);
+    assert.equal(slow.probeTimeoutMs, 2 * O.probeTimeoutMs);
+    assert.equal(slow.probeTimeoutMs + slow.accusationGraceMs + slow.suspicionMinMs, 300);
+    assert.throws(() => speakerMembershipOptions(100, 150), (err: Error & { code?: string }) => err.code === 'FUL_ERR_MEMBERSHIP_OPTION' && err.message.includes('failAfterMs 150'));
   });
 
   it('options are validated, every problem at once', () => {
