@@ -27,7 +27,7 @@ function cases(quick: boolean): Case[] {
   const out: Case[] = [];
   // Measured seconds per size: enough crashes for percentiles, a bounded run time (2,000
   // nodes cost 2 to 4 s of CPU per simulated second).
-  const seconds: Record<number, number> = quick ? { 50: 20, 500: 5, 2000: 3 } : { 50: 60, 500: 20, 2000: 8 };
+  const seconds: Record<number, number> = quick ? { 50: 20, 500: 5, 2000: 3 } : { 50: 90, 500: 30, 2000: 15 };
   for (const nodes of [2000, 500, 50]) {
     const base = { warmupMs: 2_000, durationMs: seconds[nodes]! * 1000, crashEveryMs: 1_500, restartAfterMs: 5_000, observeMs: 2_000 };
     for (const lossRate of [0, 0.01]) out.push({ kind: 'detection', scenario: { ...base, sim: { nodes, seed: SEED, lossRate } } });
