@@ -1,12 +1,12 @@
 import { Dissemination } from './dissemination.js';
-import { isUp, MemberTable, type Member, type MembershipChange, type Suspicion } from './members.js';
+import { isUp, MemberTable, type MembershipChange, type Suspicion } from './members.js';
 import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from './options.js';
 import type { MemberState, Outgoing, PacketType, Packet, Update } from './packet.js';
 import { phaseOf, ProbeBook, roundTargets } from './probes.js';
 import { SelfIncarnation } from './refutation.js';
 import { sample } from './prng.js';
 import { selfStanding, type SelfStanding } from './standing.js';
-import { expectedConfirmations, suspicionTimeoutMs } from './suspicion.js';
+import { armSuspicion, expectedConfirmations, newSuspicion } from './suspicion.js';
 
 export type { MembershipChange } from './members.js';
 
@@ -198,7 +198,7 @@ export class FailureDetector {
       this.#accusations.delete(packet.from); // it talks: whatever our probe saw, it is not dead
       this.#updateStanding(now);
       if (packet.incarnation > sender.incarnation) this.#apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
-      else if (!isUp(sender.state)) this.#tellItsDead(packet.from, sender);
+      else if (!isUp(sender.state)) this.#tellItsDead(packet.from);
     }
     // A gossip packet whose target is us is a private accusation (see #accuse).
     const accusedPrivately = packet.type === 'gossip' && packet.target === this.name;
@@ -251,14 +251,8 @@ export class FailureDetector {
    * It talks, but we hold it dead or gone: tell it, so it refutes with a higher incarnation. It
    * has probably just started, with every peer alive in its view: tell it who else is down too.
    */
-  #tellItsDead(name: string, m: Member): void {
-    const news: Update[] = [{ name, state: m.state, incarnation: m.incarnation, by: '' }];
-    for (const n of this.#members.allNames()) {
-      if (news.length >= this.options.maxPiggyback) break;
-      const other = this.#members.get(n);
-      if (n !== name && other && !isUp(other.state)) news.push({ name: n, state: other.state, incarnation: other.incarnation, by: '' });
-    }
-    this.#send(name, 'gossip', 0, '', news);
+  #tellItsDead(name: string): void {
+    this.#send(name, 'gossip', 0, '', this.#members.downNews(name, this.options.maxPiggyback));
   }
 
   #probe(target: string, now: number): void {
@@ -373,25 +367,15 @@ export class FailureDetector {
     if (!m || !isUp(m.state) || u.incarnation < m.incarnation) return false;
     let s: Suspicion;
     if (m.state === 'alive' || u.incarnation > m.incarnation) {
-      s = { startedAt: now, confirmers: new Set([u.by]), deadline: Infinity, firstHandAt: Infinity, nextPingAt: Infinity };
+      s = newSuspicion(u.by, now);
       this.#change(this.#members.setState(u.name, 'suspect', u.incarnation, s));
     } else {
       s = m.suspicion!;
       if (s.confirmers.has(u.by)) return false;
       s.confirmers.add(u.by);
     }
-    // Only a member whose own probe failed runs the timer (see README: first-hand evidence);
-    // the others hold the suspicion as news and wait for a dead verdict or a refutation.
     // K is bounded by the members that can still confirm: the up ones.
-    const k = expectedConfirmations(this.options.suspicionConfirmations, this.#members.upCount + 1);
-    if (u.by === this.name) s.firstHandAt = Math.min(s.firstHandAt, now);
-    if (s.firstHandAt !== Infinity) {
-      // Lifeguard's timer runs from the start of the suspicion, but never ends sooner than
-      // suspicionMinMs after our own evidence (an old second-hand suspicion is no shortcut).
-      const lifeguardMs = suspicionTimeoutMs(s.confirmers.size - 1, k, this.options.suspicionMinMs, this.options.suspicionMaxMs);
-      s.deadline = Math.max(s.startedAt + lifeguardMs, s.firstHandAt + this.options.suspicionMinMs);
-      if (s.nextPingAt === Infinity) s.nextPingAt = now + this.options.probeIntervalMs / 2;
-    }
+    armSuspicion(s, u.by, this.name, now, expectedConfirmations(this.options.suspicionConfirmations, this.#members.upCount + 1), this.options);
     return true;
   }
 
@@ -399,6 +383,8 @@ export class FailureDetector {
   #aboutSelf(u: Update, from: string, privately: boolean): void {
     const r = this.#incarnation.onNews(u, from, privately);
     if (r.bumped && u.state === 'suspect') this.#adjustHealth(1); // Lifeguard: being suspected hints we are slow
+    // Held dead (or gone) by someone: they may have taken our addresses over meanwhile.
+    if (r.bumped && (u.state === 'dead' || u.state === 'left')) this.#changes.push({ kind: 'declaredDown', by: u.by || from });
     if (r.broadcast) this.#spread(this.#selfUpdate(), 'fanout');
     for (const to of r.tell) this.#send(to, 'gossip', 0, '', [this.#selfUpdate()]);
   }

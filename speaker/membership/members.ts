@@ -1,4 +1,4 @@
-import type { MemberState } from './packet.js';
+import type { MemberState, Update } from './packet.js';
 import { insertSorted, removeSorted } from './sorted.js';
 
 /** A verdict change the speaker acts on: `peerUp`/`peerDown` move the peer in or out of elections. */
@@ -8,7 +8,9 @@ export type MembershipChange =
   | { readonly kind: 'isolated' }
   | { readonly kind: 'rejoined' }
   /** tick() came this much later than nextTickAt(): this node was not running (SIGSTOP, GC, CPU). */
-  | { readonly kind: 'stalled'; readonly lateMs: number };
+  | { readonly kind: 'stalled'; readonly lateMs: number }
+  /** A peer held this node dead or gone (we refuted it): it may have answered for our addresses. */
+  | { readonly kind: 'declaredDown'; readonly by: string };
 
 export interface Suspicion {
   readonly startedAt: number;
@@ -142,6 +144,18 @@ export class MemberTable {
       this.#orderDirty = false;
     }
     return this.#order;
+  }
+
+  /** What we know of up to `max` members that are not up, `first` (a member) first. */
+  downNews(first: string, max: number): Update[] {
+    const m = this.#members.get(first)!;
+    const news: Update[] = [{ name: first, state: m.state, incarnation: m.incarnation, by: '' }];
+    for (const n of this.allNames()) {
+      if (news.length >= max) break;
+      const other = this.#members.get(n);
+      if (n !== first && other && !isUp(other.state)) news.push({ name: n, state: other.state, incarnation: other.incarnation, by: '' });
+    }
+    return news;
   }
 
   /** Every suspect back to alive, same incarnation (what an isolated node concluded is void). */
