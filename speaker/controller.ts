@@ -110,7 +110,7 @@ export class SpeakerController {
     this.schedule(0);
   }
 
-  /** We were frozen: peers may have taken our addresses over meanwhile; claim them loudly again. */
+  /** We were frozen, or a peer held us down: it may have taken our addresses over meanwhile; claim them loudly again. */
   onStall(): void {
     this.#reannounce = true;
     this.schedule(0);

@@ -43,6 +43,8 @@ export interface LivenessOptions {
   readonly onChange: (view: LivenessView) => void;
   /** This process was not running (SIGSTOP, a long GC, a starved CPU) for stalledMs. */
   readonly onStall: (stalledMs: number) => void;
+  /** A peer held this node dead or gone: someone may have answered for our addresses. */
+  readonly onDeclaredDown: () => void;
 }
 
 export class Liveness {
@@ -195,6 +197,11 @@ export class Liveness {
           m.changes.inc({ kind: c.kind, reason: '' });
           this.#log.warn({ event: 'stalled', stalledMs: Math.round(c.lateMs) }, 'this process was not running; pending verdicts get the time back');
           this.#o.onStall(c.lateMs);
+          continue;
+        case 'declaredDown':
+          m.changes.inc({ kind: c.kind, reason: '' });
+          this.#log.warn({ event: 'declaredDown', by: c.by }, `peer ${c.by} held this node down; refuted, and our addresses are announced again`);
+          this.#o.onDeclaredDown();
           continue;
       }
       changed = true;

@@ -109,7 +109,12 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     skewToleranceMs: 2_000,
     logger: log,
     onChange: (view) => controller.onLiveness(view),
-    onStall: () => controller.onStall(),
+    // Peers hold a node dead only after failAfterMs without an answer: a shorter stall cannot
+    // have moved an address, and announcing again would only add gratuitous ARP to the network.
+    onStall: (stalledMs) => {
+      if (stalledMs >= o.timings.failAfterMs) controller.onStall();
+    },
+    onDeclaredDown: () => controller.onStall(),
   });
   const feed = (): void => {
     liveness.setAddresses(controller.nodeAddresses());

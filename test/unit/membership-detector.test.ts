@@ -273,6 +273,20 @@ describe('FailureDetector: restart', () => {
   });
 });
 
+describe('FailureDetector: held down by a peer', () => {
+  it('news that a peer holds us dead is refuted and reported once as declaredDown (the speaker announces its addresses again); a suspicion is not', () => {
+    const net = new Net(FIVE);
+    net.run(1_000);
+    const suspect = net.deliver('n1', packet({ type: 'gossip', from: 'n2', updates: [update({ name: 'n1', state: 'suspect', by: 'n2' })] }));
+    assert.deepEqual(suspect.changes, [], 'a suspicion alone moved nothing yet');
+    const dead = net.deliver('n1', packet({ type: 'gossip', from: 'n3', updates: [update({ name: 'n1', state: 'dead', incarnation: net.get('n1').incarnation, by: 'n3' })] }));
+    assert.deepEqual(dead.changes, [{ kind: 'declaredDown', by: 'n3' }]);
+    assert.ok(dead.send.some((s) => s.packet.updates.some((u) => u.name === 'n1' && u.state === 'alive')), 'the refutation goes out');
+    const again = net.deliver('n1', packet({ type: 'gossip', from: 'n4', updates: [update({ name: 'n1', state: 'dead', incarnation: 0, by: 'n3' })] }));
+    assert.deepEqual(again.changes, [], 'old news of the same verdict is not reported again');
+  });
+});
+
 describe('FailureDetector: isolation', () => {
   it('a node cut off from every peer withdraws (isolated) before it condemns anyone, then rejoins after the heal', () => {
     const net = new Net(FIVE);
