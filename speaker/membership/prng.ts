@@ -1,16 +1,6 @@
 /** Small deterministic helpers for the membership core; no I/O. */
 
-/** mulberry32: a seeded PRNG returning floats in [0, 1); enough for picking peers. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../../src/random.js';
 
 /** FNV-1a of a string, 32 bits. Used for each node's probe phase inside a round. */
 export function hashString(s: string): number {

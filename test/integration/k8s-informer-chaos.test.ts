@@ -4,18 +4,8 @@ import { mergePatchOptions } from '../../src/k8s/client.js';
 import { Informer } from '../../src/k8s/informer.js';
 import { configMaps } from '../../src/k8s/resources.js';
 import { FAST_BACKOFF, retrying, startEmulator, waitFor, type Emulator } from './k8s-harness.js';
+import { seededRandom as prng } from '../../src/random.js';
 
-/** A small deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Writes, deletes and re-creates objects while every fault the emulator offers fires at

@@ -2,21 +2,11 @@ import assert from 'node:assert/strict';
 import { createBalancer, type BalancedEndpoint } from '../../speaker/proxy/balancers/index.js';
 import { buildMaglevTable } from '../../speaker/proxy/balancers/source.js';
 import type { BalanceAlgorithm } from '../../speaker/proxy/model.js';
+import { seededRandom as seeded } from '../../src/random.js';
 
 type E = BalancedEndpoint & { key: string; weight: number; available: boolean; activeConnections: number };
 const ep = (key: string, over: Partial<E> = {}): E => ({ key, weight: 1, available: true, activeConnections: 0, balanceScore: 0, ...over });
 
-/** A deterministic random source (mulberry32), so the random algorithm's rows are stable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('balancers: which endpoint a new connection gets', () => {
   type Row = { name: string; algorithm: BalanceAlgorithm; endpoints: E[]; picks: number; client?: (i: number) => string; exclude?: string[]; want: string };
