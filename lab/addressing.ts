@@ -1,4 +1,5 @@
 import { FulcrumError } from '../src/errors.js';
+import { fnv1a } from '../src/hash.js';
 
 /**
  * The lab's address plan and naming scheme: pure, no I/O, so tests and docs (lab/README.md) can
@@ -173,10 +174,5 @@ export function ownedByPrefix(prefix: string, name: string): boolean {
  * a collision with another live lab.
  */
 export function hostRoutingTable(prefix: string, attempt = 0): number {
-  let h = 0x811c9dc5;
-  for (const ch of prefix) {
-    h ^= ch.charCodeAt(0);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return 0x4c00 + ((h + attempt) % 0x400);
+  return 0x4c00 + ((fnv1a(prefix) + attempt) % 0x400);
 }

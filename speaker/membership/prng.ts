@@ -2,13 +2,6 @@
 
 export { seededRandom } from '../../src/random.js';
 
-/** FNV-1a of a string, 32 bits. Used for each node's probe phase inside a round. */
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 /** murmur3's 32-bit finaliser: the same round number gives every node the same shift. */
 export function mixInteger(n: number): number {
   let h = (n ^ Math.floor(n / 4294967296)) >>> 0;

@@ -1,4 +1,5 @@
-import { hashString, mixInteger } from './prng.js';
+import { fnv1a } from '../../src/hash.js';
+import { mixInteger } from './prng.js';
 import { lowerBound } from './sorted.js';
 
 /**
@@ -136,5 +137,5 @@ export function roundTargets(names: readonly string[], self: string, round: numb
  * member is probed every probeIntervalMs (± clock skew) and a crash waits at most one interval.
  */
 export function phaseOf(name: string, probeIntervalMs: number): number {
-  return (hashString(name) / 4294967296) * probeIntervalMs;
+  return (fnv1a(name) / 4294967296) * probeIntervalMs;
 }

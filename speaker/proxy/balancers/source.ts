@@ -1,4 +1,5 @@
 import { usable, type BalancedEndpoint, type Balancer } from './types.js';
+import { fnv1a } from '../../../src/hash.js';
 
 /**
  * `source`: consistent hashing of the client IP with Maglev (Eisenbud et al., NSDI 2016). Each
@@ -8,16 +9,6 @@ import { usable, type BalancedEndpoint, type Balancer } from './types.js';
  * connections all land on the same endpoint.
  */
 export const MAGLEV_TABLE_SIZE = 65537; // prime, and ≥ 100 × the endpoints of any sane Service
-
-/** FNV-1a 32-bit over the UTF-16 code units; `seed` gives independent hashes. */
-export function fnv1a(text: string, seed = 0x811c9dc5): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
 export function buildMaglevTable(keys: readonly string[], weights: readonly number[], size = MAGLEV_TABLE_SIZE): Int32Array {
   const table = new Int32Array(size).fill(-1);
