@@ -1,8 +1,6 @@
-import { durationFlag, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_OK, intFlag, listenFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
-import { parseLogLevel, setLogLevel } from '../src/log.js';
-import { parseListen } from '../src/metrics-server.js';
 import { startSpeaker, type SpeakerTimings } from './program.js';
 
 const usage = `Usage: fulcrum speaker [options]
@@ -60,24 +58,10 @@ export const command: Command = {
       'drain-timeout': { type: 'string' },
       'log-level': { type: 'string' },
     });
-    if (values['log-level']) {
-      try {
-        setLogLevel(parseLogLevel(values['log-level']));
-      } catch (err) {
-        throw new UsageError(`--log-level: ${(err as Error).message}`);
-      }
-    }
+    applyLogLevelFlag(values['log-level']);
     const nodeName = values['node-name'] ?? process.env.NODE_NAME;
     if (!nodeName) throw new UsageError('the node name is required: --node-name or $NODE_NAME');
-    let metrics: { host: string; port: number } | undefined;
-    const metricsFlag = values.metrics ?? '0.0.0.0:7473';
-    if (metricsFlag !== 'off') {
-      try {
-        metrics = parseListen('metrics', metricsFlag);
-      } catch (err) {
-        throw new UsageError((err as Error).message);
-      }
-    }
+    const metrics = values.metrics === 'off' ? undefined : listenFlag('metrics', values.metrics, { host: '0.0.0.0', port: 7473 });
     const interfaces = (values.interfaces ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     const timings: SpeakerTimings = {
       leaseRenewMs: durationFlag('lease-renew', values['lease-renew'], 5_000),

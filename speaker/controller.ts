@@ -58,6 +58,8 @@ export class SpeakerController {
   readonly #log: Logger;
   #appliers: SpeakerAppliers | undefined;
   #view: LivenessView | undefined;
+  /** The membership view of the last plan applied without error. */
+  #appliedView: LivenessView | undefined;
   #config: Config = { pools: [] };
   #configRv: string | undefined;
   #plan: SpeakerPlan | undefined;
@@ -144,6 +146,11 @@ export class SpeakerController {
 
   plan(): SpeakerPlan | undefined {
     return this.#plan;
+  }
+
+  /** Whether the addresses served follow the latest membership view (false while a change is being applied). */
+  followsMembership(): boolean {
+    return this.#view !== undefined && this.#view === this.#appliedView;
   }
 
   serving(): string[] {
@@ -263,6 +270,7 @@ export class SpeakerController {
       }
       m.owned.set(this.#serving.size);
       m.reconciles.inc({ result: 'ok' });
+      this.#appliedView = view;
     } catch (err) {
       m.reconciles.inc({ result: 'error' });
       this.#log.error({ event: 'applyFailed', err: errorMessage(err) }, 'applying the plan failed; retrying');

@@ -116,6 +116,11 @@ export class Liveness {
     return (this.#view ??= this.#compute());
   }
 
+  /** Peers the probes have not heard from or judged yet (see FailureDetector.unheardPeers). */
+  unheardPeers(): string[] {
+    return this.#detector?.unheardPeers() ?? [];
+  }
+
   /** The Leases of the other nodes (from the cache), and whether our view of the API is healthy. */
   setLeases(leases: ReadonlyMap<string, MemberLease>, apiHealthy: boolean): void {
     this.#leases = new Map(leases);

@@ -7,7 +7,7 @@ import { reuseConnections } from '../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { componentLogger } from '../src/log.js';
 import { collectProcessMetrics } from '../src/metrics.js';
-import { startMetricsServer, type MetricsServer } from '../src/metrics-server.js';
+import { startMetricsServer, type MetricsServer, type Readiness } from '../src/metrics-server.js';
 import { Announcer } from './announce/responder.js';
 import { canonicalIp } from './announce/addr.js';
 import { SpeakerCaches } from './controller-caches.js';
@@ -15,6 +15,7 @@ import { SpeakerController } from './controller.js';
 import { Liveness } from './liveness.js';
 import { speakerMembershipOptions } from './membership/options.js';
 import { EngineProxy } from './proxy-port.js';
+import { speakerReadiness } from './readiness.js';
 import { VipPlumbing } from './vip/plumbing.js';
 
 export interface SpeakerTimings {
@@ -74,9 +75,10 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const events = new EventRecorder({ clients, component: 'fulcrum-speaker', host: o.nodeName, logger: log });
   const caches = new SpeakerCaches({ clients, namespace: o.namespace, configName: o.configName, logger: log });
   let interfaces = [...o.interfaces];
-  const metricsServer = o.metrics
-    ? await startMetricsServer({ ...o.metrics, ready: () => (caches.hasSynced() ? { ready: true } : { ready: false, reason: 'caches not synced yet' }) })
-    : undefined;
+  // Set once the first plan is applied: from then on /readyz asks the membership.
+  let running: Liveness | undefined;
+  const ready = (): Readiness => speakerReadiness({ synced: caches.hasSynced(), membership: running && { unheard: running.unheardPeers(), view: running.view(), applied: controller.followsMembership() } });
+  const metricsServer = o.metrics ? await startMetricsServer({ ...o.metrics, ready }) : undefined;
   log.info({ event: 'starting', kubeconfig: source, namespace: o.namespace, lbClass: o.lbClass ?? null, metrics: metricsServer?.address ?? null }, 'speaker starting');
   await caches.start();
   log.info({ event: 'synced' }, 'caches synced');
@@ -128,6 +130,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   await liveness.start();
   controller.onLiveness(liveness.view());
   await controller.runNow();
+  running = liveness;
   log.info({ event: 'started', interfaces, owned: controller.serving() }, 'speaker running');
 
   return {

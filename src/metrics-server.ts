@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { listenFlag } from './cli/command.js';
 import { registry } from './metrics.js';
 
 /**
@@ -12,16 +11,13 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
+export type Readiness = { ready: true; detail?: string } | { ready: false; reason: string };
+
 export interface MetricsServerOptions {
   host: string;
   port: number;
-  /** `/readyz` answers 200 when this returns `{ ready: true }`, else 503 with the reason. */
-  ready?: () => { ready: true } | { ready: false; reason: string };
-}
-
-/** @deprecated use `listenFlag` from src/cli/command.ts; kept for callers not yet moved. */
-export function parseListen(flag: string, value: string): { host: string; port: number } {
-  return listenFlag(flag, value, { host: '0.0.0.0', port: 0 });
+  /** `/readyz` answers 200 ("ok", or "ok: " and the detail) when this returns `{ ready: true }`, else 503 with the reason. */
+  ready?: () => Readiness;
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
@@ -46,9 +42,9 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       return;
     }
     if (path === '/readyz') {
-      const r = opts.ready ? opts.ready() : ({ ready: true } as const);
+      const r: Readiness = opts.ready ? opts.ready() : { ready: true };
       res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(r.ready ? 'ok\n' : `not ready: ${r.reason}\n`);
+      res.end(r.ready ? `ok${r.detail ? `: ${r.detail}` : ''}\n` : `not ready: ${r.reason}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

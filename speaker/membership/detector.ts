@@ -34,6 +34,8 @@ export class FailureDetector {
   readonly #probes = new ProbeBook();
   /** Private accusations: our probe failed, only the accused knows yet (see #accuse). */
   readonly #accusations = new Map<string, { incarnation: number; publicAt: number }>();
+  /** Peers added since we last heard from them directly: alive in our view only by assumption. */
+  readonly #unheard = new Set<string>();
   readonly #phaseMs: number;
   #nextProbeAt: number;
   #nextProbeRound: number;
@@ -85,17 +87,29 @@ export class FailureDetector {
   stateOf(name: string): MemberState | undefined {
     return this.#members.get(name)?.state;
   }
+  /**
+   * Peers we hold alive only because they were added so (SWIM's optimistic start): no packet
+   * from them, no answer to our probes (a relayed one counts) and no verdict yet. Empty once
+   * every peer was heard or judged; the speaker is not ready before.
+   */
+  unheardPeers(): string[] {
+    return [...this.#unheard].filter((n) => this.#members.get(n)?.state === 'alive').sort();
+  }
 
   /** The potential members (from Leases). New ones start alive; missing ones are forgotten. */
   setPeers(names: Iterable<string>, now: number): Step {
     const wanted = new Set(names);
     wanted.delete(this.name);
     const gone = [...this.#members.entries()].filter(([n]) => !wanted.has(n)).map(([n]) => n);
-    for (const n of gone) this.#change(this.#members.remove(n));
+    for (const n of gone) {
+      this.#unheard.delete(n);
+      this.#change(this.#members.remove(n));
+    }
     let added = false;
     for (const n of wanted) {
       if (this.#members.get(n)) continue;
       this.#change(this.#members.add(n));
+      this.#unheard.add(n);
       added = true;
     }
     // New peers get isolationMs to be heard before their silence counts against us.
@@ -195,6 +209,7 @@ export class FailureDetector {
     const sender = this.#members.get(packet.from);
     if (sender) {
       this.#lastHeardAt = now;
+      this.#unheard.delete(packet.from);
       this.#accusations.delete(packet.from); // it talks: whatever our probe saw, it is not dead
       this.#updateStanding(now);
       if (packet.incarnation > sender.incarnation) this.#apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
@@ -212,7 +227,10 @@ export class FailureDetector {
         break;
       case 'ack': {
         const { answered, relay } = this.#probes.ack(packet.seq);
-        if (answered) this.#adjustHealth(-1);
+        if (answered !== undefined) {
+          this.#adjustHealth(-1);
+          this.#unheard.delete(answered); // through a helper too: it is up, if not on our direct path
+        }
         if (relay) this.#send(relay.origin, 'ack', relay.originSeq, '');
         break;
       }

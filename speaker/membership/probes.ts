@@ -54,9 +54,10 @@ export class ProbeBook {
     return seq;
   }
 
-  /** An ack for `seq`: whether it answered one of our probes, and the relay it completes, if any. */
-  ack(seq: number): { answered: boolean; relay: Relay | undefined } {
-    const answered = this.#probes.delete(seq);
+  /** An ack for `seq`: the target of our probe it answered (directly or relayed), and the relay it completes, if any. */
+  ack(seq: number): { answered: string | undefined; relay: Relay | undefined } {
+    const answered = this.#probes.get(seq)?.target;
+    this.#probes.delete(seq);
     const relay = this.#relays.get(seq);
     if (relay) this.#relays.delete(seq);
     return { answered, relay };

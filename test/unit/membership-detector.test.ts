@@ -361,6 +361,31 @@ describe('FailureDetector: setPeers', () => {
     assert.deepEqual(net.get('a').setPeers(['a', 'b', 'c'], net.now).changes, [{ kind: 'peerUp', name: 'c' }]);
   });
 
+  it('a new peer is "unheard" until it answers or is judged: then it is heard of, and a removed one is forgotten', () => {
+    const net = new Net(['a', 'b', 'c']);
+    assert.deepEqual(net.get('a').unheardPeers(), ['b', 'c'], 'added alive by assumption');
+    net.crashed.add('c');
+    net.run(O.probeIntervalMs * 2);
+    assert.ok(!net.get('a').unheardPeers().includes('b'), 'b talked');
+    assert.ok(net.get('a').unheardPeers().includes('c') || net.get('a').stateOf('c') === 'suspect', 'c has not: unheard, or suspected already');
+    net.run(2_000);
+    assert.equal(net.get('a').stateOf('c'), 'dead');
+    assert.deepEqual(net.get('a').unheardPeers(), [], 'a verdict settles c');
+    net.get('a').setPeers(['a', 'b'], net.now);
+    net.crashed.delete('c');
+    net.get('a').setPeers(['a', 'b', 'c'], net.now);
+    assert.deepEqual(net.get('a').unheardPeers(), ['c'], 'added again: unheard again');
+  });
+
+  it('a peer reached only through a helper (the direct link drops) is heard of by the relayed answer', () => {
+    const net = new Net(['a', 'b', 'c']);
+    net.link = (from, to) => !((from === 'a' && to === 'c') || (from === 'c' && to === 'a'));
+    net.run(2_000);
+    assert.equal(net.get('a').stateOf('c'), 'alive');
+    assert.ok(net.sent.some((s) => s.from === 'a' && s.packet.type === 'pingReq' && s.packet.target === 'c'), 'a asked a helper');
+    assert.deepEqual(net.get('a').unheardPeers(), []);
+  });
+
   it("the speaker's flags give the defaults, scale with the probe interval, and refuse a fail-after with no suspicion time", () => {
     assert.deepEqual(speakerMembershipOptions(O.probeIntervalMs, 240), O, '--probe-interval 50ms --fail-after 240ms are the defaults');
     const slow = speakerMembershipOptions(100, 300);
