@@ -59,6 +59,22 @@ export async function checkAddress(topo: Topology, kind: CheckKind, address: str
   return { ok: false, detail: `probe ${r.signal ? `killed by ${r.signal}` : `exit ${r.code}`}${why ? `: ${why}` : ''}` };
 }
 
+/** A speaker's `/readyz`, asked inside its node namespace: "ok: 3 of 3 members alive", "not ready: …". */
+export async function speakerReadyz(topo: Topology, nodeName: string, port: number): Promise<{ ready: boolean; text: string }> {
+  const node = topo.node(nodeName);
+  const r = await topo.exec(node.namespace, process.execPath, [PROBE, 'http', '127.0.0.1', String(port), '/readyz', '--timeout-ms', '1000'], { timeoutMs: 3000 });
+  const result = parseProbeOutput(r.stdout);
+  if (!result) return { ready: false, text: `probe exit ${r.code ?? r.signal}` };
+  const text = typeof result.body === 'string' ? result.body.trim() : (result.error ?? result.reason ?? 'no answer');
+  return { ready: result.ok && result.status === 200, text };
+}
+
+/** How many members a ready speaker sees alive, and of how many ("ok: 2 of 3 members alive"). */
+export function membersAlive(readyz: string): { alive: number; members: number } | undefined {
+  const m = /^ok: (\d+) of (\d+) members alive$/.exec(readyz);
+  return m ? { alive: Number(m[1]), members: Number(m[2]) } : undefined;
+}
+
 /** The node whose MAC the client has for this address, if any. */
 export async function ownerSeenByClient(topo: Topology, address: string): Promise<string | undefined> {
   const entry = (await topo.neighbours(topo.client.namespace)).find((n) => n.ip === address && n.mac);

@@ -32,6 +32,8 @@ Options:
 `;
 
 const REFRESH_MS = 2000;
+/** The speakers hear each other within a second; this much allows for a busy machine. */
+const SPEAKERS_READY_TIMEOUT_MS = 10_000;
 const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
 /**
  * What the lab runs, by the package that has it: `ip` builds everything, and the topology and
@@ -169,6 +171,9 @@ export const command: Command = {
       if (signalled) return EXIT_FAILURE;
       step(`waiting up to ${addressTimeoutMs / 1000}s for Service addresses`);
       await lab.waitForAddresses(addressTimeoutMs);
+      step('waiting for the speakers to be ready (every peer heard from)');
+      const notReady = await lab.waitForSpeakers(SPEAKERS_READY_TIMEOUT_MS);
+      for (const problem of notReady) step(`  not ready after ${SPEAKERS_READY_TIMEOUT_MS / 1000}s: ${problem}`);
       step('checking every address from the client namespace');
       const rows: TableRow[] = await lab.check();
       await lab.writeState('ready');

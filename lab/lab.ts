@@ -6,7 +6,7 @@ import { errorMessage } from '../src/errors.js';
 import { componentLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
 import { startApiServer, type ApiServer } from './apiserver/index.js';
-import { checkAddress, ownerSeenByClient, type TableRow } from './check.js';
+import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
 import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
 import { describeReplyRouting } from './host-link.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
@@ -174,6 +174,30 @@ export class Lab {
     }
   }
 
+  /**
+   * Polls every running speaker's /readyz until each is ready and sees every speaker alive: the
+   * first one up claims every address until it hears of the others, and a connection caught in
+   * that handover would fail the check for a reason a user never meets after startup. Returns
+   * what is still not ready when the time is up (empty: all ready).
+   */
+  async waitForSpeakers(timeoutMs: number): Promise<string[]> {
+    const port = speakerMetricsPort(this.#components.speakerArgs ?? []);
+    if (port === undefined) return [];
+    let problems: string[] = [];
+    try {
+      await waitFor('every speaker ready', async () => {
+        const running = [...this.speakers.entries()].filter(([, p]) => p.running);
+        const answers = await Promise.all(running.map(async ([node]) => ({ node, ...(await speakerReadyz(this.topology, node, port)) })));
+        problems = answers.filter((a) => !a.ready || membersAlive(a.text)?.alive !== running.length).map((a) => `speaker ${a.node}: ${a.text}`);
+        for (const [node, p] of this.speakers) if (!p.running) problems.push(`speaker ${node}: ${componentStatus(p)}`);
+        return problems.length === 0;
+      }, timeoutMs, 200);
+    } catch {
+      // the caller shows `problems` and goes on: the check table says what works
+    }
+    return problems;
+  }
+
   /** Real connections from the client to every address and port (in parallel); one table row each. */
   async check(): Promise<TableRow[]> {
     const jobs: Promise<TableRow>[] = [];
@@ -261,6 +285,15 @@ export class Lab {
     await removeState(this.statePath);
     liveStatePaths.delete(this.statePath);
   }
+}
+
+/** The port of the speakers' /readyz (their --metrics flag, default 7473); undefined when off. */
+function speakerMetricsPort(args: readonly string[]): number | undefined {
+  const i = args.lastIndexOf('--metrics');
+  const value = i >= 0 ? args[i + 1] : undefined;
+  if (value === 'off') return undefined;
+  const port = value === undefined ? 7473 : Number(/:(\d+)$/.exec(value)?.[1]);
+  return Number.isInteger(port) && port > 0 ? port : undefined;
 }
 
 export function defaultStateDir(prefix: string): string {

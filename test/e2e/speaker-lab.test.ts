@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkAddress, ownerSeenByClient } from '../../lab/check.js';
+import { checkAddress, ownerSeenByClient, speakerReadyz } from '../../lab/check.js';
 import { startLab, type Lab, type LabService } from '../../lab/lab.js';
 import { waitFor } from '../helpers/wait.js';
 import { answersFor } from './helpers-probes.js';
@@ -104,9 +104,19 @@ describe('speaker e2e: the lab with 3 speakers', function () {
       return r.ok && seen && seen !== owner ? seen : undefined;
     }, { timeoutMs: 15_000, intervalMs: 100 });
     assert.notEqual(next, owner);
+    // The survivors are ready, and count the killed one as a member (its Lease is fresh) that is not alive.
+    for (const node of [...lab.speakers.keys()].filter((n) => n !== owner)) {
+      const readyz = await waitFor(`${node} to see the killed speaker down`, async () => {
+        const r = await speakerReadyz(lab.topology, node, 7473);
+        return r.ready && r.text === 'ok: 2 of 3 members alive' ? r : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 100, describe: () => speakerReadyz(lab.topology, node, 7473) });
+      assert.equal(readyz.text, 'ok: 2 of 3 members alive');
+    }
     // The killed speaker left its VIP on lo; a restart removes it (stale) and re-elects.
     lab.startSpeaker(owner);
     await waitFor('the restarted speaker to take its address back', async () => (await nodesHolding(lab, address)).join() === owner, { timeoutMs: 15_000, intervalMs: 100 });
+    assert.deepEqual(await lab.waitForSpeakers(10_000), [], 'every speaker ready again, seeing all three alive');
+    assert.equal((await speakerReadyz(lab.topology, owner, 7473)).text, 'ok: 3 of 3 members alive');
   });
 
   it('SIGTERM: the speaker hands its addresses over, exits 0 and leaves nothing on lo', async () => {
