@@ -12,7 +12,9 @@ import { parseArgs } from 'node:util';
  *                                                  answers the first line that comes back
  *   node dist/lab/probe.js udp  HOST PORT [TEXT]   the same as one datagram, resent every second
  *   node dist/lab/probe.js http HOST PORT [PATH]   GET PATH (default "/"), answers status and body
- *   options: --timeout-ms N (default 3000)
+ *   options: --timeout-ms N (default 3000); tcp: --hold-ms N [--every-ms M] keeps the
+ *   connection open N ms, sending a numbered TEXT line every M ms (default 100), and checks
+ *   that every line came back (a connection through a takeover, e.g.)
  *
  * Prints {"probe","target","ok","ms",…} on stdout and exits 0 if ok, 1 if not, 2 on a usage
  * error. It imports nothing of Fulcrum, so it starts fast and runs anywhere Node does.
@@ -30,6 +32,9 @@ export interface ProbeRequest {
   /** http: the request path. */
   readonly path: string;
   readonly timeoutMs: number;
+  /** tcp: keep the connection this long, one line every `everyMs` (0: one line, one answer). */
+  readonly holdMs: number;
+  readonly everyMs: number;
 }
 
 export type ParsedProbeArgs =
@@ -54,22 +59,29 @@ export interface ProbeResult {
   readonly body?: unknown;
   readonly reason?: ProbeFailure;
   readonly error?: string;
+  /** tcp --hold-ms: lines sent and lines that came back. */
+  readonly sent?: number;
+  readonly echoed?: number;
 }
 
 export const DEFAULT_PROBE_TEXT = 'fulcrum-probe';
 export const DEFAULT_PROBE_TIMEOUT_MS = 3000;
+export const DEFAULT_EVERY_MS = 100;
 /** A datagram lost while the owner's MAC is being resolved or changes gets another chance. */
 const UDP_RESEND_MS = 1000;
 const BODY_KEEP_CHARS = 4000;
 const KINDS: readonly ProbeKind[] = ['tcp', 'udp', 'http'];
 
-export const PROBE_USAGE = `Usage: node dist/lab/probe.js tcp|udp|http HOST PORT [TEXT|PATH] [--timeout-ms N]
+export const PROBE_USAGE = `Usage: node dist/lab/probe.js tcp|udp|http HOST PORT [TEXT|PATH] [--timeout-ms N] [--hold-ms N [--every-ms M]]
 
   tcp  HOST PORT [TEXT]   connect, send TEXT and a newline (default "${DEFAULT_PROBE_TEXT}"; '' sends
                           nothing), print the first line that comes back
   udp  HOST PORT [TEXT]   the same as one datagram (resent every second until the timeout)
   http HOST PORT [PATH]   GET PATH (default /), print the status and the body
   --timeout-ms N          give up after N ms (default ${DEFAULT_PROBE_TIMEOUT_MS})
+  --hold-ms N             tcp: keep the connection open N ms, sending "TEXT 1", "TEXT 2", … every
+                          --every-ms M (default ${DEFAULT_EVERY_MS}); ok if every line came back
+                          and the connection closed cleanly (watch one through a takeover)
 
 HOST is an IPv4 or IPv6 address ([brackets] allowed). Prints one JSON line; exit 0 if the probe
 got its answer, 1 if not, 2 on a usage error. Run it in a lab namespace, e.g.
@@ -105,6 +117,16 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
   const rawTimeout = parsed.values['timeout-ms'];
   const timeoutMs = rawTimeout === undefined ? DEFAULT_PROBE_TIMEOUT_MS : Number(rawTimeout);
   if (rawTimeout !== undefined && (!/^\d+$/.test(rawTimeout) || timeoutMs < 1)) problems.push(`--timeout-ms "${rawTimeout}": must be a whole number of milliseconds, at least 1`);
+  const msFlag = (flag: 'hold-ms' | 'every-ms', fallback: number, min: number): number => {
+    const raw = parsed.values[flag];
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min) problems.push(`--${flag} "${raw}": must be a whole number of milliseconds, at least ${min}`);
+    return Number(raw);
+  };
+  const holdMs = msFlag('hold-ms', 0, 1);
+  const everyMs = msFlag('every-ms', DEFAULT_EVERY_MS, 1);
+  if (parsed.values['hold-ms'] !== undefined && kind !== 'tcp') problems.push('--hold-ms: only for tcp');
+  if (parsed.values['every-ms'] !== undefined && parsed.values['hold-ms'] === undefined) problems.push('--every-ms: only with --hold-ms');
   if (problems.length > 0) return { kind: 'invalid', problems };
   return {
     kind: 'probe',
@@ -115,6 +137,8 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
       text: kind === 'http' ? '' : (extra ?? DEFAULT_PROBE_TEXT),
       path: kind === 'http' ? (extra ?? '/') : '/',
       timeoutMs,
+      holdMs,
+      everyMs,
     },
   };
 }
@@ -122,7 +146,7 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
 function parseArgsLoose(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
-    options: { 'timeout-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'timeout-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, 'every-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
     strict: true,
   });
@@ -199,6 +223,53 @@ function probeTcp(req: ProbeRequest): Promise<ProbeResult> {
   });
 }
 
+/** tcp --hold-ms: numbered lines for holdMs, every one must come back; then a clean close. */
+function probeTcpHold(req: ProbeRequest): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let echoed = 0;
+    let pending = '';
+    let ticker: NodeJS.Timeout | undefined;
+    const socket = connect({ host: req.host, port: req.port });
+    const counts = () => `${echoed} of ${sent} lines echoed`;
+    const s = outcome({ ...req, timeoutMs: req.holdMs + req.timeoutMs }, () => {
+      clearInterval(ticker);
+      socket.destroy();
+    }, resolve, () => `${counts()}, then no close within ${req.timeoutMs} ms`);
+    const fields = () => ({ sent, echoed });
+    socket.setEncoding('utf8');
+    socket.on('connect', () => {
+      const start = Date.now();
+      const tick = () => {
+        if (Date.now() - start < req.holdMs) {
+          socket.write(`${req.text} ${++sent}\n`);
+          return;
+        }
+        clearInterval(ticker);
+        socket.end();
+      };
+      tick();
+      ticker = setInterval(tick, req.everyMs);
+    });
+    socket.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        pending = pending.slice(nl + 1);
+        echoed++;
+      }
+    });
+    socket.on('end', () =>
+      echoed === sent && sent > 0 && ticker !== undefined && socket.writableEnded
+        ? s.finish({ ok: true, reply: counts(), ...fields() })
+        : s.finish({ ok: false, reason: 'closed', error: `closed by the other side after ${counts()}`, ...fields() }),
+    );
+    socket.on('error', (err: Error & { code?: string }) => {
+      const f = failureOf(err);
+      s.finish({ ok: false, reason: f.reason, error: `${f.error} after ${counts()}`, ...fields() });
+    });
+  });
+}
+
 function probeUdp(req: ProbeRequest): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const socket = createSocket(isIP(req.host) === 6 ? 'udp6' : 'udp4');
@@ -262,7 +333,7 @@ function bodyValue(text: string, contentType: string): unknown {
 export function runProbe(req: ProbeRequest): Promise<ProbeResult> {
   switch (req.kind) {
     case 'tcp':
-      return probeTcp(req);
+      return req.holdMs > 0 ? probeTcpHold(req) : probeTcp(req);
     case 'udp':
       return probeUdp(req);
     case 'http':

@@ -5,7 +5,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { interpretProbe, probeArgs } from '../../lab/check.js';
-import { DEFAULT_PROBE_TEXT, DEFAULT_PROBE_TIMEOUT_MS, parseProbeArgs, parseProbeOutput, runProbe, type ParsedProbeArgs, type ProbeRequest, type ProbeResult } from '../../lab/probe.js';
+import { DEFAULT_EVERY_MS, DEFAULT_PROBE_TEXT, DEFAULT_PROBE_TIMEOUT_MS, parseProbeArgs, parseProbeOutput, runProbe, type ParsedProbeArgs, type ProbeRequest, type ProbeResult } from '../../lab/probe.js';
 import type { CheckKind } from '../../lab/samples.js';
 
 const PROBE = fileURLToPath(new URL('../../lab/probe.js', import.meta.url));
@@ -13,7 +13,7 @@ const PROBE = fileURLToPath(new URL('../../lab/probe.js', import.meta.url));
 describe('lab probe: command line', () => {
   const request = (over: Partial<ProbeRequest>): ParsedProbeArgs => ({
     kind: 'probe',
-    request: { kind: 'tcp', host: '192.0.2.64', port: 5678, text: DEFAULT_PROBE_TEXT, path: '/', timeoutMs: DEFAULT_PROBE_TIMEOUT_MS, ...over },
+    request: { kind: 'tcp', host: '192.0.2.64', port: 5678, text: DEFAULT_PROBE_TEXT, path: '/', timeoutMs: DEFAULT_PROBE_TIMEOUT_MS, holdMs: 0, everyMs: DEFAULT_EVERY_MS, ...over },
   });
   const rows: { name: string; argv: string[]; want: ParsedProbeArgs }[] = [
     { name: 'tcp with no text sends the default line', argv: ['tcp', '192.0.2.64', '5678'], want: request({}) },
@@ -22,6 +22,13 @@ describe('lab probe: command line', () => {
     { name: 'udp takes an IPv6 host in brackets and a timeout', argv: ['udp', '[2001:db8::100]', '5678', '--timeout-ms', '500'], want: request({ kind: 'udp', host: '2001:db8::100', timeoutMs: 500 }) },
     { name: 'http gets / by default and sends no text', argv: ['http', '2001:db8::100', '80'], want: request({ kind: 'http', host: '2001:db8::100', port: 80, text: '' }) },
     { name: 'http takes a path', argv: ['http', '192.0.2.66', '80', '/healthz'], want: request({ kind: 'http', host: '192.0.2.66', port: 80, text: '', path: '/healthz' }) },
+    { name: 'tcp --hold-ms keeps the connection, a line every --every-ms', argv: ['tcp', '192.0.2.64', '5678', '--hold-ms', '5000', '--every-ms', '50'], want: request({ holdMs: 5000, everyMs: 50 }) },
+    {
+      name: '--hold-ms is for tcp only, --every-ms only with it',
+      argv: ['udp', '192.0.2.65', '5678', '--hold-ms', '0', '--every-ms', '10'],
+      want: { kind: 'invalid', problems: ['--hold-ms "0": must be a whole number of milliseconds, at least 1', '--hold-ms: only for tcp'] },
+    },
+    { name: '--every-ms without --hold-ms is named', argv: ['tcp', '192.0.2.64', '5678', '--every-ms', '10'], want: { kind: 'invalid', problems: ['--every-ms: only with --hold-ms'] } },
     { name: '--help asks for the usage', argv: ['--help'], want: { kind: 'help' } },
     { name: 'nothing at all names what is missing', argv: [], want: { kind: 'invalid', problems: ['missing the probe kind (tcp, udp or http), HOST and PORT'] } },
     {
@@ -99,7 +106,7 @@ describe('lab probe: real connections on loopback', () => {
   let udp: UdpSocket;
   let http: HttpServer;
   const port = (s: Server | HttpServer) => (s.address() as AddressInfo).port;
-  const req = (over: Partial<ProbeRequest>): ProbeRequest => ({ kind: 'tcp', host: '127.0.0.1', port: 1, text: DEFAULT_PROBE_TEXT, path: '/', timeoutMs: 2000, ...over });
+  const req = (over: Partial<ProbeRequest>): ProbeRequest => ({ kind: 'tcp', host: '127.0.0.1', port: 1, text: DEFAULT_PROBE_TEXT, path: '/', timeoutMs: 2000, holdMs: 0, everyMs: DEFAULT_EVERY_MS, ...over });
 
   before(async () => {
     echo = createServer((s) => s.pipe(s));
@@ -126,6 +133,29 @@ describe('lab probe: real connections on loopback', () => {
     assert.deepEqual([r4.ok, r4.reply, r4.target], [true, 'hello', `127.0.0.1:${port(echo)}`]);
     const r6 = await runProbe(req({ host: '::1', port: port(echo) }));
     assert.deepEqual([r6.ok, r6.reply, r6.target], [true, DEFAULT_PROBE_TEXT, `[::1]:${port(echo)}`]);
+  });
+
+  it('tcp --hold-ms: every numbered line comes back, then a clean close', async () => {
+    const r = await runProbe(req({ port: port(echo), text: 'n', holdMs: 250, everyMs: 20 }));
+    assert.equal(r.ok, true, JSON.stringify(r));
+    assert.ok(r.sent !== undefined && r.sent >= 5, `sent ${r.sent}`);
+    assert.equal(r.echoed, r.sent);
+    assert.equal(r.reply, `${r.sent} of ${r.sent} lines echoed`);
+  });
+
+  it('tcp --hold-ms: a server that closes early or resets fails, with the counts', async () => {
+    const early = await runProbe(req({ port: port(banner), text: 'n', holdMs: 2000, everyMs: 20 }));
+    assert.equal(early.ok, false);
+    assert.match(early.error ?? '', /^(closed by the other side|connection reset) after 1 of \d+ lines echoed$/);
+    const quitter = createServer((sock) => sock.once('data', () => sock.resetAndDestroy()));
+    await new Promise<void>((resolve) => quitter.listen(0, '127.0.0.1', resolve));
+    try {
+      const reset = await runProbe(req({ port: port(quitter), text: 'n', holdMs: 2000, everyMs: 20 }));
+      assert.deepEqual([reset.ok, reset.reason, reset.echoed], [false, 'reset', 0]);
+      assert.match(reset.error ?? '', /^connection reset after 0 of \d+ lines echoed$/);
+    } finally {
+      quitter.close();
+    }
   });
 
   it('tcp: a server that speaks first and closes is read too', async () => {
