@@ -10,6 +10,8 @@ export interface ProxyPort {
   apply(model: ProxyModel): Promise<void>;
   /** Stop accepting everywhere; open connections get up to `drainTimeoutMs`, then are cut. */
   stop(drainTimeoutMs: number): Promise<void>;
+  /** Resolves once the frontends removed from `address` have finished their connections (or the drain timeout cut them). */
+  drained(address: string): Promise<void>;
 }
 
 /** speaker/proxy's engine behind the port; a frontend that fails to bind is logged and retried at the next apply. */
@@ -31,5 +33,9 @@ export class EngineProxy implements ProxyPort {
 
   stop(drainTimeoutMs: number): Promise<void> {
     return this.#engine.stop({ drainTimeoutMs });
+  }
+
+  drained(address: string): Promise<void> {
+    return this.#engine.drained(address);
   }
 }

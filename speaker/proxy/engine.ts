@@ -52,7 +52,8 @@ export class ProxyEngine implements Sweeper {
   readonly #maxUdpFlows: number | undefined;
   readonly #frontends = new Map<string, FrontendRuntime>();
   readonly #generations = new Map<string, number>();
-  readonly #draining = new Set<Promise<void>>();
+  /** Frontends finishing their connections after removal: the promise of each, with its listen address. */
+  readonly #draining = new Map<Promise<void>, string>();
   /** Draining UDP frontends by bind: they hold their socket until their flows end. */
   readonly #drainingUdp = new Map<string, UdpFrontend>();
   readonly #pools = new Map<string, BackendPool>();
@@ -94,6 +95,11 @@ export class ProxyEngine implements Sweeper {
     return this.#draining.size;
   }
 
+  /** Resolves once no frontend removed from `address` is still finishing connections. */
+  async drained(address: string): Promise<void> {
+    await Promise.all([...this.#draining].filter(([, a]) => a === address).map(([done]) => done));
+  }
+
   /** Stops accepting everywhere, lets connections finish up to the deadline, then closes the rest. */
   async stop(opts: { drainTimeoutMs?: number } = {}): Promise<void> {
     await this.#queue;
@@ -101,7 +107,7 @@ export class ProxyEngine implements Sweeper {
     const timeoutMs = opts.drainTimeoutMs ?? this.#drainTimeoutMs;
     for (const [name, f] of this.#frontends) this.#startDrain(name, f, timeoutMs);
     this.#frontends.clear();
-    await Promise.all([...this.#draining]);
+    await Promise.all([...this.#draining.keys()]);
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
     removeSweeper(this);
@@ -203,6 +209,6 @@ export class ProxyEngine implements Sweeper {
       forgetFrontend(f.ctx.stats);
       this.#log.info({ event: 'frontendDrained', frontend: name });
     });
-    this.#draining.add(done);
+    this.#draining.set(done, f.ctx.spec.listen.address);
   }
 }
