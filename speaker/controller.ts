@@ -14,6 +14,7 @@ import { buildNodeProxyModel, type NodeProxyModel } from './plan-proxy.js';
 import { planSpeaker, type SpeakerPlan } from './plan.js';
 import type { BuildWarning } from './proxy/build.js';
 import type { ProxyPort } from './proxy-port.js';
+import type { HandoffEntry, HandoffPort } from './vip/handoff.js';
 
 const m = {
   owned: gauge('fulcrum_speaker_addresses_owned', 'Service addresses this node owns and announces'),
@@ -30,6 +31,8 @@ export interface SpeakerAppliers {
   readonly vip: { add(ip: string): Promise<void>; remove(ip: string): Promise<void> };
   readonly announcer: { announce(ip: string, iface: string): void; withdraw(ip: string): void };
   readonly proxy: ProxyPort;
+  /** Forwards the open connections of an address taken over to its previous owner (absent: none are). */
+  readonly handoff?: HandoffPort;
 }
 
 export interface SpeakerControllerOptions {
@@ -41,6 +44,8 @@ export interface SpeakerControllerOptions {
   readonly logger: Logger;
   /** Coalesce cache events for this long before re-planning (a peer going down skips it). */
   readonly coalesceMs: number;
+  /** How long a new owner forwards the connections it does not know to a previous owner still running (its handover plus drain); 0: never. */
+  readonly handoffMs?: number;
 }
 
 /**
@@ -66,6 +71,11 @@ export class SpeakerController {
   /** Addresses whose proxy is ready, with the interfaces they are announced on. */
   readonly #serving = new Map<string, readonly string[]>();
   readonly #vips = new Set<string>();
+  /**
+   * Addresses lost while running whose VIP stays on lo until the proxy has drained them: the
+   * new owner forwards their open connections here meanwhile. A token while draining, then DRAINED.
+   */
+  readonly #lingering = new Map<string, object>();
   readonly #owners = new Map<string, string | undefined>();
   #leaseSeen = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
   #timer: NodeJS.Timeout | undefined;
@@ -200,6 +210,7 @@ export class SpeakerController {
     for (const ip of served) a?.announcer.withdraw(ip);
     m.owned.set(0);
     await a?.proxy.stop(drainTimeoutMs);
+    this.#lingering.clear();
     for (const ip of [...this.#vips]) await this.#removeVip(ip);
   }
 
@@ -229,17 +240,16 @@ export class SpeakerController {
     const c = this.#o.caches;
     const services = c.services.list();
     const endpoints = indexEndpoints(c.slices.list(), c.endpoints.list());
-    const plan = planSpeaker({
-      me: this.#o.me,
-      services,
-      lbClass: this.#o.lbClass,
-      endpoints,
-      nodes: c.nodes.list(),
-      config: this.#config,
-      alive: view.alive,
-      interfaces: this.#o.interfaces,
-    });
+    const snapshot = { me: this.#o.me, services, lbClass: this.#o.lbClass, endpoints, nodes: c.nodes.list(), config: this.#config, alive: view.alive, interfaces: this.#o.interfaces };
+    const plan = planSpeaker(snapshot);
     this.#plan = plan;
+    const previousOwners = new Map(this.#owners);
+    if (previousOwners.size === 0 && plan.owned.length > 0) {
+      // First plan of this process (a restart): the owners before we joined are those of the
+      // same snapshot without us.
+      const without = planSpeaker({ ...snapshot, alive: new Set([...view.alive].filter((n) => n !== this.#o.me)) });
+      for (const [ip, a] of without.addresses) if (a.owner.kind === 'elected') previousOwners.set(ip, a.owner.node);
+    }
     this.#countElections(plan);
     const owned = new Set(plan.owned);
     try {
@@ -250,14 +260,19 @@ export class SpeakerController {
         a.announcer.withdraw(ip);
       }
       const gained = plan.owned.filter((ip) => !this.#vips.has(ip));
-      await Promise.all(gained.map(async (ip) => {
-        await a.vip.add(ip);
-        this.#vips.add(ip);
-      }));
+      // Before the clients move here, their open connections are set to go on reaching the previous owner.
+      const handoffs = plan.owned.filter((ip) => !this.#serving.has(ip)).map((ip) => this.#handoffOf(ip, previousOwners.get(ip), view)).filter((e) => e !== undefined);
+      await Promise.all([
+        ...gained.map(async (ip) => {
+          await a.vip.add(ip);
+          this.#vips.add(ip);
+        }),
+        handoffs.length > 0 ? a.handoff?.forward(handoffs, this.#o.handoffMs ?? 0) : undefined,
+      ]);
       const proxy = buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down });
       this.#warn(proxy.warnings);
       await a.proxy.apply(proxy.model);
-      for (const ip of [...this.#vips]) if (!owned.has(ip)) await this.#removeVip(ip);
+      for (const ip of [...this.#vips]) await this.#releaseVip(a, ip, owned);
       const reannounce = this.#reannounce;
       this.#reannounce = false;
       for (const ip of plan.owned) {
@@ -297,6 +312,42 @@ export class SpeakerController {
     }
   }
 
+  /**
+   * A previous owner still running (a clean stop draining, or a rebalance) keeps the address on
+   * lo while it drains: forward it the connections this node does not know. Not to one that
+   * crashed or is cut off: its clients get a reset here at once rather than a timeout.
+   */
+  #handoffOf(ip: string, previous: string | undefined, view: LivenessView): HandoffEntry | undefined {
+    if (!this.#appliers?.handoff || (this.#o.handoffMs ?? 0) <= 0 || previous === undefined || previous === this.#o.me) return undefined;
+    const state = view.peers.get(previous);
+    if (state === 'down' || state === 'unreachable') return undefined;
+    const node = this.#o.caches.nodes.get(previous);
+    const to = node ? internalIps(node).find((x) => x.includes(':') === ip.includes(':')) : undefined;
+    return to === undefined ? undefined : { address: ip, to };
+  }
+
+  /** The VIP of an address no longer owned comes off lo once the proxy has drained it (see #lingering). */
+  async #releaseVip(a: SpeakerAppliers, ip: string, owned: ReadonlySet<string>): Promise<void> {
+    if (owned.has(ip)) {
+      this.#lingering.delete(ip);
+      return;
+    }
+    const state = this.#lingering.get(ip);
+    if (state === undefined) {
+      const token = {};
+      this.#lingering.set(ip, token);
+      void a.proxy.drained(ip).then(() => {
+        if (this.#lingering.get(ip) !== token) return;
+        this.#lingering.set(ip, DRAINED);
+        this.schedule(0);
+      });
+      return;
+    }
+    if (state !== DRAINED) return;
+    this.#lingering.delete(ip);
+    await this.#removeVip(ip);
+  }
+
   async #removeVip(ip: string): Promise<void> {
     await this.#appliers?.vip.remove(ip);
     this.#vips.delete(ip);
@@ -328,8 +379,14 @@ export class SpeakerController {
   }
 }
 
+const DRAINED = {};
+
+function internalIps(n: V1Node): string[] {
+  return (n.status?.addresses ?? []).filter((x) => x.type === 'InternalIP').map((x) => x.address);
+}
+
 export function internalIp(n: V1Node): string | undefined {
-  const internal = (n.status?.addresses ?? []).filter((x) => x.type === 'InternalIP').map((x) => x.address);
+  const internal = internalIps(n);
   return internal.find((ip) => !ip.includes(':')) ?? internal[0];
 }
 

@@ -16,6 +16,7 @@ import { Liveness } from './liveness.js';
 import { speakerMembershipOptions } from './membership/options.js';
 import { EngineProxy } from './proxy-port.js';
 import { speakerReadiness } from './readiness.js';
+import { ConnectionHandoff } from './vip/handoff.js';
 import { VipPlumbing } from './vip/plumbing.js';
 
 export interface SpeakerTimings {
@@ -52,6 +53,11 @@ export interface SpeakerProgram {
   readonly metricsServer: MetricsServer | undefined;
   /** Clean stop: tell peers, hand over, stop answering, drain, remove the VIPs. */
   stop(): Promise<void>;
+}
+
+/** A previous owner keeps serving for the handover, then drains: forward it its connections that long, and a second more. */
+export function handoffMs(t: SpeakerTimings): number {
+  return t.handoverMs + t.drainTimeoutMs + 1_000;
 }
 
 /** The interface that holds one of `addresses` on this host. */
@@ -94,13 +100,15 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     }
     interfaces = [found];
   }
-  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs });
+  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings) });
   const vip = new VipPlumbing({ interfaces, logger: log.child({ part: 'vip' }) });
   await vip.prepareInterfaces();
   await vip.removeStale();
   const announcer = new Announcer({ interfaces, ownsAddress: controller.ownsAddress, logger: log.child({ part: 'announcer' }) });
   const proxy = new EngineProxy(log, o.timings.drainTimeoutMs);
-  controller.attach({ vip, announcer, proxy });
+  const handoff = new ConnectionHandoff({ logger: log.child({ part: 'handoff' }) });
+  await handoff.start();
+  controller.attach({ vip, announcer, proxy, handoff });
 
   const lease = new NodeAliveLease({ clients, namespace: o.namespace, nodeName: o.nodeName, renewIntervalMs: o.timings.leaseRenewMs, logger: log });
   await lease.start();
@@ -145,6 +153,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
       // Keep serving while the next owner announces, so no new connection goes unanswered.
       if (controller.serving().length > 0) await new Promise((r) => setTimeout(r, o.timings.handoverMs));
       await controller.release(o.timings.drainTimeoutMs);
+      await handoff.close();
       liveness.stop();
       announcer.close();
       await events.stop();

@@ -23,8 +23,17 @@ const OTHER = NODES.find((n) => n !== ME)!;
 const POOL = 'address-pools:\n- name: lab\n  protocol: layer2\n  addresses: [192.0.2.64/26]\n';
 
 function view(alive: string[], isolated = false): LivenessView {
-  return { alive: new Set(alive), down: new Set(NODES.filter((n) => !alive.includes(n))), isolated, peers: new Map() };
+  const down = NODES.filter((n) => !alive.includes(n));
+  return { alive: new Set(alive), down: new Set(down), isolated, peers: new Map([...alive.map((n) => [n, 'up'] as const), ...down.map((n) => [n, 'down'] as const)].filter(([n]) => n !== ME)) };
 }
+
+/** The view after `node` stopped cleanly: it said "left" (its Lease may be gone already). */
+function leftView(node: string): LivenessView {
+  const v = view(NODES.filter((n) => n !== node));
+  return { ...v, peers: new Map([...v.peers, [node, 'left']]) };
+}
+
+const nodeIp = (name: string) => '192.0.2.1' + name.slice(1);
 
 describe('speaker controller: plan → VIP → proxy → announce, against the API emulator', function () {
   this.timeout(30_000);
@@ -39,7 +48,7 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     const { clients } = cluster;
     for (const name of NODES) {
       await clients.core.createNode({ body: { metadata: { name } } });
-      await clients.core.replaceNodeStatus({ name, body: { metadata: { name }, status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: '192.0.2.1' + name.slice(1) }] } } });
+      await clients.core.replaceNodeStatus({ name, body: { metadata: { name }, status: { conditions: [{ type: 'Ready', status: 'True' }], addresses: [{ type: 'InternalIP', address: nodeIp(name) }] } } });
     }
     await applyPoolConfig(clients, POOL);
     await createService(clients, lbService('web', { ports: [{ port: 80, name: 'http' }] }));
@@ -50,7 +59,7 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     caches = new SpeakerCaches({ clients, namespace: 'fulcrum-system', configName: 'config', logger });
     await caches.start();
     events = new EventRecorder({ clients, component: 'fulcrum-speaker', host: ME, logger });
-    controller = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger, coalesceMs: 5 });
+    controller = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger, coalesceMs: 5, handoffMs: 12_500 });
     const appliers: SpeakerAppliers = {
       vip: { add: async (ip) => void ops.push(`vip.add ${ip}`), remove: async (ip) => void ops.push(`vip.remove ${ip}`) },
       announcer: {
@@ -60,7 +69,9 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
       proxy: {
         apply: async (m: ProxyModel) => void ops.push(`proxy [${m.frontends.map((f) => f.name).join(' ')}]`),
         stop: async () => void ops.push('proxy.stop'),
+        drained: async (ip: string) => void ops.push(`proxy.drained ${ip}`),
       },
+      handoff: { forward: async (entries, forMs) => void ops.push(`handoff ${entries.map((e) => `${e.address}>${e.to}`).join(' ')} for ${forMs}`) },
     };
     controller.attach(appliers);
   });
@@ -75,7 +86,8 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     ops.length = 0;
     controller.onLiveness(view(NODES));
     await waitFor('the address to be served', () => controller.serving().includes(VIP) || undefined);
-    assert.deepEqual(ops, [`vip.add ${VIP}`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
+    // A fresh process takes the address from the node that holds it without us, still running: hand off to it.
+    assert.deepEqual(ops, [`vip.add ${VIP}`, `handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
     assert.deepEqual(controller.ownsAddress(VIP, 'eth0'), { announce: true });
     assert.deepEqual(controller.ownsAddress(VIP, 'eth1'), { announce: false, reason: 'notThisInterface' });
     assert.deepEqual(controller.ownsAddress('192.0.2.71', 'eth0'), { announce: false, reason: 'notOwner' });
@@ -108,11 +120,12 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     assert.deepEqual(ops.filter((o) => !o.startsWith('proxy')), []);
   });
 
-  it('loss: stop answering first, then the proxy drops the frontend, then the VIP comes off', async () => {
+  it('loss: stop answering first, then the proxy drops the frontend, then the VIP comes off once drained', async () => {
     ops.length = 0;
     controller.onLiveness(view([OTHER]));
     await waitFor('the address to be released', () => (controller.serving().length === 0 && ops.includes(`vip.remove ${VIP}`)) || undefined);
-    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy []', `vip.remove ${VIP}`]);
+    // the run after the drain applies the same (empty) model again, then removes the VIP
+    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy []', `proxy.drained ${VIP}`, 'proxy []', `vip.remove ${VIP}`]);
   });
 
   it('isolated: owns nothing even though it is elected by hash', async () => {
@@ -130,6 +143,32 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     controller.onLiveness(view(NODES));
     await waitFor('the re-announcement', () => ops.some((o) => o.startsWith('announce')) || undefined);
     assert.deepEqual(ops.filter((o) => !o.startsWith('proxy')), [`announce ${VIP} eth0 owns=true`]);
+  });
+
+  it('takeover from an owner still running: its open connections are forwarded to it first; from a crashed one: not', async () => {
+    const served = (yes: boolean) => waitFor(`served: ${yes}`, () => controller.serving().includes(VIP) === yes || undefined);
+    // the other node owns it (we are down), then stops cleanly: it drains, so forward to it
+    controller.onLiveness(view([OTHER]));
+    await served(false);
+    ops.length = 0;
+    controller.onLiveness(leftView(OTHER));
+    await served(true);
+    assert.deepEqual(ops.slice(0, 2).sort(), [`handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `vip.add ${VIP}`].sort(), 'the handoff is set with the VIP, before the proxy and the announcement');
+    assert.ok(ops.indexOf(`announce ${VIP} eth0 owns=true`) > 1);
+    // a rebalance (the other node alive, the hash picks us) forwards too
+    controller.onLiveness(view([OTHER]));
+    await served(false);
+    ops.length = 0;
+    controller.onLiveness(view(NODES));
+    await served(true);
+    assert.ok(ops.includes(`handoff ${VIP}>${nodeIp(OTHER)} for 12500`), ops.join('; '));
+    // crashed: nobody to forward to, its clients get a reset here at once
+    controller.onLiveness(view([OTHER]));
+    await served(false);
+    ops.length = 0;
+    controller.onLiveness(view([ME]));
+    await served(true);
+    assert.deepEqual(ops.filter((o) => o.startsWith('handoff')), []);
   });
 
   it('release (clean stop): withdraw, proxy stop, VIP off', async () => {
