@@ -9,7 +9,9 @@ Runs on every node (a DaemonSet on the host network). Elects, with the other spe
 without talking to them, the owner of every Service address; the owner puts the address on lo,
 terminates its ports with Fulcrum's proxy, answers ARP/NDP for it and announces it on takeover.
 Peers probe each other over the node network (UDP, SWIM with Lifeguard) to fail over in well
-under a second, at about 40 datagrams per second per node whatever the cluster size.
+under a second, at about 40 datagrams per second per node whatever the cluster size. On a
+takeover from an owner that is still running, open connections are forwarded to it while it
+drains (nftables; without nft they are reset). /readyz is ok once every peer was heard from.
 
 Options:
   --node-name NAME         this node (default: $NODE_NAME; required)
@@ -31,7 +33,8 @@ Options:
   --lease-renew D          alive Lease renew period (default 5s; expires after 3 periods)
   --coalesce D             wait this long to batch cache events (default 20ms)
   --handover D             on SIGTERM, keep serving this long after telling peers (default 1500ms)
-  --drain-timeout D        then give open connections this long (default 10s)
+  --drain-timeout D        then give open connections this long (default 10s); a new owner
+                           forwards them here for --handover + --drain-timeout + 1s
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
   -h, --help
 `;
