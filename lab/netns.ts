@@ -45,7 +45,12 @@ export function execCommand(file: string, args: readonly string[], options: Exec
         resolve({ stdout, stderr, code: e ? (e.code ?? null) : 0, signal: e ? (e.signal ?? null) : null });
       },
     );
-    if (options.input !== undefined) child.stdin?.end(options.input);
+    if (options.input !== undefined) {
+      // A command that exits without reading its input (an nft that fails at once) closes the
+      // pipe: the write's EPIPE must not become an uncaught error; the exit status says it all.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(options.input);
+    }
   });
 }
 
