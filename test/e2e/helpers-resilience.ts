@@ -228,11 +228,13 @@ export function gratuitousFromNodes(lab: Lab, capture: NeighbourCapture, fromS: 
  */
 export async function waitForQuiet(lab: Lab, capture: NeighbourCapture): Promise<void> {
   let last = '';
-  await waitFor('the speakers to be quiet (no takeover announcement for 3 s, election counters unchanged)', async () => {
+  await waitFor('the speakers to be quiet (no takeover announcement for 3 s, election counters unchanged, every address on one node)', async () => {
     const counts = JSON.stringify([...(await electionCounts(lab)).entries()].map(([n, c]) => [n, c.elections]));
     const same = counts === last;
     last = counts;
-    return same && gratuitousFromNodes(lab, capture, Date.now() / 1000 - 3) === 0;
+    // A node that lost an address at start-up keeps it on lo until its proxy has drained it.
+    const settled = [...(await vipHolders(lab)).values()].every((nodes) => nodes.length === 1);
+    return same && settled && gratuitousFromNodes(lab, capture, Date.now() / 1000 - 3) === 0;
   }, { timeoutMs: 60_000, intervalMs: 1000 });
 }
 
