@@ -71,14 +71,11 @@ export interface HandoffPort {
 
 export interface ConnectionHandoffOptions {
   readonly logger: Logger;
-  /** Run every command inside this network namespace (`ip netns exec`): tests. */
-  readonly netns?: string;
   readonly run?: CommandRunner;
 }
 
 export class ConnectionHandoff implements HandoffPort {
   readonly #log: Logger;
-  readonly #prefix: readonly string[];
   readonly #run: CommandRunner;
   #enabled = false;
   /** Elements we set, by address: when the kernel drops them (performance.now()). */
@@ -86,7 +83,6 @@ export class ConnectionHandoff implements HandoffPort {
 
   constructor(o: ConnectionHandoffOptions) {
     this.#log = o.logger;
-    this.#prefix = o.netns ? ['ip', 'netns', 'exec', o.netns] : [];
     this.#run = o.run ?? execRunner;
   }
 
@@ -143,6 +139,6 @@ export class ConnectionHandoff implements HandoffPort {
   }
 
   #nft(argv: readonly string[]): Promise<string> {
-    return this.#run([...this.#prefix, ...argv]);
+    return this.#run(argv);
   }
 }
