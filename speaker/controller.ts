@@ -8,6 +8,7 @@ import type { Logger } from '../src/log.js';
 import { counter, gauge, histogram } from '../src/metrics.js';
 import type { Ownership } from './announce/decide.js';
 import type { SpeakerCaches } from './controller-caches.js';
+import { nodeReady } from './election/index.js';
 import { indexEndpoints } from './plan-endpoints.js';
 import type { MemberLease, LivenessView } from './membership/liveness.js';
 import { buildNodeProxyModel, type NodeProxyModel } from './plan-proxy.js';
@@ -128,30 +129,36 @@ export class SpeakerController {
     this.schedule(0);
   }
 
-  /** Alive Leases of the others, with when we saw each one change (for membership/liveness.ts). */
+  /** Alive Leases, ours included, with when we saw each one change (for membership/liveness.ts). */
   memberLeases(): Map<string, MemberLease> {
     const next = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
     for (const lease of this.#o.caches.leases.list()) {
       const peer = peerFromLease(lease);
-      if (!peer || peer.node === this.#o.me) continue;
+      if (!peer) continue;
       const renewTime = String(peer.renewTimeMs);
       const before = this.#leaseSeen.get(peer.node);
       const observedMs = before && before.renewTime === renewTime ? before.observedMs : performance.now();
-      const expiresMs = peer.renewTimeMs === undefined ? undefined : peer.renewTimeMs + peer.leaseDurationSeconds * 1000;
-      next.set(peer.node, { renewTime, observedMs, member: { expiresMs, observedMs } });
+      const durationMs = peer.leaseDurationSeconds * 1000;
+      const expiresMs = peer.renewTimeMs === undefined ? undefined : peer.renewTimeMs + durationMs;
+      // An alive Lease lasts three renew periods (src/k8s/alive-lease.ts).
+      next.set(peer.node, { renewTime, observedMs, member: { expiresMs, observedMs, renewIntervalMs: durationMs / 3 } });
     }
     this.#leaseSeen = next;
     return new Map([...next].map(([k, v]) => [k, v.member]));
   }
 
-  /** Node network addresses for heartbeats: each Node's InternalIP (IPv4 first). */
-  nodeAddresses(): Map<string, string> {
-    const out = new Map<string, string>();
+  /** Node network addresses for the probes (each Node's InternalIP, IPv4 first), and whether each Node is Ready. */
+  nodeAddresses(): { addresses: Map<string, string>; ready: Map<string, boolean> } {
+    const addresses = new Map<string, string>();
+    const ready = new Map<string, boolean>();
     for (const n of this.#o.caches.nodes.list()) {
+      const name = n.metadata?.name;
+      if (!name) continue;
+      ready.set(name, nodeReady(n));
       const ip = internalIp(n);
-      if (ip && n.metadata?.name) out.set(n.metadata.name, ip);
+      if (ip) addresses.set(name, ip);
     }
-    return out;
+    return { addresses, ready };
   }
 
   plan(): SpeakerPlan | undefined {

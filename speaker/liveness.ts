@@ -4,7 +4,7 @@ import type { Logger } from '../src/log.js';
 import { counter, gauge } from '../src/metrics.js';
 import { decodePacket, encodePacket } from './membership/codec.js';
 import { FailureDetector, type Step } from './membership/detector.js';
-import { livenessView, probedMember, sameView, type LivenessView, type MemberLease, type ProbeVerdict } from './membership/liveness.js';
+import { livenessView, sameView, type ApiView, type LivenessView, type MemberLease, type ProbeVerdict } from './membership/liveness.js';
 import type { MembershipOptions } from './membership/options.js';
 import type { Packet } from './membership/packet.js';
 
@@ -29,6 +29,16 @@ const m = {
 
 /** A Lease renewal seen this long after our dead verdict proves the peer alive elsewhere. */
 const EVIDENCE_MARGIN_MS = 1_000;
+/** Our own renewal not back through the watch after its period plus this long: our view of the Leases is not current. */
+const API_MARGIN_MS = 1_000;
+/**
+ * A silent peer's Lease not renewed for its period plus this long (by our own renewals' progress)
+ * is stale: the peer is dead. Longer than API_MARGIN_MS plus the 1 s re-evaluation and an apply,
+ * so that a live peer cut off from its peers and from the API has withdrawn first.
+ */
+const STALE_MARGIN_MS = 3_000;
+/** Our own renew period while no peer is heard and the API is to tell why: the stale verdict lags the truth by at most this. */
+const HURRIED_RENEW_MS = 1_000;
 
 /** Monotonic, but on the wall clock's scale: probe rounds line up across nodes (NTP-close clocks). */
 const clock = (): number => performance.timeOrigin + performance.now();
@@ -45,6 +55,8 @@ export interface LivenessOptions {
   readonly onStall: (stalledMs: number) => void;
   /** A peer held this node dead or gone: someone may have answered for our addresses. */
   readonly onDeclaredDown: () => void;
+  /** Renew our own Lease this often (undefined: its own period): while no peer is heard, its renewals coming back prove our view of the others' Leases current. */
+  readonly hurryLease: (intervalMs: number | undefined) => void;
 }
 
 export class Liveness {
@@ -53,9 +65,14 @@ export class Liveness {
   #detector: FailureDetector | undefined;
   #v4: Socket | undefined;
   #v6: Socket | undefined;
+  /** Alive Leases by node, ours included (its renewals coming back prove our view current). */
   #leases = new Map<string, MemberLease>();
   #addresses = new Map<string, string>();
-  #apiHealthy = true;
+  #nodeReady = new Map<string, boolean>();
+  #watching = true;
+  #api: ApiView;
+  /** Lease holders the detector had dropped (stale) that talked to us: members again. */
+  readonly #returned = new Set<string>();
   /** When each peer got its dead verdict (performance.now(), as Lease observations). */
   readonly #downSince = new Map<string, number>();
   #view: LivenessView | undefined;
@@ -83,6 +100,8 @@ export class Liveness {
   constructor(o: LivenessOptions) {
     this.#o = o;
     this.#log = o.logger.child({ part: 'membership' });
+    const now = performance.now();
+    this.#api = { reachable: false, sinceMs: now, lastMs: now };
   }
 
   async start(): Promise<void> {
@@ -108,7 +127,6 @@ export class Liveness {
     }
     // Created here, not in the constructor: its first tick must not look like a stall.
     this.#detector = new FailureDetector(this.#o.me, { now: clock(), random: Math.random, options: this.#o.membership });
-    this.#syncPeers();
     this.#evaluate();
   }
 
@@ -121,18 +139,18 @@ export class Liveness {
     return this.#detector?.unheardPeers() ?? [];
   }
 
-  /** The Leases of the other nodes (from the cache), and whether our view of the API is healthy. */
-  setLeases(leases: ReadonlyMap<string, MemberLease>, apiHealthy: boolean): void {
+  /** The alive Leases (from the cache, ours included), and whether their watch is up. */
+  setLeases(leases: ReadonlyMap<string, MemberLease>, watching: boolean): void {
     this.#leases = new Map(leases);
-    this.#apiHealthy = apiHealthy;
-    this.#syncPeers();
+    this.#watching = watching;
     this.#evaluate();
   }
 
-  /** Where to probe each node: its address on the node network (the Node's InternalIP). */
-  setAddresses(addresses: ReadonlyMap<string, string>): void {
+  /** Where to probe each node (its address on the node network, the Node's InternalIP), and whether each Node is Ready. */
+  setNodes(addresses: ReadonlyMap<string, string>, ready: ReadonlyMap<string, boolean>): void {
     this.#addresses = new Map(addresses);
-    this.#syncPeers();
+    this.#nodeReady = new Map(ready);
+    this.#evaluate();
   }
 
   /** Clean stop: tells every member at once (twice: UDP may lose one), then probes no more. */
@@ -152,17 +170,13 @@ export class Liveness {
     this.#v4 = this.#v6 = undefined;
   }
 
-  /** The detector probes the Lease holders the rule says are members and whose address we know. */
-  #syncPeers(): void {
+  /** The detector probes the Lease holders the rule says are members and whose address we know; true if that changed a verdict. */
+  #syncPeers(view: LivenessView): boolean {
     const d = this.#detector;
-    if (!d || this.#stopped) return;
-    const names: string[] = [];
-    const judge = { apiHealthy: this.#apiHealthy, wallNowMs: Date.now(), skewToleranceMs: this.#o.skewToleranceMs };
-    for (const [node, lease] of this.#leases) {
-      if (node === this.#o.me || !this.#addresses.has(node)) continue;
-      if (probedMember(lease, d.stateOf(node) ?? 'unknown', judge)) names.push(node);
-    }
-    this.#apply(d.setPeers(names, clock()));
+    if (!d || this.#stopped) return false;
+    const names = [...view.probed, ...this.#returned].filter((n) => this.#addresses.has(n));
+    this.#returned.clear();
+    return this.#apply(d.setPeers(names, clock()), false);
   }
 
   #receive(msg: Buffer): void {
@@ -174,10 +188,18 @@ export class Liveness {
       return;
     }
     m.packets.inc({ direction: 'received', type: r.packet.type });
+    const from = r.packet.from;
+    if (d.stateOf(from) === undefined && this.#leases.has(from) && this.#addresses.has(from) && from !== this.#o.me) {
+      // Dropped as dead by its stale Lease, yet it talks: a member again, whatever its Lease says.
+      this.#returned.add(from);
+      this.#log.info({ event: 'peerReturned', node: from }, `peer ${from} talks again`);
+      this.#evaluate();
+    }
     this.#apply(d.receive(r.packet, clock()));
   }
 
-  #apply(step: Step): void {
+  /** Sends and counts what the detector said; re-evaluates the view if a verdict changed (unless `evaluate` is false: the caller does). */
+  #apply(step: Step, evaluate = true): boolean {
     this.#sendAll(step);
     let changed = false;
     for (const c of step.changes) {
@@ -196,7 +218,7 @@ export class Liveness {
         case 'isolated':
         case 'rejoined':
           m.changes.inc({ kind: c.kind, reason: '' });
-          this.#log.warn({ event: 'standing', standing: c.kind }, c.kind === 'isolated' ? 'no peer heard from' : 'peers heard again');
+          this.#log.warn({ event: 'standing', standing: c.kind }, c.kind === 'isolated' ? 'no peer heard from' : 'a peer heard again, or none left to hear');
           break;
         case 'stalled':
           m.changes.inc({ kind: c.kind, reason: '' });
@@ -211,9 +233,10 @@ export class Liveness {
       }
       changed = true;
     }
-    if (changed) this.#evaluate();
+    if (changed && evaluate) this.#evaluate();
     if (this.#detector) m.localHealth.set(this.#detector.localHealth);
     this.#schedule();
+    return changed;
   }
 
   #sendAll(step: Step): void {
@@ -261,26 +284,49 @@ export class Liveness {
       const state = d?.stateOf(node);
       if (state) probes.set(node, { state, downSinceMs: this.#downSince.get(node) });
     }
+    const nowMs = performance.now();
     return livenessView({
       me: this.#o.me,
-      nowMs: performance.now(),
+      nowMs,
       wallNowMs: Date.now(),
-      apiHealthy: this.#apiHealthy,
+      api: this.#apiView(nowMs),
       skewToleranceMs: this.#o.skewToleranceMs,
       evidenceMarginMs: EVIDENCE_MARGIN_MS,
+      staleMarginMs: STALE_MARGIN_MS,
       leases: this.#leases,
       probes,
       standing: d?.standing ?? { kind: 'member' },
+      nodeReady: this.#nodeReady,
+      previous: this.#view,
     });
   }
 
+  /** Our own Lease is the proof that the cache is current: its renewals come back through the watch. */
+  #apiView(nowMs: number): ApiView {
+    const own = this.#leases.get(this.#o.me);
+    const before = this.#api;
+    const seen = own?.observedMs ?? before.lastMs;
+    const reachable = this.#watching && own !== undefined && nowMs - seen < own.renewIntervalMs + API_MARGIN_MS;
+    const next = { reachable, sinceMs: reachable && !before.reachable ? seen : before.sinceMs, lastMs: Math.max(before.lastMs, seen) };
+    if (reachable !== before.reachable) {
+      const why = reachable ? 'our Lease renewals come back through the watch' : !this.#watching ? 'the Lease watch is down' : own ? 'our last Lease renewal has not come back' : 'our Lease is not in the cache';
+      this.#log[reachable ? 'info' : 'warn']({ event: 'apiView', reachable, reason: why }, reachable ? 'the Leases are current' : 'the Leases are frozen as last seen');
+    }
+    this.#api = next;
+    return next;
+  }
+
+  /** Recomputes the view, keeps the detector's peers in step with it, and acts on a change. */
   #evaluate(): void {
-    const next = this.#compute();
+    let next = this.#compute();
+    // Dropping or adding peers can change the standing, hence the view: once more, then it is stable.
+    if (this.#syncPeers(next)) next = this.#compute();
     const before = this.#view;
     this.#view = next;
+    if (next.awaitingLeases !== (before?.awaitingLeases ?? false)) this.#o.hurryLease(next.awaitingLeases ? HURRIED_RENEW_MS : undefined);
     if (sameView(before, next)) return;
     for (const [node, state] of next.peers) {
-      if (before?.peers.get(node) !== state) this.#log.info({ event: 'peerState', node, state }, `peer ${node} is ${state}`);
+      if (before?.peers.get(node) !== state) this.#log.info({ event: 'peerState', node, state, reason: next.reasons.get(node) }, `peer ${node} is ${state}`);
     }
     if (next.isolated !== (before?.isolated ?? false)) {
       this.#log.warn({ event: next.isolated ? 'isolated' : 'rejoined', reason: next.isolation ?? null }, next.isolated ? 'cut off from the peers: withdrawing' : 'a member again');

@@ -125,9 +125,11 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
       if (stalledMs >= o.timings.failAfterMs) controller.onStall();
     },
     onDeclaredDown: () => controller.onStall(),
+    hurryLease: (ms) => lease.hurry(ms),
   });
   const feed = (): void => {
-    liveness.setAddresses(controller.nodeAddresses());
+    const nodes = controller.nodeAddresses();
+    liveness.setNodes(nodes.addresses, nodes.ready);
     liveness.setLeases(controller.memberLeases(), caches.leases.state() === 'watching');
   };
   caches.leases.onKey(feed);

@@ -27,8 +27,13 @@ export interface StandingInput {
 
 export function selfStanding(s: StandingInput): SelfStanding {
   const silentMs = s.now - s.lastHeardAt;
-  // Too few peers to tell our cut from their crash: the Lease rule (liveness.ts) decides.
-  if (s.upPeers < Math.max(1, s.minPeers)) return { kind: 'member' };
+  // No peer left to hear: nothing to be cut off from.
+  if (s.upPeers === 0) return { kind: 'member' };
+  // Too few peers to tell our cut from their crash: the Lease rule (liveness.ts) decides. Once
+  // isolated, a node stays so until it hears a peer or has none left: the peers whose Leases went
+  // stale are dropped one by one (liveness.ts), and the last silent one must not turn into a
+  // two-node suspicion while the API still says it is alive.
+  if (s.upPeers < s.minPeers && s.previous.kind !== 'isolated') return { kind: 'member' };
   if (silentMs >= s.isolationMs) return { kind: 'isolated', reason: 'noPeerHeard', silentMs };
   switch (s.previous.kind) {
     case 'member':

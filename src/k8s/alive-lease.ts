@@ -43,6 +43,10 @@ export class NodeAliveLease {
   #inFlight: Promise<void> | undefined;
   #stopped = false;
   #renewals = 0;
+  /** When the last write started (clock.now()). */
+  #lastStartMs = 0;
+  /** A shorter period asked for by hurry(), or undefined. */
+  #hurryMs: number | undefined;
 
   constructor(opts: NodeAliveLeaseOptions) {
     const renewIntervalMs = opts.renewIntervalMs ?? 5_000;
@@ -67,6 +71,21 @@ export class NodeAliveLease {
     return this.#renewals;
   }
 
+  /**
+   * Renews every `intervalMs` (shorter than the period) until called with undefined. The
+   * Lease's duration is unchanged: peers see it fresher, never staler. The speaker hurries while
+   * it hears no peer and waits for the API to show whether they are dead: each renewal that
+   * comes back through the watch proves its view of their Leases current.
+   */
+  hurry(intervalMs: number | undefined): void {
+    const next = intervalMs === undefined ? undefined : Math.min(intervalMs, this.#o.renewIntervalMs);
+    if (next === this.#hurryMs) return;
+    this.#hurryMs = next;
+    if (this.#stopped || this.#inFlight || this.#timer === undefined) return; // the next schedule reads it
+    this.#o.clock.clearTimer(this.#timer);
+    this.#schedule();
+  }
+
   /** Stops renewing and deletes the Lease. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -85,14 +104,18 @@ export class NodeAliveLease {
   }
 
   #renewNow(): Promise<void> {
-    const startedAt = this.#o.clock.now();
+    this.#lastStartMs = this.#o.clock.now();
     this.#inFlight = this.#write().finally(() => {
       this.#inFlight = undefined;
-      // Fixed rate: the period counts from the start of this write, not its end.
-      const delay = Math.max(0, startedAt + this.#o.renewIntervalMs - this.#o.clock.now());
-      if (!this.#stopped) this.#timer = this.#o.clock.setTimer(() => void this.#renewNow(), delay);
+      if (!this.#stopped) this.#schedule();
     });
     return this.#inFlight;
+  }
+
+  #schedule(): void {
+    // Fixed rate: the period counts from the start of the last write, not its end.
+    const delay = Math.max(0, this.#lastStartMs + (this.#hurryMs ?? this.#o.renewIntervalMs) - this.#o.clock.now());
+    this.#timer = this.#o.clock.setTimer(() => void this.#renewNow(), delay);
   }
 
   async #write(): Promise<void> {

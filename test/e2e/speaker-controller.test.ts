@@ -24,7 +24,8 @@ const POOL = 'address-pools:\n- name: lab\n  protocol: layer2\n  addresses: [192
 
 function view(alive: string[], isolated = false): LivenessView {
   const down = NODES.filter((n) => !alive.includes(n));
-  return { alive: new Set(alive), down: new Set(down), isolated, peers: new Map([...alive.map((n) => [n, 'up'] as const), ...down.map((n) => [n, 'down'] as const)].filter(([n]) => n !== ME)) };
+  const peers = new Map([...alive.map((n) => [n, 'up'] as const), ...down.map((n) => [n, 'down'] as const)].filter(([n]) => n !== ME));
+  return { alive: new Set(alive), down: new Set(down), isolated, peers, reasons: new Map(), stale: new Map(), probed: new Set(peers.keys()), awaitingLeases: false };
 }
 
 /** The view after `node` stopped cleanly: it said "left" (its Lease may be gone already). */

@@ -193,4 +193,20 @@ describe('k8s leader election and alive leases against the API emulator', functi
     await waitFor('the lease to be gone from the peers\' view', () => watcher.get(`fulcrum-system/${aliveLeaseName('node-1')}`) === undefined);
     await assert.rejects(readLease(emu, aliveLeaseName('node-1')), (err: { code?: number }) => err.code === 404);
   });
+
+  it('hurry() renews on a shorter period without changing the duration, until called with undefined', async () => {
+    const alive = new NodeAliveLease({ clients: emu.clients, namespace: 'fulcrum-system', nodeName: 'node-2', renewIntervalMs: 60_000 });
+    await alive.start();
+    stops.push(() => alive.stop());
+    assert.equal(alive.renewals(), 1);
+    alive.hurry(50);
+    await waitFor('four renewals at the hurried period', () => alive.renewals() >= 4, 5_000);
+    const lease = await readLease(emu, aliveLeaseName('node-2'));
+    assert.equal(lease.spec?.leaseDurationSeconds, 180, 'three of the configured periods, not of the hurried one');
+    alive.hurry(undefined);
+    await new Promise((r) => setTimeout(r, 100)); // a write already started may finish
+    const settled = alive.renewals();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(alive.renewals(), settled, 'back to the 60 s period: no renewal in 300 ms');
+  });
 });

@@ -7,6 +7,10 @@ const view = (alive: string[], down: string[] = [], isolation?: LivenessView['is
   down: new Set(isolation ? [...alive, ...down] : down),
   isolated: isolation !== undefined,
   peers: new Map(),
+  reasons: new Map(),
+  stale: new Map(),
+  probed: new Set(),
+  awaitingLeases: false,
   ...(isolation ? { isolation } : {}),
 });
 
