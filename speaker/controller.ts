@@ -47,6 +47,8 @@ export interface SpeakerControllerOptions {
   readonly coalesceMs: number;
   /** How long a new owner forwards the connections it does not know to a previous owner still running (its handover plus drain); 0: never. */
   readonly handoffMs?: number;
+  /** After losing an address, keep accepting on it this long (ARP withdrawn at once): clients that have not heard the new owner's announcement yet still connect. */
+  readonly handoverMs?: number;
 }
 
 /**
@@ -77,6 +79,9 @@ export class SpeakerController {
    * new owner forwards their open connections here meanwhile. A token while draining, then DRAINED.
    */
   readonly #lingering = new Map<string, object>();
+  /** Addresses lost while serving, whose frontends keep accepting until then (performance.now()). */
+  readonly #handingOver = new Map<string, number>();
+  #handoverTimer: NodeJS.Timeout | undefined;
   readonly #owners = new Map<string, string | undefined>();
   #leaseSeen = new Map<string, { renewTime: string; observedMs: number; member: MemberLease }>();
   #timer: NodeJS.Timeout | undefined;
@@ -218,6 +223,8 @@ export class SpeakerController {
     m.owned.set(0);
     await a?.proxy.stop(drainTimeoutMs);
     this.#lingering.clear();
+    this.#handingOver.clear();
+    clearTimeout(this.#handoverTimer);
     for (const ip of [...this.#vips]) await this.#removeVip(ip);
   }
 
@@ -260,12 +267,19 @@ export class SpeakerController {
     this.#countElections(plan);
     const owned = new Set(plan.owned);
     try {
-      // Loss: stop answering first, so the new owner's announcements win at once.
+      // Loss: stop answering first, so the new owner's announcements win at once; keep
+      // accepting for the handover, for the clients that reach us before they hear it.
+      const now = performance.now();
+      const handoverMs = this.#o.handoverMs ?? 0;
       for (const ip of [...this.#serving.keys()]) {
         if (owned.has(ip)) continue;
         this.#serving.delete(ip);
         a.announcer.withdraw(ip);
+        if (handoverMs > 0) this.#handingOver.set(ip, now + handoverMs);
       }
+      for (const [ip, until] of this.#handingOver) if (owned.has(ip) || until <= now) this.#handingOver.delete(ip);
+      this.#armHandoverEnd(now);
+      const accepting = new Set([...owned, ...this.#handingOver.keys()]);
       const gained = plan.owned.filter((ip) => !this.#vips.has(ip));
       // Before the clients move here, their open connections are set to go on reaching the previous owner.
       const handoffs = plan.owned.filter((ip) => !this.#serving.has(ip)).map((ip) => this.#handoffOf(ip, previousOwners.get(ip), view)).filter((e) => e !== undefined);
@@ -276,10 +290,10 @@ export class SpeakerController {
         }),
         handoffs.length > 0 ? a.handoff?.forward(handoffs, this.#o.handoffMs ?? 0) : undefined,
       ]);
-      const proxy = buildNodeProxyModel({ me: this.#o.me, owned, services, endpoints, down: view.down });
+      const proxy = buildNodeProxyModel({ me: this.#o.me, owned: accepting, services, endpoints, down: view.down });
       this.#warn(proxy.warnings);
       await a.proxy.apply(proxy.model);
-      for (const ip of [...this.#vips]) await this.#releaseVip(a, ip, owned);
+      for (const ip of [...this.#vips]) await this.#releaseVip(a, ip, accepting);
       const reannounce = this.#reannounce;
       this.#reannounce = false;
       for (const ip of plan.owned) {
@@ -331,6 +345,14 @@ export class SpeakerController {
     const node = this.#o.caches.nodes.get(previous);
     const to = node ? internalIps(node).find((x) => x.includes(':') === ip.includes(':')) : undefined;
     return to === undefined ? undefined : { address: ip, to };
+  }
+
+  /** Runs the loop again when the first handover ends (its frontends then stop accepting and drain). */
+  #armHandoverEnd(now: number): void {
+    clearTimeout(this.#handoverTimer);
+    if (this.#handingOver.size === 0) return;
+    const end = Math.min(...this.#handingOver.values());
+    this.#handoverTimer = setTimeout(() => this.schedule(0), Math.max(0, end - now));
   }
 
   /** The VIP of an address no longer owned comes off lo once the proxy has drained it (see #lingering). */

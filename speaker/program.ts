@@ -100,7 +100,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     }
     interfaces = [found];
   }
-  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings) });
+  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings), handoverMs: o.timings.handoverMs });
   const vip = new VipPlumbing({ interfaces, logger: log.child({ part: 'vip' }) });
   await vip.prepareInterfaces();
   await vip.removeStale();

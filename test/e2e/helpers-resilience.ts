@@ -56,6 +56,17 @@ export async function vipHolders(lab: Lab): Promise<Map<string, string[]>> {
   return out;
 }
 
+/**
+ * Every address on exactly one node's lo. A node that lost an address keeps it while it hands
+ * over (`--handover`) and while its proxy drains, so right after start-up or a move two may hold it.
+ */
+export async function waitForOneHolderEach(lab: Lab, timeoutMs = 20_000): Promise<Map<string, string[]>> {
+  return waitFor('every address on one node', async () => {
+    const h = await vipHolders(lab);
+    return [...h.values()].every((nodes) => nodes.length === 1) ? h : undefined;
+  }, { timeoutMs, intervalMs: 100, describe: async () => holdersText(await vipHolders(lab)) });
+}
+
 export function holdersText(h: ReadonlyMap<string, string[]>): string {
   return [...h.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([ip, nodes]) => `${ip}=${nodes.join('+')}`).join(' ');
 }

@@ -129,6 +129,28 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy []', `proxy.drained ${VIP}`, 'proxy []', `vip.remove ${VIP}`]);
   });
 
+  it('loss with a handover: stop answering at once, keep accepting for the handover, then drop the frontend and the VIP', async () => {
+    const HANDOVER_MS = 300;
+    const log: { at: number; op: string }[] = [];
+    const note = (op: string) => void log.push({ at: performance.now(), op });
+    const c = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger: componentLogger('speaker-test'), coalesceMs: 5, handoverMs: HANDOVER_MS });
+    c.attach({
+      vip: { add: async (ip) => note(`vip.add ${ip}`), remove: async (ip) => note(`vip.remove ${ip}`) },
+      announcer: { announce: (ip) => note(`announce ${ip}`), withdraw: (ip) => note(`withdraw ${ip}`) },
+      proxy: { apply: async (m: ProxyModel) => note(`proxy [${m.frontends.map((f) => f.name).join(' ')}]`), stop: async () => note('proxy.stop'), drained: async (ip: string) => note(`proxy.drained ${ip}`) },
+    });
+    c.onLiveness(view([ME]));
+    await waitFor('the address to be served', () => c.serving().includes(VIP) || undefined);
+    log.length = 0;
+    c.onLiveness(view([OTHER]));
+    await waitFor('the VIP to come off', () => log.some((l) => l.op === `vip.remove ${VIP}`) || undefined);
+    const ops = log.map((l) => l.op);
+    assert.deepEqual(ops, [`withdraw ${VIP}`, `proxy [default/web:80/TCP@${VIP}]`, 'proxy []', `proxy.drained ${VIP}`, 'proxy []', `vip.remove ${VIP}`]);
+    const at = (op: string) => log.find((l) => l.op === op)!.at;
+    assert.ok(at('proxy []') - at(`withdraw ${VIP}`) >= HANDOVER_MS - 1, `the frontend kept accepting ${Math.round(at('proxy []') - at(`withdraw ${VIP}`))} ms after the withdrawal`);
+    await c.release(0);
+  });
+
   it('isolated: owns nothing even though it is elected by hash', async () => {
     ops.length = 0;
     controller.onLiveness(view([], true));

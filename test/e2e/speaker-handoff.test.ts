@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseProbeOutput, type ProbeResult } from '../../lab/probe.js';
 import { startLab, type Lab } from '../../lab/lab.js';
 import { waitFor } from '../helpers/wait.js';
-import { hideHostAddressesFromLab, vipHolders } from './helpers-resilience.js';
+import { hideHostAddressesFromLab, vipHolders, waitForOneHolderEach } from './helpers-resilience.js';
 
 // Open connections across a takeover from a node that is still running: the new owner forwards
 // the packets of connections it does not know to the previous owner (nftables, dup), which keeps
@@ -33,6 +33,7 @@ describe('speaker e2e: open connections survive a takeover from a running owner 
     const svcs = await lab.waitForAddresses(30_000);
     address = svcs.find((s) => s.name === 'echo-tcp')!.addresses[0]!;
     assert.deepEqual(await lab.waitForSpeakers(15_000), []);
+    await waitForOneHolderEach(lab);
   });
 
   after(async () => {
@@ -78,6 +79,7 @@ describe('speaker e2e: open connections survive a takeover from a running owner 
   });
 
   it('the owner comes back and takes the address again: a connection open on the interim owner goes on too', async () => {
+    await waitForOneHolderEach(lab);
     const [interim] = await holders();
     const original = [...lab.speakers.entries()].find(([, p]) => !p.running)?.[0];
     assert.ok(interim && original);

@@ -6,7 +6,7 @@ import { checkAddress, ownerSeenByClient, speakerReadyz } from '../../lab/check.
 import { startLab, type Lab, type LabService } from '../../lab/lab.js';
 import { waitFor } from '../helpers/wait.js';
 import { answersFor } from './helpers-probes.js';
-import { hideHostAddressesFromLab, nodeByMac, vipHolders } from './helpers-resilience.js';
+import { hideHostAddressesFromLab, nodeByMac, vipHolders, waitForOneHolderEach } from './helpers-resilience.js';
 
 async function nodesHolding(lab: Lab, address: string): Promise<string[]> {
   return (await vipHolders(lab)).get(address) ?? [];
@@ -53,6 +53,7 @@ describe('speaker e2e: the lab with 3 speakers', function () {
   });
 
   it("the client's neighbour entry for each address is the MAC of the one node that holds it, and no other node answers ARP/NDP for it (capture on the bridge)", async () => {
+    await waitForOneHolderEach(lab);
     const capture = await lab.topology.captureNeighbourTraffic();
     try {
       const client = lab.topology.client.namespace;
