@@ -11,6 +11,9 @@
 //   (d) a Local Service with endpoints on every node: the owner crashes as in (a) with the
 //       endpoint on it, whose EndpointSlice still says ready (no kubelet noticed); another node
 //       with a ready local endpoint must take over
+//   (e) two of three speakers get SIGKILL, the owner's among them: the survivor hears no peer
+//       and serves once the API shows their Leases stale (speaker/membership/README.md); fewer
+//       trials, each waits for a Lease period
 // Between trials the fault is undone and the lab settles (every speaker up, one holder).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,7 +44,7 @@ setInterval(() => {
 }, Number(everyMs));
 `;
 
-type Case = 'crash' | 'sigkill' | 'sigterm' | 'localCrash';
+type Case = 'crash' | 'sigkill' | 'sigterm' | 'localCrash' | 'twoDie';
 
 const LOCAL_SERVICE = {
   apiVersion: 'v1',
@@ -110,12 +113,15 @@ async function settle(lab: Lab, address: string, prober: Prober): Promise<string
 async function trial(lab: Lab, c: Case, address: string, prober: Prober): Promise<number> {
   const owner = await settle(lab, address, prober);
   const speaker = lab.speakers.get(owner)!;
+  // (e): the owner and the next node by name die; the third survives.
+  const alsoKilled = c === 'twoDie' ? lab.topology.nodes.map((n) => n.name).find((n) => n !== owner) : undefined;
   const t0 = Date.now();
   if (c === 'crash' || c === 'localCrash') {
     await lab.topology.setNodeLink(owner, 'down');
     speaker.signal('SIGSTOP');
   } else {
-    speaker.signal(c === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
+    speaker.signal(c === 'sigterm' ? 'SIGTERM' : 'SIGKILL');
+    if (alsoKilled) lab.speakers.get(alsoKilled)!.signal('SIGKILL');
   }
   await waitFor(`service on ${address} back after ${c}`, async () => {
     const h = await holders(lab, address);
@@ -128,8 +134,10 @@ async function trial(lab: Lab, c: Case, address: string, prober: Prober): Promis
     speaker.signal('SIGCONT');
     await lab.topology.setNodeLink(owner, 'up');
   } else {
-    await speaker.exited;
-    lab.startSpeaker(owner);
+    for (const n of [owner, ...(alsoKilled ? [alsoKilled] : [])]) {
+      await lab.speakers.get(n)!.exited;
+      lab.startSpeaker(n);
+    }
   }
   return gap;
 }
@@ -154,11 +162,12 @@ const TITLES: Record<Case, string> = {
   sigkill: '(b) owner speaker SIGKILL',
   sigterm: '(c) owner speaker SIGTERM',
   localCrash: '(d) Local Service: owner crashes with its endpoint',
+  twoDie: '(e) two of three speakers SIGKILL (the owner\'s among them)',
 };
 
 export const run: BenchRun = async ({ quick }) => {
   if (process.getuid?.() !== 0) throw new Error('bench:failover needs root (network namespaces)');
-  const trials = quick ? 5 : 20;
+  const caseTrials = quick ? 5 : 20;
   const stateDir = mkdtempSync(join(tmpdir(), 'fulcrum-failover-'));
   // Speakers log at info to their files whatever this process's level, so a failed trial can be read.
   const lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
@@ -175,8 +184,9 @@ export const run: BenchRun = async ({ quick }) => {
     if (!echo) throw new Error('echo-tcp got no IPv4 address');
     // FULCRUM_FAILOVER_CASES=sigterm,crash runs only those (when chasing one case).
     const only = process.env.FULCRUM_FAILOVER_CASES?.split(',');
-    for (const c of (['crash', 'sigkill', 'sigterm', 'localCrash'] as const).filter((x) => !only || only.includes(x))) {
+    for (const c of (['crash', 'sigkill', 'sigterm', 'localCrash', 'twoDie'] as const).filter((x) => !only || only.includes(x))) {
       const address = c === 'localCrash' ? local : echo;
+      const trials = c === 'twoDie' ? (quick ? 2 : 5) : caseTrials;
       const prober = new Prober(lab, address);
       const gaps: number[] = [];
       const failed: string[] = [];

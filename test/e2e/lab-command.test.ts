@@ -66,7 +66,7 @@ describe('fulcrum lab (the command)', function () {
     assert.ok(!existsSync(`${defaultStateDir(PREFIX)}/state.json`));
   });
 
-  it('stays up with state.json phase ready until Ctrl-C, then removes everything and exits 0', async () => {
+  it('one node: every check passes, it stays up with state.json phase ready until Ctrl-C, then removes everything and exits 0', async () => {
     const statePath = `${defaultStateDir(PREFIX)}/state.json`;
     child = spawn(process.execPath, [BIN, 'lab', '--prefix', PREFIX, '--nodes', '1', '--address-timeout', '10s'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -90,6 +90,8 @@ describe('fulcrum lab (the command)', function () {
     ]);
     assert.ok(existsSync(state.kubeconfig));
     assert.match(out, /The lab is up/);
+    // One node serves every sample Service alone (no peer to hear is not being cut off).
+    assert.match(out, /All \d+ checks passed/, out);
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
     child.kill('SIGINT');
     assert.equal(await exited, 0, out);
