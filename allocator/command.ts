@@ -1,4 +1,4 @@
-import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, untilStopSignal, type Command } from '../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, untilStopSignal, type Command } from '../src/command.js';
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
 import { defaultIdentity, startAllocator } from './program.js';

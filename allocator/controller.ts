@@ -1,17 +1,19 @@
 import type { V1ConfigMap, V1Service } from '@kubernetes/client-node';
-import { parseConfig } from '../src/config/index.js';
+import { readConfigMap } from '../src/config/configmap.js';
 import type { Config } from '../src/config/types.js';
 import { Allocator } from '../src/ipam/allocator.js';
 import { serviceRequest } from '../src/ipam/request.js';
-import type { ServiceKey } from '../src/ipam/types.js';
-import { asServiceKey } from '../src/ipam/types.js';
+import { asServiceKey, type ServiceKey } from '../src/service/key.js';
 import type { ApiClients } from '../src/k8s/client.js';
 import { Informer } from '../src/k8s/informer.js';
 import { configMaps, services } from '../src/k8s/resources.js';
 import { patchServiceAnnotations, writeServiceLoadBalancerStatus } from '../src/k8s/status-writer.js';
 import { done, WorkQueue, type ReconcileResult } from '../src/k8s/workqueue.js';
 import type { Logger } from '../src/log.js';
-import { desiredStatus, keyOf, poolAnnotationPatch, responsibility, statusAddresses } from './desired.js';
+import { ingressIps } from '../src/service/ingress.js';
+import { keyOf } from '../src/service/key.js';
+import { responsibility } from '../src/service/ours.js';
+import { desiredStatus, poolAnnotationPatch } from './desired.js';
 import type { EventRecorder, EventType } from '../src/k8s/events.js';
 import { allocatorMetrics as m } from './metrics.js';
 
@@ -33,7 +35,8 @@ const EMPTY_CONFIG: Config = { pools: [] };
 
 /** The state of the pool config, as users see it in events and metrics. */
 type ConfigState =
-  | { kind: 'none'; reason: string }
+  /** `refused`: a ConfigMap exists but was refused (the config is stale: there is one to fix). */
+  | { kind: 'none'; reason: string; refused: boolean }
   | { kind: 'loaded'; config: Config; resourceVersion: string; stale: false }
   | { kind: 'loaded'; config: Config; resourceVersion: string; stale: true; reason: string };
 
@@ -49,7 +52,7 @@ export class AllocatorController {
   readonly #services: Informer<V1Service>;
   readonly #configMaps: Informer<V1ConfigMap>;
   #ipam = new Allocator(EMPTY_CONFIG);
-  #config: ConfigState = { kind: 'none', reason: 'the ConfigMap has not been read yet' };
+  #config: ConfigState = { kind: 'none', reason: 'the ConfigMap has not been read yet', refused: false };
   #queue: WorkQueue<ServiceKey> | undefined;
   /** Why an address found in a status was not adopted; told in the event when it is replaced. */
   #notAdopted = new Map<ServiceKey, string>();
@@ -89,7 +92,7 @@ export class AllocatorController {
     await Promise.all([this.#services.synced, this.#configMaps.synced]);
     m.leader.set(1);
     this.#ipam = new Allocator(EMPTY_CONFIG);
-    this.#config = { kind: 'none', reason: 'the ConfigMap has not been read yet' };
+    this.#config = { kind: 'none', reason: 'the ConfigMap has not been read yet', refused: false };
     this.#queue = new WorkQueue<ServiceKey>({
       name: 'services',
       reconcile: (key) => this.#reconcileTimed(key),
@@ -142,21 +145,19 @@ export class AllocatorController {
         this.#setConfigState({ ...this.#config, stale: true, reason: `ConfigMap ${where} was deleted; the last good config stays in force` });
         this.#log.warn({ event: 'configDeleted', configMap: where }, 'pool ConfigMap deleted: keeping the last good config, nothing is released');
       } else {
-        this.#setConfigState({ kind: 'none', reason: `ConfigMap ${where} not found: no pools, so no address is assigned` });
+        this.#setConfigState({ kind: 'none', reason: `ConfigMap ${where} not found: no pools, so no address is assigned`, refused: false });
         this.#log.warn({ event: 'noConfig', configMap: where }, 'no pool ConfigMap: nothing is assigned until it exists');
       }
       this.#enqueueAll();
       return;
     }
-    const rv = cm.metadata?.resourceVersion ?? '';
-    if (this.#config.kind === 'loaded' && this.#config.resourceVersion === rv) return;
-    const text = cm.data?.config;
-    const parsed = text === undefined ? undefined : parseConfig(text);
-    if (!parsed || !parsed.ok) {
-      const errors = parsed ? parsed.errors : [`data key "config" is missing`];
-      this.#refuseConfig(cm, `invalid config, ${errors.length} error(s): ${errors.join('; ')}`);
+    const parsed = readConfigMap(cm, this.#config.kind === 'loaded' ? this.#config.resourceVersion : undefined);
+    if (parsed.kind === 'unchanged' || parsed.kind === 'missing') return;
+    if (parsed.kind === 'invalid') {
+      this.#refuseConfig(cm, `invalid config, ${parsed.errors.length} error(s): ${parsed.errors.join('; ')}`);
       return;
     }
+    const rv = parsed.resourceVersion;
     for (const w of parsed.warnings) this.#log.warn({ event: 'configWarning', configMap: where }, w);
     const firstLoad = this.#config.kind === 'none';
     const result = this.#ipam.setConfig(parsed.config);
@@ -176,7 +177,7 @@ export class AllocatorController {
     if (this.#config.kind === 'loaded') {
       this.#setConfigState({ ...this.#config, stale: true, reason });
     } else {
-      this.#setConfigState({ kind: 'none', reason });
+      this.#setConfigState({ kind: 'none', reason, refused: true });
     }
     this.#log.error({ event: 'configRefused', reason }, 'pool config refused: the last good config stays in force');
     this.#event('ConfigMap', cm, 'Warning', 'InvalidConfig', reason);
@@ -186,7 +187,7 @@ export class AllocatorController {
   #setConfigState(s: ConfigState): void {
     this.#config = s;
     m.configLoaded.set(s.kind === 'loaded' ? 1 : 0);
-    m.configStale.set(s.kind === 'loaded' && s.stale ? 1 : s.kind === 'none' && s.reason.startsWith('invalid') ? 1 : 0);
+    m.configStale.set((s.kind === 'loaded' && s.stale) || (s.kind === 'none' && s.refused) ? 1 : 0);
     this.#updateCounts();
   }
 
@@ -198,7 +199,7 @@ export class AllocatorController {
   #adoptAll(): void {
     let adopted = 0;
     for (const svc of this.#services.list()) {
-      const addresses = statusAddresses(svc);
+      const addresses = ingressIps(svc);
       if (addresses.length === 0 || responsibility(svc, this.#o.lbClass).kind !== 'ours') continue;
       const req = serviceRequest(svc, { loadBalancerClass: this.#o.lbClass });
       const key = keyOf(svc);
@@ -255,7 +256,7 @@ export class AllocatorController {
     if (who.kind !== 'ours') return this.#letGo(key, svc, who.reason);
     if (this.#config.kind === 'none') {
       // Fail static: without any config nothing is assigned and nothing already shown is taken away.
-      if (statusAddresses(svc).length === 0) this.#event('Service', svc, 'Warning', 'AllocationFailed', this.#config.reason);
+      if (ingressIps(svc).length === 0) this.#event('Service', svc, 'Warning', 'AllocationFailed', this.#config.reason);
       m.reconciles.inc({ result: 'noConfig' });
       return done;
     }
@@ -266,7 +267,7 @@ export class AllocatorController {
       m.reconciles.inc({ result: 'invalid' });
       return done;
     }
-    const shown = statusAddresses(svc);
+    const shown = ingressIps(svc);
     const result = this.#ipam.assign(key, req.request);
     this.#updateCounts();
     if (result.kind === 'failed') {
@@ -303,7 +304,7 @@ export class AllocatorController {
     const ours = released.kind === 'released' || poolAnnotationPatch(svc, null) !== undefined;
     if (ours && reason !== 'deleting') {
       // The API server already cleared the status on a type change; a class change leaves it.
-      const freed = released.kind === 'released' ? released.addresses : statusAddresses(svc);
+      const freed = released.kind === 'released' ? released.addresses : ingressIps(svc);
       await this.#writeStatus(svc, [], null);
       if (freed.length > 0) {
         const why = reason === 'otherClass' ? 'the Service is of another load-balancer class' : 'the Service is no longer of type LoadBalancer';

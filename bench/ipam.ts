@@ -8,7 +8,8 @@ import { runInNewContext } from 'node:vm';
 import { parseConfig } from '../src/config/parse.js';
 import type { Config } from '../src/config/types.js';
 import { Allocator } from '../src/ipam/allocator.js';
-import { asServiceKey, type AllocationRequest, type Assignment, type ServiceKey } from '../src/ipam/types.js';
+import { asServiceKey, type ServiceKey } from '../src/service/key.js';
+import type { AllocationRequest, Assignment } from '../src/ipam/types.js';
 import type { BenchRun, Workload } from './lib/report.js';
 import { runIfMain } from './lib/standalone.js';
 

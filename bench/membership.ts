@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { DEFAULT_MEMBERSHIP_OPTIONS as O } from '../speaker/membership/options.js';
-import { percentile, runScenario, type ScenarioConfig, type ScenarioResult } from '../speaker/membership/scenario.js';
+import { percentile, runScenario, type ScenarioConfig, type ScenarioResult } from './membership/scenario.js';
 import type { BenchRun, Workload } from './lib/report.js';
 
 interface Case {

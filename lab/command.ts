@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { durationFlag, EXIT_FAILURE, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/cli/command.js';
+import { durationFlag, EXIT_FAILURE, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/command.js';
 import { errorMessage } from '../src/errors.js';
 import { parseLogLevel, setLogLevel } from '../src/log.js';
 import { DEFAULT_PREFIX, MAX_NODES, validatePrefix } from './addressing.js';

@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import { FulcrumError } from '../src/errors.js';
 import { NodeAliveLease } from '../src/k8s/alive-lease.js';
+import { internalIps } from '../src/k8s/nodes.js';
 import { createApiClients } from '../src/k8s/client.js';
 import { EventRecorder } from '../src/k8s/events.js';
 import { reuseConnections } from '../src/k8s/keep-alive.js';
@@ -10,12 +11,14 @@ import { collectProcessMetrics } from '../src/metrics.js';
 import { startMetricsServer, type MetricsServer, type Readiness } from '../src/metrics-server.js';
 import { Announcer } from './announce/responder.js';
 import { canonicalIp } from './announce/addr.js';
-import { SpeakerCaches } from './controller-caches.js';
+import { SpeakerCaches } from './caches.js';
 import { SpeakerController } from './controller.js';
-import { Liveness } from './liveness.js';
+import { MembershipFeed } from './membership-feed.js';
+import { MembershipTransport } from './membership-transport.js';
+import { ServedAddresses } from './served.js';
 import { speakerMembershipOptions } from './membership/options.js';
 import { EngineProxy } from './proxy-port.js';
-import { speakerReadiness } from './readiness.js';
+import { speakerReadiness } from './plan/readiness.js';
 import { ConnectionHandoff } from './vip/handoff.js';
 import { VipPlumbing } from './vip/plumbing.js';
 
@@ -82,7 +85,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const caches = new SpeakerCaches({ clients, namespace: o.namespace, configName: o.configName, logger: log });
   let interfaces = [...o.interfaces];
   // Set once the first plan is applied: from then on /readyz asks the membership.
-  let running: Liveness | undefined;
+  let running: MembershipTransport | undefined;
   const ready = (): Readiness => speakerReadiness({ synced: caches.hasSynced(), membership: running && { unheard: running.unheardPeers(), view: running.view(), applied: controller.followsMembership() } });
   const metricsServer = o.metrics ? await startMetricsServer({ ...o.metrics, ready }) : undefined;
   log.info({ event: 'starting', kubeconfig: source, namespace: o.namespace, lbClass: o.lbClass ?? null, metrics: metricsServer?.address ?? null }, 'speaker starting');
@@ -91,7 +94,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
 
   if (interfaces.length === 0) {
     const me = caches.nodes.get(o.nodeName);
-    const addresses = (me?.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+    const addresses = me ? internalIps(me) : [];
     const found = interfaceHolding(addresses);
     if (!found) {
       await caches.stop();
@@ -100,19 +103,23 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     }
     interfaces = [found];
   }
-  const controller = new SpeakerController({ me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings), handoverMs: o.timings.handoverMs });
   const vip = new VipPlumbing({ interfaces, logger: log.child({ part: 'vip' }) });
   await vip.prepareInterfaces();
   await vip.removeStale();
-  const announcer = new Announcer({ interfaces, ownsAddress: controller.ownsAddress, logger: log.child({ part: 'announcer' }) });
+  const served = new ServedAddresses();
+  const announcer = new Announcer({ interfaces, ownsAddress: served.ownsAddress, logger: log.child({ part: 'announcer' }) });
   const proxy = new EngineProxy(log, o.timings.drainTimeoutMs);
   const handoff = new ConnectionHandoff({ logger: log.child({ part: 'handoff' }) });
   await handoff.start();
-  controller.attach({ vip, announcer, proxy, handoff });
+  const controller = new SpeakerController({
+    me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, served,
+    appliers: { vip, announcer, proxy, handoff },
+    coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings), handoverMs: o.timings.handoverMs,
+  });
 
   const lease = new NodeAliveLease({ clients, namespace: o.namespace, nodeName: o.nodeName, renewIntervalMs: o.timings.leaseRenewMs, logger: log });
   await lease.start();
-  const liveness = new Liveness({
+  const liveness = new MembershipTransport({
     me: o.nodeName,
     port: o.probePort,
     membership: speakerMembershipOptions(o.timings.probeIntervalMs, o.timings.failAfterMs),
@@ -127,16 +134,8 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     onDeclaredDown: () => controller.onStall(),
     hurryLease: (ms) => lease.hurry(ms),
   });
-  const feed = (): void => {
-    const nodes = controller.nodeAddresses();
-    liveness.setNodes(nodes.addresses, nodes.ready);
-    liveness.setLeases(controller.memberLeases(), caches.leases.state() === 'watching');
-  };
-  caches.leases.onKey(feed);
-  caches.nodes.onKey(feed);
-  // Lease freshness and API health change with time alone: look again every second.
-  const refresh = setInterval(feed, 1_000);
-  feed();
+  const feed = new MembershipFeed(caches, liveness);
+  feed.start();
   await liveness.start();
   controller.onLiveness(liveness.view());
   await controller.runNow();
@@ -149,7 +148,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     metricsServer,
     async stop() {
       log.info({ event: 'stopping' }, 'stopping: telling peers, then handing over');
-      clearInterval(refresh);
+      feed.stop();
       liveness.leave();
       await lease.stop();
       // Keep serving while the next owner announces, so no new connection goes unanswered.

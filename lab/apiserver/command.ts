@@ -1,5 +1,5 @@
 import { rename } from 'node:fs/promises';
-import { applyLogLevelFlag, EXIT_OK, intFlag, listenFlag, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { applyLogLevelFlag, EXIT_OK, intFlag, listenFlag, parseCommandArgs, type Command } from '../../src/command.js';
 import { UsageError } from '../../src/errors.js';
 
 const usage = `Usage: fulcrum apiserver [--listen HOST:PORT] [--kubeconfig-out FILE] [--kubeconfig-scheme https|http] [--event-window N]

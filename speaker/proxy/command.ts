@@ -5,7 +5,7 @@
  * exits 0 on SIGTERM/SIGINT. With `workers: N > 1`, N worker processes share the listeners.
  */
 import { readFileSync } from 'node:fs';
-import { applyLogLevelFlag, durationFlag, EXIT_FAILURE, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import { applyLogLevelFlag, durationFlag, EXIT_FAILURE, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../../src/command.js';
 import { errorMessage } from '../../src/errors.js';
 import { componentLogger } from '../../src/log.js';
 import { collectProcessMetrics } from '../../src/metrics.js';

@@ -9,7 +9,7 @@
  * flow may be split across workers (each keeps its own flow table).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { EXIT_FAILURE, EXIT_OK } from '../../src/cli/command.js';
+import { EXIT_FAILURE, EXIT_OK } from '../../src/command.js';
 import { componentLogger } from '../../src/log.js';
 import type { ParsedProxyFile } from './file.js';
 

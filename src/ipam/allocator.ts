@@ -11,9 +11,9 @@ import type {
   Assignment,
   PoolCount,
   ReleaseResult,
-  ServiceKey,
   SetConfigResult,
 } from './types.js';
+import type { ServiceKey } from '../service/key.js';
 
 /** An assignment with its addresses parsed; the one record the Allocator keeps per Service. */
 interface Held {

@@ -2,7 +2,8 @@ import type { Config } from '../config/types.js';
 import { formatAddress, parseAddress, type Address, type Family } from './address.js';
 import type { PoolState } from './pool-state.js';
 import { canShare, portPairs, type Sharer } from './sharing.js';
-import type { AllocationRequest, AssignFailureReason, Assignment, ServiceKey } from './types.js';
+import type { ServiceKey } from '../service/key.js';
+import type { AllocationRequest, AssignFailureReason, Assignment } from './types.js';
 
 /**
  * Choosing addresses for one request against the current state: pure functions of the pools,

@@ -1,6 +1,6 @@
 // The allocator core: address ranges as bigints, Service → request, and the Allocator. Pure.
 export * from './address.js';
 export * from './types.js';
-export { serviceRequest, ANNOTATION_PREFIX, METALLB_PREFIX, type ServiceLike, type ServiceRequestResult, type ServiceRequestOptions } from './request.js';
+export { serviceRequest, type ServiceLike, type ServiceRequestResult, type ServiceRequestOptions } from './request.js';
 export { Allocator } from './allocator.js';
 export { canShare, canShareWith, type Sharer, type SharingVerdict } from './sharing.js';

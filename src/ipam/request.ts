@@ -1,4 +1,5 @@
 import { formatAddress, parseAddress, type Address, type Family } from './address.js';
+import { readAnnotation, type AnnotationName } from '../service/annotations.js';
 import type { AllocationRequest, IpFamilyPolicy, PortProtocol, ServicePort, TrafficPolicy } from './types.js';
 
 /**
@@ -21,8 +22,6 @@ export interface ServiceLike {
   };
 }
 
-export const ANNOTATION_PREFIX = 'fulcrum-lb.io/';
-export const METALLB_PREFIX = 'metallb.universe.tf/';
 
 export type ServiceRequestResult =
   | { readonly kind: 'request'; readonly request: AllocationRequest }
@@ -44,18 +43,11 @@ function invalid(reason: Invalid['reason'], message: string): Invalid {
   return { kind: 'invalid', reason, message };
 }
 
-/**
- * One annotation under both prefixes: Fulcrum's wins; MetalLB's is read when Fulcrum's is
- * absent. Both present with different values is an error, since either could be meant.
- */
-function annotation(annotations: Readonly<Record<string, string>>, name: string): { value: string | undefined } | Invalid {
-  const ours = annotations[ANNOTATION_PREFIX + name];
-  const theirs = annotations[METALLB_PREFIX + name];
-  if (ours !== undefined && theirs !== undefined && ours.trim() !== theirs.trim()) {
-    return invalid('conflictingRequests', `annotations ${ANNOTATION_PREFIX}${name} ("${ours}") and ${METALLB_PREFIX}${name} ("${theirs}") disagree`);
-  }
-  const value = (ours ?? theirs)?.trim();
-  return { value: value === '' ? undefined : value };
+/** One annotation under each of its prefixes (src/service/annotations.ts); prefixes that disagree are an error, since either could be meant. */
+function annotation(svc: ServiceLike, name: AnnotationName): { value: string | undefined } | Invalid {
+  const a = readAnnotation(svc, name);
+  if (a.kind === 'conflict') return invalid('conflictingRequests', a.message);
+  return { value: a.kind === 'set' ? a.value : undefined };
 }
 
 function isInvalid(x: unknown): x is Invalid {
@@ -86,8 +78,8 @@ function declaredFamilies(spec: NonNullable<ServiceLike['spec']>): Family[] | In
   return fromClusterIPs.length > 0 ? [...new Set(fromClusterIPs)] : [];
 }
 
-function requestedAddresses(spec: NonNullable<ServiceLike['spec']>, annotations: Readonly<Record<string, string>>): Address[] | Invalid {
-  const fromAnnotation = annotation(annotations, 'loadBalancerIPs');
+function requestedAddresses(svc: ServiceLike, spec: NonNullable<ServiceLike['spec']>): Address[] | Invalid {
+  const fromAnnotation = annotation(svc, 'loadBalancerIPs');
   if (isInvalid(fromAnnotation)) return fromAnnotation;
   const fromSpec = spec.loadBalancerIP?.trim() || undefined;
   if (fromAnnotation.value !== undefined && fromSpec !== undefined) {
@@ -131,12 +123,11 @@ export function serviceRequest(service: ServiceLike, options: ServiceRequestOpti
   if (spec.loadBalancerClass !== undefined && spec.loadBalancerClass !== options.loadBalancerClass) {
     return { kind: 'ignored', reason: 'otherLoadBalancerClass', message: `loadBalancerClass "${spec.loadBalancerClass}" belongs to another provider` };
   }
-  const annotations = service.metadata?.annotations ?? {};
-  const pool = annotation(annotations, 'address-pool');
+  const pool = annotation(service, 'address-pool');
   if (isInvalid(pool)) return pool;
-  const sharing = annotation(annotations, 'allow-shared-ip');
+  const sharing = annotation(service, 'allow-shared-ip');
   if (isInvalid(sharing)) return sharing;
-  const requested = requestedAddresses(spec, annotations);
+  const requested = requestedAddresses(service, spec);
   if (isInvalid(requested)) return requested;
   const servicePorts = ports(spec);
   if (isInvalid(servicePorts)) return servicePorts;

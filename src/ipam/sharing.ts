@@ -1,4 +1,5 @@
-import type { AllocationRequest, ServiceKey } from './types.js';
+import type { ServiceKey } from '../service/key.js';
+import type { AllocationRequest } from './types.js';
 
 /** One Service on an address, as the sharing rules see it. */
 export interface Sharer {

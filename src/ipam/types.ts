@@ -1,16 +1,5 @@
+import type { ServiceKey } from '../service/key.js';
 import type { Family } from './address.js';
-
-/** `namespace/name` of a Service. Branded so an address or a pool name cannot be passed by mistake. */
-export type ServiceKey = string & { readonly __brand: 'ServiceKey' };
-
-export function serviceKey(namespace: string, name: string): ServiceKey {
-  return `${namespace}/${name}` as ServiceKey;
-}
-
-/** For keys that already are `namespace/name` (work-queue keys, test fixtures). */
-export function asServiceKey(key: string): ServiceKey {
-  return key as ServiceKey;
-}
 
 export type PortProtocol = 'TCP' | 'UDP' | 'SCTP';
 

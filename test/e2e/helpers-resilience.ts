@@ -201,6 +201,8 @@ export async function startReadyLab(prefix: string): Promise<Started> {
     lab = await startLab({ prefix, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
     await hideHostAddressesFromLab(lab);
     const svcs = await lab.waitForAddresses(30_000);
+    // Every speaker has heard every other and applied that view: no start-up move is pending.
+    assert.deepEqual(await lab.waitForSpeakers(30_000), [], 'every speaker ready');
     const l = lab;
     await waitFor('every sample Service to answer from the client', async () => {
       const rows = await l.check();

@@ -38,7 +38,7 @@ describe('fulcrum lab (the command)', function () {
 
   it('refuses to run without root, with a clear message and exit 1', function () {
     const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups', process.execPath];
-    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const main = fileURLToPath(new URL('../../bin/main.js', import.meta.url));
     const canRead = spawnSync('setpriv', [...asNobody, '-e', `require('node:fs').accessSync(${JSON.stringify(main)}); require('node:fs').accessSync(${JSON.stringify(BIN)})`]);
     if (canRead.status !== 0) {
       console.log('      (skipped: user nobody cannot read this checkout, so it cannot run bin/fulcrum)');

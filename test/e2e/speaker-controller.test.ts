@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { EventRecorder } from '../../src/k8s/events.js';
 import { componentLogger } from '../../src/log.js';
-import { SpeakerCaches } from '../../speaker/controller-caches.js';
+import { SpeakerCaches } from '../../speaker/caches.js';
 import { SpeakerController, type SpeakerAppliers } from '../../speaker/controller.js';
-import { electOwner } from '../../speaker/election/index.js';
+import { ServedAddresses } from '../../speaker/served.js';
+import { electOwner } from '../../speaker/plan/elect.js';
 import type { LivenessView } from '../../speaker/membership/liveness.js';
 import type { ProxyModel } from '../../speaker/proxy/model.js';
 import { applyPoolConfig, createService, lbService, serviceEvents, startTestCluster, type TestCluster } from '../helpers/cluster.js';
@@ -42,6 +43,7 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
   let caches: SpeakerCaches;
   let events: EventRecorder;
   let controller: SpeakerController;
+  const served = new ServedAddresses();
   const ops: string[] = [];
 
   before(async () => {
@@ -60,12 +62,11 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     caches = new SpeakerCaches({ clients, namespace: 'fulcrum-system', configName: 'config', logger });
     await caches.start();
     events = new EventRecorder({ clients, component: 'fulcrum-speaker', host: ME, logger });
-    controller = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger, coalesceMs: 5, handoffMs: 12_500 });
     const appliers: SpeakerAppliers = {
       vip: { add: async (ip) => void ops.push(`vip.add ${ip}`), remove: async (ip) => void ops.push(`vip.remove ${ip}`) },
       announcer: {
-        announce: (ip, iface) => ops.push(`announce ${ip} ${iface} owns=${controller.ownsAddress(ip, iface).announce}`),
-        withdraw: (ip) => ops.push(`withdraw ${ip} owns=${controller.ownsAddress(ip, 'eth0').announce}`),
+        announce: (ip, iface) => ops.push(`announce ${ip} ${iface} owns=${served.ownsAddress(ip, iface).announce}`),
+        withdraw: (ip) => ops.push(`withdraw ${ip} owns=${served.ownsAddress(ip, 'eth0').announce}`),
       },
       proxy: {
         apply: async (m: ProxyModel) => void ops.push(`proxy [${m.frontends.map((f) => f.name).join(' ')}]`),
@@ -74,7 +75,7 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
       },
       handoff: { forward: async (entries, forMs) => void ops.push(`handoff ${entries.map((e) => `${e.address}>${e.to}`).join(' ')} for ${forMs}`) },
     };
-    controller.attach(appliers);
+    controller = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger, served, appliers, coalesceMs: 5, handoffMs: 12_500 });
   });
 
   after(async () => {
@@ -89,9 +90,9 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     await waitFor('the address to be served', () => controller.serving().includes(VIP) || undefined);
     // A fresh process takes the address from the node that holds it without us, still running: hand off to it.
     assert.deepEqual(ops, [`vip.add ${VIP}`, `handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
-    assert.deepEqual(controller.ownsAddress(VIP, 'eth0'), { announce: true });
-    assert.deepEqual(controller.ownsAddress(VIP, 'eth1'), { announce: false, reason: 'notThisInterface' });
-    assert.deepEqual(controller.ownsAddress('192.0.2.71', 'eth0'), { announce: false, reason: 'notOwner' });
+    assert.deepEqual(served.ownsAddress(VIP, 'eth0'), { announce: true });
+    assert.deepEqual(served.ownsAddress(VIP, 'eth1'), { announce: false, reason: 'notThisInterface' });
+    assert.deepEqual(served.ownsAddress('192.0.2.71', 'eth0'), { announce: false, reason: 'notOwner' });
   });
 
   it("records nodeAssigned on the Service with MetalLB's message", async () => {
@@ -133,12 +134,12 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     const HANDOVER_MS = 300;
     const log: { at: number; op: string }[] = [];
     const note = (op: string) => void log.push({ at: performance.now(), op });
-    const c = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger: componentLogger('speaker-test'), coalesceMs: 5, handoverMs: HANDOVER_MS });
-    c.attach({
+    const appliers: SpeakerAppliers = {
       vip: { add: async (ip) => note(`vip.add ${ip}`), remove: async (ip) => note(`vip.remove ${ip}`) },
       announcer: { announce: (ip) => note(`announce ${ip}`), withdraw: (ip) => note(`withdraw ${ip}`) },
       proxy: { apply: async (m: ProxyModel) => note(`proxy [${m.frontends.map((f) => f.name).join(' ')}]`), stop: async () => note('proxy.stop'), drained: async (ip: string) => note(`proxy.drained ${ip}`) },
-    });
+    };
+    const c = new SpeakerController({ me: ME, lbClass: undefined, interfaces: ['eth0'], caches, events, logger: componentLogger('speaker-test'), served: new ServedAddresses(), appliers, coalesceMs: 5, handoverMs: HANDOVER_MS });
     c.onLiveness(view([ME]));
     await waitFor('the address to be served', () => c.serving().includes(VIP) || undefined);
     log.length = 0;
@@ -170,24 +171,27 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
 
   it('takeover from an owner still running: its open connections are forwarded to it first; from a crashed one: not', async () => {
     const served = (yes: boolean) => waitFor(`served: ${yes}`, () => controller.serving().includes(VIP) === yes || undefined);
+    // Lost, drained, and its VIP off lo: the next takeover starts from nothing.
+    const lose = async (v: LivenessView) => {
+      ops.length = 0;
+      controller.onLiveness(v);
+      await waitFor('the VIP off lo', () => ops.includes(`vip.remove ${VIP}`) || undefined);
+    };
     // the other node owns it (we are down), then stops cleanly: it drains, so forward to it
-    controller.onLiveness(view([OTHER]));
-    await served(false);
+    await lose(view([OTHER]));
     ops.length = 0;
     controller.onLiveness(leftView(OTHER));
     await served(true);
     assert.deepEqual(ops.slice(0, 2).sort(), [`handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `vip.add ${VIP}`].sort(), 'the handoff is set with the VIP, before the proxy and the announcement');
     assert.ok(ops.indexOf(`announce ${VIP} eth0 owns=true`) > 1);
     // a rebalance (the other node alive, the hash picks us) forwards too
-    controller.onLiveness(view([OTHER]));
-    await served(false);
+    await lose(view([OTHER]));
     ops.length = 0;
     controller.onLiveness(view(NODES));
     await served(true);
     assert.ok(ops.includes(`handoff ${VIP}>${nodeIp(OTHER)} for 12500`), ops.join('; '));
     // crashed: nobody to forward to, its clients get a reset here at once
-    controller.onLiveness(view([OTHER]));
-    await served(false);
+    await lose(view([OTHER]));
     ops.length = 0;
     controller.onLiveness(view([ME]));
     await served(true);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { durationFlag, intFlag, listenFlag, parseCommandArgs } from '../../src/cli/command.js';
+import { durationFlag, intFlag, listenFlag, parseCommandArgs } from '../../src/command.js';
 import { UsageError } from '../../src/errors.js';
 
 // Every program parses its flags with these; a bad value must be a usage error (exit 2) that

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { electOwner } from '../../speaker/election/index.js';
+import { electOwner } from '../../speaker/plan/elect.js';
 
 const nodeNames = fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,14}$/), { minLength: 1, maxLength: 12 });
 const addresses = fc.uniqueArray(

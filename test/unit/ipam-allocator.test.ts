@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Allocator } from '../../src/ipam/allocator.js';
-import { asServiceKey } from '../../src/ipam/types.js';
+import { asServiceKey } from '../../src/service/key.js';
 import { config, DEFAULT_CONFIG, req, runSteps, type Step } from './ipam-fixtures.js';
 
 type Row = { name: string; config?: string; steps: Step[] };

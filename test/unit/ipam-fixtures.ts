@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/parse.js';
 import type { Config } from '../../src/config/types.js';
 import { Allocator } from '../../src/ipam/allocator.js';
-import { asServiceKey, type AllocationRequest, type AssignFailureReason, type AssignResult } from '../../src/ipam/types.js';
+import { asServiceKey } from '../../src/service/key.js';
+import type { AllocationRequest, AssignFailureReason, AssignResult } from '../../src/ipam/types.js';
 
 /** Shared builders of the ipam tests (not a test file itself). */
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Allocator } from '../../src/ipam/allocator.js';
 import { canShareWith } from '../../src/ipam/sharing.js';
-import { asServiceKey, type AllocationRequest, type Assignment, type ServiceKey } from '../../src/ipam/types.js';
+import { asServiceKey, type ServiceKey } from '../../src/service/key.js';
+import type { AllocationRequest, Assignment } from '../../src/ipam/types.js';
 import { config, req } from './ipam-fixtures.js';
 
 // Small pools, so random operations collide, share, exhaust and skip buggy addresses often.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { DEFAULT_MEMBERSHIP_OPTIONS as O } from '../../speaker/membership/options.js';
-import { percentile, runScenario } from '../../speaker/membership/scenario.js';
-import { Simulation, type SimulationConfig } from '../../speaker/membership/simulation.js';
+import { percentile, runScenario } from '../../bench/membership/scenario.js';
+import { Simulation, type SimulationConfig } from '../../bench/membership/simulation.js';
 
 /** The verdicts of a run, as comparable text. */
 function trace(config: Partial<SimulationConfig>, crash: number): { changes: string[]; sent: number[] } {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Endpoints, V1Service } from '@kubernetes/client-node';
-import { buildProxyModel, type BuildWarning } from '../../speaker/proxy/build.js';
+import { endpointsOf, indexEndpoints } from '../../src/service/endpoints.js';
+import { buildProxyModel, type BuildWarning } from '../../speaker/plan/service-proxy.js';
 import type { Endpoint } from '../../speaker/proxy/model.js';
 
 type Ep = { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean };
@@ -77,7 +78,7 @@ describe('buildProxyModel: which endpoints a Service port uses', () => {
     it(row.name, () => {
       const svc = row.svc ?? service();
       const before = JSON.stringify([svc, row.slices, row.legacy]);
-      const m = buildProxyModel(svc, row.slices, row.node ?? 'n1', ['192.0.2.100'], row.legacy ? { endpoints: row.legacy } : {});
+      const m = buildProxyModel(svc, endpointsOf(svc, indexEndpoints(row.slices, row.legacy ? [row.legacy] : [])), row.node ?? 'n1', ['192.0.2.100']);
       assert.equal(m.backends.length, 1, 'one backend per Service port');
       assert.deepEqual(addrs(m.backends[0]!.endpoints), row.want, `buildProxyModel(${row.name})`);
       assert.equal(JSON.stringify([svc, row.slices, row.legacy]), before, 'inputs were not mutated');
@@ -135,7 +136,8 @@ describe('buildProxyModel: annotations and spec fields', () => {
     it(row.name, () => {
       const before = JSON.stringify(row.svc);
       const vips = row.svc.spec?.ports?.length === 2 ? ['192.0.2.100', '2001:db8::100'] : ['192.0.2.100'];
-      const m = buildProxyModel(row.svc, [slice([{ ip: '198.51.100.1' }], [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }])], 'n1', vips);
+      const slices = [slice([{ ip: '198.51.100.1' }], [{ name: 'http', port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }])];
+      const m = buildProxyModel(row.svc, endpointsOf(row.svc, indexEndpoints(slices, [])), 'n1', vips);
       row.check(m);
       assert.deepEqual(m.warnings.map((w) => w.kind), row.warnings ?? [], 'warnings');
       assert.equal(JSON.stringify(row.svc), before, 'inputs were not mutated');

@@ -2,14 +2,15 @@ import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/types.js';
-import { electOwner as elect } from '../../speaker/election/index.js';
+import { electOwner as elect } from '../../speaker/plan/elect.js';
 
 const electOwner = (ip: string, nodes: readonly string[]): string | undefined => {
   const e = elect(ip, nodes);
   return e.kind === 'owner' ? e.node : undefined;
 };
-import { indexEndpoints } from '../../speaker/plan-endpoints.js';
-import { EXCLUDE_LABEL, planSpeaker, type SpeakerSnapshot } from '../../speaker/plan.js';
+import { indexEndpoints } from '../../src/service/endpoints.js';
+import { EXCLUDE_FROM_LB_LABEL as EXCLUDE_LABEL } from '../../src/k8s/nodes.js';
+import { planSpeaker, type SpeakerSnapshot } from '../../speaker/plan/addresses.js';
 
 function config(yaml: string): Config {
   const r = parseConfig(yaml);

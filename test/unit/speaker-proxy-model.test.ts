@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { V1EndpointSlice, V1Endpoints, V1Service } from '@kubernetes/client-node';
-import { indexEndpoints } from '../../speaker/plan-endpoints.js';
-import { buildNodeProxyModel } from '../../speaker/plan-proxy.js';
+import { indexEndpoints } from '../../src/service/endpoints.js';
+import { buildNodeProxyModel } from '../../speaker/plan/proxy-model.js';
 
 const VIP = '192.0.2.70';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { LivenessView } from '../../speaker/membership/liveness.js';
-import { speakerReadiness } from '../../speaker/readiness.js';
+import { speakerReadiness } from '../../speaker/plan/readiness.js';
 
 const view = (alive: string[], down: string[] = [], isolation?: LivenessView['isolation']): LivenessView => ({
   alive: new Set(isolation ? [] : alive),

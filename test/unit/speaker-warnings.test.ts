@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { V1Service } from '@kubernetes/client-node';
-import { describeBuildWarning } from '../../speaker/controller.js';
-import { buildProxyModel } from '../../speaker/proxy/build.js';
+import { describeBuildWarning } from '../../speaker/events.js';
+import { buildProxyModel } from '../../speaker/plan/service-proxy.js';
 
 function svc(annotations: Record<string, string>, spec: Partial<NonNullable<V1Service['spec']>> = {}): V1Service {
   return {

@@ -1,16 +1,20 @@
 /**
- * Service + its EndpointSlices (or, for a Service without a selector, its hand-made Endpoints)
- * + this node's name + the VIPs this node owns → the frontends and backends of that Service.
- * Pure: plain API-shaped objects in, data out; problems are returned as warnings, not thrown.
+ * Service + its endpoints (src/service/endpoints.ts: from its EndpointSlices, or its hand-made
+ * Endpoints) + this node's name + the VIPs this node owns → the frontends and backends of that
+ * Service. Pure: plain API-shaped objects in, data out; problems are returned as warnings, not
+ * thrown.
  *
  * Endpoint choice, per Service port, as kube-proxy does it:
- *   1. every address of every slice endpoint whose slice has a port of the Service port's name
+ *   1. every address of every endpoint that has a port of the Service port's name and protocol
  *      (that port's number is the resolved targetPort, named ports included);
  *   2. `externalTrafficPolicy: Local` keeps only endpoints on this node;
  *   3. the ready ones; if there is none, the serving and terminating ones (graceful shutdown).
  */
-import type { V1EndpointSlice, V1Endpoints, V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { parseCidr } from './acl.js';
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { annotationText, FULCRUM_PREFIX, K8S_SOURCE_RANGES_ANNOTATION, type AnnotationName } from '../../src/service/annotations.js';
+import type { EndpointView } from '../../src/service/endpoints.js';
+import { keyOf } from '../../src/service/key.js';
+import { parseCidr } from '../proxy/acl.js';
 import {
   BALANCE_ALGORITHMS,
   DEFAULT_AFFINITY,
@@ -27,11 +31,8 @@ import {
   type FrontendTimeouts,
   type HealthCheck,
   type ProxyProtocolVersion,
-} from './model.js';
+} from '../proxy/model.js';
 
-export const ANNOTATION = 'fulcrum-lb.io/';
-/** Kubernetes' own annotation, used when `spec.loadBalancerSourceRanges` is empty. */
-const K8S_SOURCE_RANGES = 'service.beta.kubernetes.io/load-balancer-source-ranges';
 
 export type BuildWarning =
   | { readonly kind: 'badAnnotation'; readonly annotation: string; readonly value: string; readonly reason: string }
@@ -47,16 +48,14 @@ export interface ServiceProxyModel {
 
 export interface BuildOptions {
   readonly timeouts?: { readonly tcp?: FrontendTimeouts; readonly udp?: FrontendTimeouts };
-  /** For selector-less Services that have hand-made Endpoints and no EndpointSlice. */
-  readonly endpoints?: V1Endpoints;
 }
 
 interface Candidate extends Endpoint {
   readonly key: string;
 }
 
-function annotation(svc: V1Service, name: string): string | undefined {
-  return svc.metadata?.annotations?.[`${ANNOTATION}${name}`];
+function annotation(svc: V1Service, name: AnnotationName): string | undefined {
+  return annotationText(svc, name);
 }
 
 /** `2s`, `500ms`, `1m`, or a bare number of milliseconds. */
@@ -68,20 +67,20 @@ function parseDurationMs(text: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
-function oneOf<T extends string>(svc: V1Service, name: string, allowed: readonly T[], fallback: T, warnings: BuildWarning[]): T {
+function oneOf<T extends string>(svc: V1Service, name: AnnotationName, allowed: readonly T[], fallback: T, warnings: BuildWarning[]): T {
   const v = annotation(svc, name);
   if (v === undefined) return fallback;
   if ((allowed as readonly string[]).includes(v.trim())) return v.trim() as T;
-  warnings.push({ kind: 'badAnnotation', annotation: `${ANNOTATION}${name}`, value: v, reason: `not one of ${allowed.join(', ')}` });
+  warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}${name}`, value: v, reason: `not one of ${allowed.join(', ')}` });
   return fallback;
 }
 
-function positiveInt(svc: V1Service, name: string, fallback: number, warnings: BuildWarning[]): number {
+function positiveInt(svc: V1Service, name: AnnotationName, fallback: number, warnings: BuildWarning[]): number {
   const v = annotation(svc, name);
   if (v === undefined) return fallback;
   const n = Number(v.trim());
   if (Number.isInteger(n) && n >= 1 && n <= 100) return n;
-  warnings.push({ kind: 'badAnnotation', annotation: `${ANNOTATION}${name}`, value: v, reason: 'not a whole number from 1 to 100' });
+  warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}${name}`, value: v, reason: 'not a whole number from 1 to 100' });
   return fallback;
 }
 
@@ -89,14 +88,14 @@ export function healthCheckOf(svc: V1Service, warnings: BuildWarning[]): HealthC
   const type = annotation(svc, 'health-check');
   if (type === undefined || type.trim() === 'none' || type.trim() === '') return undefined;
   if (type.trim() !== 'tcp') {
-    warnings.push({ kind: 'badAnnotation', annotation: `${ANNOTATION}health-check`, value: type, reason: 'only "tcp" is supported (http:/path comes with the HTTP frontend)' });
+    warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}health-check`, value: type, reason: 'only "tcp" is supported (http:/path comes with the HTTP frontend)' });
     return undefined;
   }
   let intervalMs = DEFAULT_HEALTH_CHECK.intervalMs;
   const interval = annotation(svc, 'health-check-interval');
   if (interval !== undefined) {
     const ms = parseDurationMs(interval);
-    if (ms === undefined) warnings.push({ kind: 'badAnnotation', annotation: `${ANNOTATION}health-check-interval`, value: interval, reason: 'not a duration such as 2s or 500ms' });
+    if (ms === undefined) warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}health-check-interval`, value: interval, reason: 'not a duration such as 2s or 500ms' });
     else intervalMs = ms;
   }
   return {
@@ -110,7 +109,7 @@ export function healthCheckOf(svc: V1Service, warnings: BuildWarning[]): HealthC
 
 function sourceRangesOf(svc: V1Service, warnings: BuildWarning[]): { ok: string[]; invalid: number } {
   const fromSpec = svc.spec?.loadBalancerSourceRanges ?? [];
-  const raw = fromSpec.length > 0 ? fromSpec : (svc.metadata?.annotations?.[K8S_SOURCE_RANGES] ?? '').split(',').filter((s) => s.trim() !== '');
+  const raw = fromSpec.length > 0 ? fromSpec : (svc.metadata?.annotations?.[K8S_SOURCE_RANGES_ANNOTATION] ?? '').split(',').filter((s) => s.trim() !== '');
   const ok: string[] = [];
   let invalid = 0;
   for (const r of raw) {
@@ -124,34 +123,18 @@ function sourceRangesOf(svc: V1Service, warnings: BuildWarning[]): { ok: string[
   return { ok, invalid };
 }
 
-/** Every (address, port) a Service port may use, from slices or from legacy Endpoints. */
-function candidatesOf(port: V1ServicePort, slices: readonly V1EndpointSlice[], legacy: V1Endpoints | undefined): Candidate[] {
+/** Every (address, port) a Service port may use: the endpoints with a port of its name and protocol. */
+function candidatesOf(port: V1ServicePort, endpoints: readonly EndpointView[]): Candidate[] {
   const name = port.name ?? '';
   const protocol = port.protocol ?? 'TCP';
   const out = new Map<string, Candidate>();
-  const add = (address: string, p: number, nodeName: string | undefined, ready: boolean, serving: boolean, terminating: boolean): void => {
-    const key = `${address} ${p}`;
-    if (out.has(key)) return;
-    const base = { key, address, port: p, ready, serving, terminating, weight: 1 };
-    out.set(key, nodeName === undefined ? base : { ...base, nodeName });
-  };
-  for (const slice of slices) {
-    const sp = (slice.ports ?? []).find((x) => (x.name ?? '') === name && (x.protocol ?? 'TCP') === protocol);
-    if (sp?.port === undefined) continue;
-    for (const e of slice.endpoints ?? []) {
-      const ready = e.conditions?.ready ?? true; // the API says: nil means ready
-      const serving = e.conditions?.serving ?? ready;
-      const terminating = e.conditions?.terminating ?? false;
-      for (const a of e.addresses ?? []) add(a, sp.port, e.nodeName, ready, serving, terminating);
-    }
-  }
-  if (slices.length === 0 && legacy !== undefined) {
-    for (const subset of legacy.subsets ?? []) {
-      const sp = (subset.ports ?? []).find((x) => (x.name ?? '') === name && (x.protocol ?? 'TCP') === protocol);
-      if (sp === undefined) continue;
-      for (const a of subset.addresses ?? []) add(a.ip, sp.port, a.nodeName, true, true, false);
-      for (const a of subset.notReadyAddresses ?? []) add(a.ip, sp.port, a.nodeName, false, false, false);
-    }
+  for (const e of endpoints) {
+    const p = e.ports.get(name);
+    if (p === undefined || p.protocol !== protocol) continue;
+    const key = `${e.address} ${p.port}`;
+    if (out.has(key)) continue;
+    const base = { key, address: e.address, port: p.port, ready: e.ready, serving: e.serving, terminating: e.terminating, weight: 1 };
+    out.set(key, e.nodeName === undefined ? base : { ...base, nodeName: e.nodeName });
   }
   return [...out.values()];
 }
@@ -166,13 +149,13 @@ export function chooseEndpoints(candidates: readonly Candidate[], local: boolean
 
 export function buildProxyModel(
   service: V1Service,
-  endpointSlices: readonly V1EndpointSlice[],
+  serviceEndpoints: readonly EndpointView[],
   nodeName: string,
   vipAddresses: readonly string[],
   opts: BuildOptions = {},
 ): ServiceProxyModel {
   const warnings: BuildWarning[] = [];
-  const key = `${service.metadata?.namespace ?? ''}/${service.metadata?.name ?? ''}`;
+  const key = keyOf(service);
   const balance: BalanceAlgorithm = oneOf(service, 'balance', BALANCE_ALGORITHMS, 'roundrobin', warnings);
   const proxyProtocol: ProxyProtocolVersion = oneOf(service, 'proxy-protocol', PROXY_PROTOCOL_VERSIONS, 'none', warnings);
   const healthCheck = healthCheckOf(service, warnings);
@@ -194,7 +177,7 @@ export function buildProxyModel(
     const udp = protocol === 'UDP';
     if (udp && proxyProtocol !== 'none') warnings.push({ kind: 'proxyProtocolOnUdp', port: portLabel });
     const backendName = `${key}:${portLabel}`;
-    const endpoints = chooseEndpoints(candidatesOf(port, endpointSlices, opts.endpoints), local, nodeName);
+    const endpoints = chooseEndpoints(candidatesOf(port, serviceEndpoints), local, nodeName);
     const backend: Backend = {
       name: backendName,
       balance,

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../cli/command.js';
-import { FulcrumError, UsageError } from '../errors.js';
-import { parseConfig } from './parse.js';
-import { summarizeConfig } from './summary.js';
+import { EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
+import { FulcrumError, UsageError } from '../src/errors.js';
+import { parseConfig } from '../src/config/parse.js';
+import { summarizeConfig } from '../src/config/summary.js';
 
 const USAGE = `Usage: fulcrum check-config FILE|-
 

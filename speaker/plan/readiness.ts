@@ -1,5 +1,5 @@
-import type { Readiness } from '../src/metrics-server.js';
-import type { LivenessView } from './membership/liveness.js';
+import type { Readiness } from '../../src/metrics-server.js';
+import type { LivenessView } from '../membership/liveness.js';
 
 /**
  * The speaker's `/readyz`, pure. Ready means: the caches are synced, the first plan is applied

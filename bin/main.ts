@@ -1,17 +1,17 @@
-import { errorMessage, UsageError } from '../errors.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command } from './command.js';
+import { errorMessage, UsageError } from '../src/errors.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command } from '../src/command.js';
 
 /**
  * Every program of Fulcrum is a subcommand of `bin/fulcrum`. Each is loaded only when asked
  * for, so `fulcrum check-config` does not pay for the Kubernetes client or the proxy.
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  'check-config': { summary: 'validate a pool ConfigMap (file or -); print a summary or every error', load: async () => (await import('../config/check-config-command.js')).command },
-  apiserver: { summary: 'in-memory Kubernetes API emulator for the lab and tests (not for production)', load: async () => (await import('../../lab/apiserver/command.js')).command },
-  allocator: { summary: 'assign addresses to LoadBalancer Services (leader-elected)', load: async () => (await import('../../allocator/command.js')).command },
-  speaker: { summary: 'own, announce (ARP/NDP) and proxy Service addresses on this node', load: async () => (await import('../../speaker/command.js')).command },
-  proxy: { summary: 'run the data plane standalone from a declarative YAML file', load: async () => (await import('../../speaker/proxy/command.js')).command },
-  lab: { summary: 'run the whole system on this machine in network namespaces (root)', load: async () => (await import('../../lab/command.js')).command },
+  'check-config': { summary: 'validate a pool ConfigMap (file or -); print a summary or every error', load: async () => (await import('./check-config-command.js')).command },
+  apiserver: { summary: 'in-memory Kubernetes API emulator for the lab and tests (not for production)', load: async () => (await import('../lab/apiserver/command.js')).command },
+  allocator: { summary: 'assign addresses to LoadBalancer Services (leader-elected)', load: async () => (await import('../allocator/command.js')).command },
+  speaker: { summary: 'own, announce (ARP/NDP) and proxy Service addresses on this node', load: async () => (await import('../speaker/command.js')).command },
+  proxy: { summary: 'run the data plane standalone from a declarative YAML file', load: async () => (await import('../speaker/proxy/command.js')).command },
+  lab: { summary: 'run the whole system on this machine in network namespaces (root)', load: async () => (await import('../lab/command.js')).command },
   status: { summary: 'show addresses, owners and endpoints of LoadBalancer Services', load: async () => (await import('./status-command.js')).command },
 };
 
@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (name === '--version' || name === 'version') {
     const { createRequire } = await import('node:module');
-    const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+    const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
     process.stdout.write(`fulcrum ${pkg.version}\n`);
     return EXIT_OK;
   }

@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from '../errors.js';
-import { parseLogLevel, setLogLevel } from '../log.js';
+import { UsageError } from './errors.js';
+import { parseLogLevel, setLogLevel } from './log.js';
 
 /** Exit codes shared by every subcommand. */
 export const EXIT_OK = 0;

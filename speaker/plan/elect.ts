@@ -9,18 +9,8 @@ export type Election =
   | { readonly kind: 'owner'; readonly node: string }
   | { readonly kind: 'noCandidate'; readonly reason: NoCandidateReason };
 
-/**
- * Which filtering step left no node (see eligibility.ts), or `noCandidates` when the caller
- * passed an empty list straight to electOwner.
- */
-export type NoCandidateReason =
-  | 'noCandidates'
-  | 'noNodes'
-  | 'noAliveMember'
-  | 'noReadyNode'
-  | 'noIncludedNode'
-  | 'noSelectedNode'
-  | 'noLocalEndpoint';
+/** electOwner was given no candidate (the planner says why none was eligible: plan/addresses.ts). */
+export type NoCandidateReason = 'noCandidates';
 
 /**
  * The rank key of a node for an address: sha256 of `node + "#" + address`, hex, as MetalLB
@@ -43,7 +33,7 @@ export function rankCandidates(address: string, candidates: readonly string[]): 
 
 /**
  * The first candidate in rank order. `candidates` are node names already found eligible (see
- * `eligibleCandidates`); their order and duplicates do not matter.
+ * `nodeEligibility` in plan/addresses.ts); their order and duplicates do not matter.
  */
 export function electOwner(address: string, candidates: readonly string[]): Election {
   if (candidates.length === 0) return { kind: 'noCandidate', reason: 'noCandidates' };

@@ -1,11 +1,11 @@
-import { encodePacket } from './codec.js';
-import { FailureDetector, type MembershipChange, type Step } from './detector.js';
-import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from './options.js';
-import type { Packet, PacketType } from './packet.js';
+import { encodePacket } from '../../speaker/membership/codec.js';
+import { FailureDetector, type MembershipChange, type Step } from '../../speaker/membership/detector.js';
+import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from '../../speaker/membership/options.js';
+import type { Packet, PacketType } from '../../speaker/membership/packet.js';
 
 /** IPv4 (20) + UDP (8) headers, counted in bytesSent. */
 const UDP_IP_HEADER_BYTES = 28;
-import { seededRandom } from './prng.js';
+import { seededRandom } from '../../speaker/membership/prng.js';
 
 /**
  * A deterministic discrete-event simulation of many failure detectors on a virtual network:

@@ -1,12 +1,15 @@
 import type { V1Node, V1Service } from '@kubernetes/client-node';
-import { poolSelectsNode } from '../src/config/node-selector.js';
-import type { Config, Pool } from '../src/config/types.js';
-import { parseAddress, rangeContains } from '../src/ipam/address.js';
-import { ANNOTATION_PREFIX, METALLB_PREFIX } from '../src/ipam/request.js';
-import { serviceKey, type ServiceKey } from '../src/ipam/types.js';
-import { canonicalIp } from './announce/addr.js';
-import { electOwner, EXCLUDE_FROM_LB_LABEL, nodeExcludedFromLoadBalancers, nodeReady } from './election/index.js';
-import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from './plan-endpoints.js';
+import { poolSelectsNode } from '../../src/config/node-selector.js';
+import type { Config, Pool } from '../../src/config/types.js';
+import { parseAddress, rangeContains } from '../../src/ipam/address.js';
+import { annotationText } from '../../src/service/annotations.js';
+import { ingressIps } from '../../src/service/ingress.js';
+import { keyOf, type ServiceKey } from '../../src/service/key.js';
+import { isOurs } from '../../src/service/ours.js';
+import { canonicalIp } from '../announce/addr.js';
+import { nodeExcludedFromLoadBalancers, nodeReady } from '../../src/k8s/nodes.js';
+import { electOwner } from './elect.js';
+import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from '../../src/service/endpoints.js';
 
 /**
  * The speaker's desired state, pure: from one snapshot of the caches and of the membership,
@@ -15,7 +18,6 @@ import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from '.
  * the same owners from the same snapshot, so they never need to talk to each other about it.
  */
 
-export const EXCLUDE_LABEL = EXCLUDE_FROM_LB_LABEL;
 
 export interface SpeakerSnapshot {
   readonly me: string;
@@ -71,23 +73,14 @@ export function nodeEligibility(node: V1Node | undefined, pool: Pool, alive: Rea
   return { eligible: true };
 }
 
-/** Our Service, by type and class: a LoadBalancer of the class this speaker serves. */
-export function isOurs(svc: V1Service, lbClass: string | undefined): boolean {
-  return svc.spec?.type === 'LoadBalancer' && (svc.spec.loadBalancerClass ?? undefined) === lbClass;
-}
-
+/** The valid IPs of the Service's status, canonical (RFC 5952), each once. */
 export function ingressAddresses(svc: V1Service): string[] {
-  const out: string[] = [];
-  for (const i of svc.status?.loadBalancer?.ingress ?? []) {
-    if (i.ip && parseAddress(i.ip).ok) out.push(canonicalIp(i.ip));
-  }
-  return out;
+  return [...new Set(ingressIps(svc).filter((ip) => parseAddress(ip).ok).map(canonicalIp))];
 }
 
 /** The pool the allocator wrote in the annotation, else the pool whose ranges hold the address. */
 export function poolOf(svc: V1Service, address: string, config: Config): Pool | undefined {
-  const ann = svc.metadata?.annotations ?? {};
-  const named = ann[`${ANNOTATION_PREFIX}ip-allocated-from-pool`] ?? ann[`${METALLB_PREFIX}ip-allocated-from-pool`];
+  const named = annotationText(svc, 'ip-allocated-from-pool');
   const parsed = parseAddress(address);
   if (!parsed.ok) return undefined;
   const holds = (p: Pool) => p.ranges.some((r) => rangeContains(r, parsed.address));
@@ -125,7 +118,7 @@ export function planSpeaker(s: SpeakerSnapshot): SpeakerPlan {
 }
 
 function planAddress(address: string, g: Gathered, s: SpeakerSnapshot, nodesByName: ReadonlyMap<string, V1Node>): AddressPlan {
-  const services = g.services.map((svc) => serviceKey(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '')).sort();
+  const services = g.services.map(keyOf).sort();
   const base = { address, services, pool: g.pool?.name };
   if (!g.pool) return { ...base, interfaces: [], owner: { kind: 'none', reason: 'noPool' } };
   const pool = g.pool;

@@ -1,4 +1,4 @@
-import { seededRandom } from './prng.js';
+import { seededRandom } from '../../speaker/membership/prng.js';
 import { Simulation, type SimulationConfig } from './simulation.js';
 
 /**

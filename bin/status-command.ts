@@ -1,8 +1,8 @@
 import type { CoreV1Event, V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import { createApiClients } from '../k8s/client.js';
-import { reuseConnections } from '../k8s/keep-alive.js';
-import { loadKubeConfig } from '../k8s/kubeconfig.js';
-import { EXIT_OK, parseCommandArgs, type Command } from './command.js';
+import { createApiClients } from '../src/k8s/client.js';
+import { reuseConnections } from '../src/k8s/keep-alive.js';
+import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
+import { EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
 
 const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json]
 
@@ -91,7 +91,7 @@ export const command: Command = {
     });
     const output = values.output ?? 'table';
     if (output !== 'table' && output !== 'json') {
-      const { UsageError } = await import('../errors.js');
+      const { UsageError } = await import('../src/errors.js');
       throw new UsageError(`--output: "${output}" is not table or json`);
     }
     const clients = createApiClients(reuseConnections(loadKubeConfig(values.kubeconfig).kubeConfig), { requestTimeoutMs: 15_000 });

@@ -43,7 +43,7 @@ const HURRIED_RENEW_MS = 1_000;
 /** Monotonic, but on the wall clock's scale: probe rounds line up across nodes (NTP-close clocks). */
 const clock = (): number => performance.timeOrigin + performance.now();
 
-export interface LivenessOptions {
+export interface MembershipTransportOptions {
   readonly me: string;
   readonly port: number;
   readonly membership: MembershipOptions;
@@ -59,8 +59,8 @@ export interface LivenessOptions {
   readonly hurryLease: (intervalMs: number | undefined) => void;
 }
 
-export class Liveness {
-  readonly #o: LivenessOptions;
+export class MembershipTransport {
+  readonly #o: MembershipTransportOptions;
   readonly #log: Logger;
   #detector: FailureDetector | undefined;
   #v4: Socket | undefined;
@@ -97,7 +97,7 @@ export class Liveness {
     if (this.#log.debug()) this.#log.debug({ event: 'membershipSendFailed', err: errorMessage(err) });
   };
 
-  constructor(o: LivenessOptions) {
+  constructor(o: MembershipTransportOptions) {
     this.#o = o;
     this.#log = o.logger.child({ part: 'membership' });
     const now = performance.now();
@@ -331,6 +331,7 @@ export class Liveness {
     if (next.isolated !== (before?.isolated ?? false)) {
       this.#log.warn({ event: next.isolated ? 'isolated' : 'rejoined', reason: next.isolation ?? null }, next.isolated ? 'cut off from the peers: withdrawing' : 'a member again');
     }
-    this.#o.onChange(next);
+    // Before start() the caches are still being fed in: the program reads view() once it runs.
+    if (this.#detector) this.#o.onChange(next);
   }
 }

@@ -1,0 +1,72 @@
+/**
+ * Every Service annotation Fulcrum reads or writes, with the prefixes it answers to, pure.
+ * Fulcrum's own prefix first; MetalLB's names are accepted for the annotations MetalLB has, so
+ * a cluster switching from MetalLB keeps its manifests. A Service that sets one annotation under
+ * two prefixes with different values is asking two things: `readAnnotation` says so instead of
+ * choosing.
+ */
+
+export const FULCRUM_PREFIX = 'fulcrum-lb.io/';
+/** MetalLB's prefix until v0.14.8 (still read by MetalLB). */
+export const METALLB_LEGACY_PREFIX = 'metallb.universe.tf/';
+/** Kubernetes' own annotation for source ranges, read when `spec.loadBalancerSourceRanges` is empty. */
+export const K8S_SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
+
+export interface AnnotationSpec {
+  /** The prefixes it is read under, in order of precedence. */
+  readonly prefixes: readonly string[];
+  readonly meaning: string;
+}
+
+/** The annotations, by name (without prefix). */
+export const ANNOTATIONS = {
+  'address-pool': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'take the address from this pool' },
+  loadBalancerIPs: { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'request these addresses' },
+  'allow-shared-ip': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'sharing key' },
+  'ip-allocated-from-pool': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'written by the allocator: the pool the address came from' },
+  balance: { prefixes: [FULCRUM_PREFIX], meaning: 'balancing algorithm' },
+  'proxy-protocol': { prefixes: [FULCRUM_PREFIX], meaning: 'PROXY protocol version sent to the backends' },
+  'health-check': { prefixes: [FULCRUM_PREFIX], meaning: 'active health checks of the endpoints' },
+  'health-check-interval': { prefixes: [FULCRUM_PREFIX], meaning: 'time between two checks' },
+  'health-check-rise': { prefixes: [FULCRUM_PREFIX], meaning: 'passed checks that make an endpoint healthy' },
+  'health-check-fall': { prefixes: [FULCRUM_PREFIX], meaning: 'failed checks that make an endpoint unhealthy' },
+} as const satisfies Record<string, AnnotationSpec>;
+
+export type AnnotationName = keyof typeof ANNOTATIONS;
+
+/** The annotation the allocator writes (under Fulcrum's prefix). */
+export const ALLOCATED_POOL_ANNOTATION = `${FULCRUM_PREFIX}ip-allocated-from-pool`;
+
+export type AnnotationValue =
+  | { readonly kind: 'absent' }
+  /** `key` is the full annotation it was read from. */
+  | { readonly kind: 'set'; readonly value: string; readonly key: string }
+  | { readonly kind: 'conflict'; readonly keys: readonly string[]; readonly values: readonly string[]; readonly message: string };
+
+type Annotated = { readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> } };
+
+/**
+ * One annotation under each of its prefixes, trimmed; an empty value counts as absent. Two
+ * prefixes that disagree (an empty one included) are a conflict, whose message names both
+ * annotations and values.
+ */
+export function readAnnotation(obj: Annotated, name: AnnotationName): AnnotationValue {
+  const all = obj.metadata?.annotations ?? {};
+  const found: { key: string; value: string }[] = [];
+  for (const prefix of ANNOTATIONS[name].prefixes) {
+    const raw = all[prefix + name];
+    if (raw !== undefined) found.push({ key: prefix + name, value: raw.trim() });
+  }
+  const differing = found.filter((f) => f.value !== found[0]!.value);
+  if (differing.length > 0) {
+    const both = [found[0]!, differing[0]!];
+    return { kind: 'conflict', keys: both.map((f) => f.key), values: both.map((f) => f.value), message: `annotations ${both.map((f) => `${f.key} ("${all[f.key]}")`).join(' and ')} disagree` };
+  }
+  return found.length === 0 || found[0]!.value === '' ? { kind: 'absent' } : { kind: 'set', value: found[0]!.value, key: found[0]!.key };
+}
+
+/** The value, or undefined when absent; a conflict reads as the first prefix's value (for readers that only display it). */
+export function annotationText(obj: Annotated, name: AnnotationName): string | undefined {
+  const a = readAnnotation(obj, name);
+  return a.kind === 'set' ? a.value : a.kind === 'conflict' ? a.values[0] : undefined;
+}
