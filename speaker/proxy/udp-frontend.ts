@@ -20,10 +20,47 @@ const MAX_QUEUED_PER_FLOW = 64;
 const kFlow = Symbol('fulcrum.flow');
 type FlowSocket = dgram.Socket & { [kFlow]: UdpFlow };
 
+/**
+ * Flows by client address, then port: a datagram finds its flow with two map lookups on the
+ * values `dgram` already gives, without building a key string per datagram.
+ */
+export class FlowTable {
+  readonly #byAddress = new Map<string, Map<number, UdpFlow>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(address: string, port: number): UdpFlow | undefined {
+    return this.#byAddress.get(address)?.get(port);
+  }
+
+  add(f: UdpFlow): void {
+    let ports = this.#byAddress.get(f.clientAddress);
+    if (ports === undefined) this.#byAddress.set(f.clientAddress, (ports = new Map()));
+    if (!ports.has(f.clientPort)) this.#size++;
+    ports.set(f.clientPort, f);
+  }
+
+  /** Removes `f` if it is the flow held for its client; false otherwise. */
+  delete(f: UdpFlow): boolean {
+    const ports = this.#byAddress.get(f.clientAddress);
+    if (ports?.get(f.clientPort) !== f) return false;
+    ports.delete(f.clientPort);
+    if (ports.size === 0) this.#byAddress.delete(f.clientAddress);
+    this.#size--;
+    return true;
+  }
+
+  *values(): IterableIterator<UdpFlow> {
+    for (const ports of this.#byAddress.values()) yield* ports.values();
+  }
+}
+
 export class UdpFlow {
   readonly frontend: UdpFrontend;
   readonly ctx: FrontendContext;
-  readonly key: string;
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly endpoint: EndpointRuntime;
@@ -32,10 +69,9 @@ export class UdpFlow {
   queue: Buffer[] | null = [];
   lastActiveMs: number;
 
-  constructor(frontend: UdpFrontend, ctx: FrontendContext, key: string, clientAddress: string, clientPort: number, endpoint: EndpointRuntime) {
+  constructor(frontend: UdpFrontend, ctx: FrontendContext, clientAddress: string, clientPort: number, endpoint: EndpointRuntime) {
     this.frontend = frontend;
     this.ctx = ctx;
-    this.key = key;
     this.clientAddress = clientAddress;
     this.clientPort = clientPort;
     this.endpoint = endpoint;
@@ -87,7 +123,7 @@ function onUpstreamError(this: FlowSocket, err: NodeJS.ErrnoException): void {
 export class UdpFrontend implements Sweeper {
   ctx: FrontendContext;
   state: FrontendState = 'warming';
-  readonly flows = new Map<string, UdpFlow>();
+  readonly flows = new FlowTable();
   readonly maxFlows: number;
   readonly #socket: dgram.Socket;
   #drainDeadlineMs = 0;
@@ -127,8 +163,7 @@ export class UdpFrontend implements Sweeper {
   }
 
   removeFlow(f: UdpFlow): void {
-    if (this.flows.get(f.key) !== f) return;
-    this.flows.delete(f.key);
+    if (!this.flows.delete(f)) return;
     f.ctx.stats.connectionsCurrent--;
     f.endpoint.activeConnections--;
     f.close();
@@ -178,8 +213,7 @@ export class UdpFrontend implements Sweeper {
       ctx.stats.rejected.sourceRange++;
       return;
     }
-    const key = `${rinfo.address} ${rinfo.port}`;
-    let flow = this.flows.get(key);
+    let flow = this.flows.get(rinfo.address, rinfo.port);
     if (flow === undefined) {
       if (this.state !== 'active') return;
       if (this.flows.size >= this.maxFlows) {
@@ -195,8 +229,8 @@ export class UdpFrontend implements Sweeper {
       e.activeConnections++;
       ctx.stats.connectionsTotal++;
       ctx.stats.connectionsCurrent++;
-      flow = new UdpFlow(this, ctx, key, rinfo.address, rinfo.port, e);
-      this.flows.set(key, flow);
+      flow = new UdpFlow(this, ctx, rinfo.address, rinfo.port, e);
+      this.flows.add(flow);
     }
     flow.lastActiveMs = coarseNow();
     ctx.stats.bytesIn += msg.length;
