@@ -89,7 +89,9 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     controller.onLiveness(view(NODES));
     await waitFor('the address to be served', () => controller.serving().includes(VIP) || undefined);
     // A fresh process takes the address from the node that holds it without us, still running: hand off to it.
-    assert.deepEqual(ops, [`vip.add ${VIP}`, `handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
+    assert.deepEqual(ops.slice(0, 4), [`vip.add ${VIP}`, `handoff ${VIP}>${nodeIp(OTHER)} for 12500`, `proxy [default/web:80/TCP@${VIP}]`, `announce ${VIP} eth0 owns=true`]);
+    // A cache event may run the loop again: it applies the same proxy model (a no-op in the engine) and nothing else.
+    assert.deepEqual(ops.slice(4).filter((o) => o !== `proxy [default/web:80/TCP@${VIP}]`), []);
     assert.deepEqual(served.ownsAddress(VIP, 'eth0'), { announce: true });
     assert.deepEqual(served.ownsAddress(VIP, 'eth1'), { announce: false, reason: 'notThisInterface' });
     assert.deepEqual(served.ownsAddress('192.0.2.71', 'eth0'), { announce: false, reason: 'notOwner' });
