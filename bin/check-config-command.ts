@@ -27,21 +27,23 @@ async function readInput(path: string): Promise<Buffer> {
     let size = 0;
     for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_INPUT_BYTES) throw new FulcrumError('FUL_ERR_CONFIG_READ', `stdin is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config`);
+      if (size > MAX_INPUT_BYTES) throw new FulcrumError('FUL_ERR_CONFIG_READ', { input: 'stdin', reason: `it is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config` });
       chunks.push(chunk);
     }
     return Buffer.concat(chunks);
   }
   try {
     const data = await readFile(path);
-    if (data.length > MAX_INPUT_BYTES) throw new FulcrumError('FUL_ERR_CONFIG_READ', `"${path}" is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config`);
+    if (data.length > MAX_INPUT_BYTES) {
+      throw new FulcrumError('FUL_ERR_CONFIG_READ', { input: `"${path}"`, reason: `it is larger than ${MAX_INPUT_BYTES / 1024 / 1024} MB: not a pool config` });
+    }
     return data;
   } catch (err) {
     if (err instanceof FulcrumError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new FulcrumError('FUL_ERR_CONFIG_READ', `cannot read "${path}": ${why}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_CONFIG_READ', { input: `"${path}"`, reason: why }, { cause: err });
   }
 }
 

@@ -3,6 +3,9 @@ import { createApiClients } from '../src/k8s/client.js';
 import { reuseConnections } from '../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
+import { annotationText } from '../src/service/annotations.js';
+import { endpointsOf, indexEndpoints } from '../src/service/endpoints.js';
+import { assignedNode } from '../speaker/events.js';
 
 const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json]
 
@@ -32,10 +35,10 @@ function lastOwner(events: readonly CoreV1Event[]): string | null {
   let best: { t: number; node: string } | undefined;
   for (const e of events) {
     if (e.reason !== 'nodeAssigned') continue;
-    const m = /announcing from node "([^"]+)"/.exec(e.message ?? '');
-    if (!m) continue;
+    const node = assignedNode(e.message ?? '');
+    if (node === undefined) continue;
     const t = Date.parse(String(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0));
-    if (!best || t >= best.t) best = { t, node: m[1]! };
+    if (!best || t >= best.t) best = { t, node };
   }
   return best?.node ?? null;
 }
@@ -43,20 +46,20 @@ function lastOwner(events: readonly CoreV1Event[]): string | null {
 /** Pure: the rows of `fulcrum status` from what the API holds. */
 export function statusRows(services: readonly V1Service[], slices: readonly V1EndpointSlice[], events: readonly CoreV1Event[]): ServiceStatusRow[] {
   const rows: ServiceStatusRow[] = [];
+  const index = indexEndpoints(slices, []);
   for (const svc of services) {
     if (svc.spec?.type !== 'LoadBalancer') continue;
     const ns = svc.metadata?.namespace ?? 'default';
     const name = svc.metadata?.name ?? '';
-    const mine = slices.filter((s) => s.metadata?.namespace === ns && s.metadata?.labels?.['kubernetes.io/service-name'] === name);
-    const eps = mine.flatMap((s) => s.endpoints ?? []);
+    const eps = endpointsOf(svc, index);
     rows.push({
       namespace: ns,
       name,
       addresses: (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean),
-      pool: svc.metadata?.annotations?.['fulcrum-lb.io/ip-allocated-from-pool'] ?? null,
+      pool: annotationText(svc, 'ip-allocated-from-pool') ?? null,
       owner: lastOwner(events.filter((e) => e.involvedObject?.namespace === ns && e.involvedObject?.name === name && e.involvedObject?.kind === 'Service')),
       ports: (svc.spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' })),
-      endpoints: { ready: eps.filter((e) => e.conditions?.ready !== false).length, total: eps.length },
+      endpoints: { ready: eps.filter((e) => e.ready).length, total: eps.length },
       trafficPolicy: svc.spec.externalTrafficPolicy ?? 'Cluster',
     });
   }

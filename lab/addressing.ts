@@ -88,17 +88,14 @@ const PREFIX_RE = /^[a-z][a-z0-9]*$/;
 /** Checks a name prefix; all lab names are `<prefix>-…`, so the prefix itself has no dash. */
 export function validatePrefix(prefix: string): string {
   if (!PREFIX_RE.test(prefix) || prefix.length > MAX_PREFIX_LENGTH) {
-    throw new FulcrumError(
-      'FUL_ERR_LAB_PREFIX',
-      `lab prefix "${prefix}": must be 1-${MAX_PREFIX_LENGTH} lower-case letters or digits, starting with a letter`,
-    );
+    throw new FulcrumError('FUL_ERR_LAB_PREFIX', { prefix, reason: `must be 1-${MAX_PREFIX_LENGTH} lower-case letters or digits, starting with a letter` });
   }
   return prefix;
 }
 
 export function validateNodeCount(count: number): number {
   if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) {
-    throw new FulcrumError('FUL_ERR_LAB_NODES', `lab nodes "${count}": must be a whole number from 1 to ${MAX_NODES} (one /27 pod slice each)`);
+    throw new FulcrumError('FUL_ERR_LAB_NODES', { field: 'lab nodes', value: count, reason: `must be a whole number from 1 to ${MAX_NODES} (one /27 pod slice each)` });
   }
   return count;
 }
@@ -123,7 +120,7 @@ export const HOST_MAC = '02:1a:b0:00:fe:01';
 export function nodePlan(prefix: string, index: number): NodePlan {
   validatePrefix(prefix);
   if (!Number.isInteger(index) || index < 1 || index > MAX_NODES) {
-    throw new FulcrumError('FUL_ERR_LAB_NODES', `lab node index "${index}": must be from 1 to ${MAX_NODES}`);
+    throw new FulcrumError('FUL_ERR_LAB_NODES', { field: 'lab node index', value: index, reason: `must be from 1 to ${MAX_NODES}` });
   }
   const base = 32 * index;
   const hex = index.toString(16);
@@ -147,7 +144,7 @@ export function nodePlan(prefix: string, index: number): NodePlan {
 export function podPlan(prefix: string, nodeIndex: number, podIndex: number): PodPlan {
   const node = nodePlan(prefix, nodeIndex);
   if (!Number.isInteger(podIndex) || podIndex < 1 || podIndex > MAX_PODS_PER_NODE) {
-    throw new FulcrumError('FUL_ERR_LAB_POD', `lab pod index "${podIndex}" on node ${nodeIndex}: must be from 1 to ${MAX_PODS_PER_NODE}`);
+    throw new FulcrumError('FUL_ERR_LAB_POD', { field: `lab node ${nodeIndex} pod index`, value: podIndex, reason: `must be from 1 to ${MAX_PODS_PER_NODE}` });
   }
   return {
     nodeIndex,

@@ -59,7 +59,7 @@ export function nftSetting(value: string | undefined): NftSetting {
   if (value === undefined || value === '' || value === 'auto') return 'auto';
   if (value === '1') return 'required';
   if (value === '0') return 'off';
-  throw new FulcrumError('FUL_ERR_LAB_NFT', `${NFT_ENV} "${value}": must be 0 (no nftables: one lab at a time), 1 (nftables required) or auto (the default)`);
+  throw new FulcrumError('FUL_ERR_LAB_NFT', { variable: NFT_ENV, value, reason: 'must be 0 (no nftables: one lab at a time), 1 (nftables required) or auto (the default)' });
 }
 
 /** Is `tool` an executable file in a directory of PATH? (`command -v` without a shell.) */
@@ -108,7 +108,7 @@ async function chooseTable(prefix: string): Promise<number> {
     const t = hostRoutingTable(prefix, attempt);
     if (!(await tableInUse(t))) return t;
   }
-  throw new FulcrumError('FUL_ERR_LAB_HOST_LINK', `lab "${prefix}": no free routing table for the host link after ${TABLE_ATTEMPTS} attempts`);
+  throw new FulcrumError('FUL_ERR_LAB_ROUTING_TABLE', { lab: prefix, attempts: TABLE_ATTEMPTS });
 }
 
 function nftRuleset(names: LabNames, table: number): string {
@@ -132,7 +132,7 @@ function nftRuleset(names: LabNames, table: number): string {
 function plannedRouting(setting: NftSetting, prefix: string): ReplyRouting {
   if (setting === 'off') return { kind: 'sourceRule', reason: 'forced' };
   if (onPath('nft')) return { kind: 'nftables' };
-  if (setting === 'required') throw new FulcrumError('FUL_ERR_LAB_NFT', `lab "${prefix}": ${NFT_ENV}=1 but nft is not on PATH (install nftables)`);
+  if (setting === 'required') throw new FulcrumError('FUL_ERR_LAB_NFT', { variable: NFT_ENV, value: '1', reason: `lab "${prefix}" needs nft, which is not on PATH (install nftables)` });
   return { kind: 'sourceRule', reason: 'nftMissing' };
 }
 
@@ -303,8 +303,11 @@ async function assertSourceRuleFree(routing: ReplyRouting, own: number | undefin
   const other = holder.link?.endsWith('-host') ? holder.link.slice(0, -'-host'.length) : undefined;
   const who = other ? `lab "${other}" (link ${holder.link})` : `another lab (routing table ${holder.table})`;
   const why = routing.kind === 'sourceRule' && routing.reason === 'forced' ? `${NFT_ENV}=0 is set` : routing.kind === 'sourceRule' && routing.reason === 'nftFailed' ? `nft failed: ${routing.detail}` : 'nft is not installed';
-  throw new FulcrumError('FUL_ERR_LAB_HOST_LINK', [
-    `without nftables (${why}) a lab routes its replies by the rule "from ${HOST_IPV4} lookup <table>", and ${who} already holds it: only one such lab can run at a time.`,
-    `Stop that lab${holder.link ? ` (if it is not running any more, "ip link del ${holder.link}" frees the rule)` : ''}, or install nftables (e.g. apt-get install nftables${routing.kind === 'sourceRule' && routing.reason === 'forced' ? ` and unset ${NFT_ENV}` : ''}): with it, several labs run side by side.`,
-  ].join(' '));
+  throw new FulcrumError('FUL_ERR_LAB_HOST_LINK', {
+    why,
+    source: HOST_IPV4,
+    holder: who,
+    freeHint: holder.link ? ` (if it is not running any more, "ip link del ${holder.link}" frees the rule)` : '',
+    unsetHint: routing.kind === 'sourceRule' && routing.reason === 'forced' ? ` and unset ${NFT_ENV}` : '',
+  });
 }

@@ -16,10 +16,11 @@ export interface ApiTarget {
 
 export type JsonObject = Record<string, unknown>;
 
-export class ApiRequestError extends FulcrumError {
+export class ApiRequestError extends FulcrumError<'FUL_ERR_LAB_API'> {
   readonly status: number;
   constructor(method: string, path: string, status: number, message: string) {
-    super('FUL_ERR_LAB_API', `${method} ${path}: ${status} ${message}`);
+    super('FUL_ERR_LAB_API', { method, path, reason: `${status} ${message}` });
+    this.name = 'ApiRequestError';
     this.status = status;
   }
 }
@@ -62,8 +63,8 @@ export function apiRequest(target: ApiTarget, method: string, path: string, body
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new FulcrumError('FUL_ERR_LAB_API', `${method} ${path}: no answer in ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', (err) => reject(err instanceof FulcrumError ? err : new FulcrumError('FUL_ERR_LAB_API', `${method} ${path}: ${err.message}`, { cause: err })));
+    req.on('timeout', () => req.destroy(new FulcrumError('FUL_ERR_LAB_API', { method, path, reason: `no answer in ${REQUEST_TIMEOUT_MS} ms` })));
+    req.on('error', (err) => reject(err instanceof FulcrumError ? err : new FulcrumError('FUL_ERR_LAB_API', { method, path, reason: err.message }, { cause: err })));
     req.end(text);
   });
 }

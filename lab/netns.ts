@@ -38,7 +38,7 @@ export function execCommand(file: string, args: readonly string[], options: Exec
       (err, stdout, stderr) => {
         if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
           // spawn failure (ENOENT…), not an exit status
-          reject(new FulcrumError('FUL_ERR_LAB_COMMAND', `${commandLine(file, args)}: ${err.message}`, { cause: err }));
+          reject(new FulcrumError('FUL_ERR_LAB_COMMAND', { command: commandLine(file, args), reason: err.message }, { cause: err }));
           return;
         }
         const e = err as (Error & { code?: number | null; signal?: string | null }) | null;
@@ -59,7 +59,7 @@ export async function runCommand(file: string, args: readonly string[], options:
   const r = await execCommand(file, args, options);
   if (r.code !== 0) {
     const why = r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
-    throw new FulcrumError('FUL_ERR_LAB_COMMAND', `${commandLine(file, args)}: ${why}: ${r.stderr.trim() || r.stdout.trim()}`);
+    throw new FulcrumError('FUL_ERR_LAB_COMMAND', { command: commandLine(file, args), reason: `${why}: ${r.stderr.trim() || r.stdout.trim()}` });
   }
   return r.stdout;
 }
@@ -193,7 +193,9 @@ export function delay(ms: number): Promise<void> {
 export class StopWaiting extends Error {
   readonly reason: unknown;
   constructor(reason: unknown) {
-    super('stop waiting');
+    // A signal inside waitFor, not an error of its own: waitFor throws `reason`, so it has no code.
+    super('stop waiting', { cause: reason });
+    this.name = 'StopWaiting';
     this.reason = reason;
   }
 }
@@ -215,7 +217,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
       lastError = err;
     }
     if (Date.now() >= deadline) {
-      throw new FulcrumError('FUL_ERR_LAB_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}`, lastError ? { cause: lastError } : undefined);
+      throw new FulcrumError('FUL_ERR_LAB_TIMEOUT', { timeoutMs, what }, lastError ? { cause: lastError } : undefined);
     }
     await delay(intervalMs);
   }
@@ -333,7 +335,8 @@ export class LabProcess {
       const m = re.exec(this.#output);
       if (m) return m;
       if (this.#exit) {
-        throw new StopWaiting(new FulcrumError('FUL_ERR_LAB_PROCESS', `${this.name} exited (${this.#exit.signal ?? this.#exit.code}) before printing ${re}: ${this.#output.slice(-2000)}`));
+        const exit = String(this.#exit.signal ?? this.#exit.code);
+        throw new StopWaiting(new FulcrumError('FUL_ERR_LAB_PROCESS', { process: this.name, exit, pattern: String(re), output: this.#output.slice(-2000) }));
       }
       return undefined;
     }, timeoutMs);

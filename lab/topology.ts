@@ -82,7 +82,7 @@ export class Topology {
   static async create(options: TopologyOptions = {}): Promise<Topology> {
     const prefix = validatePrefix(options.prefix ?? DEFAULT_PREFIX);
     const count = validateNodeCount(options.nodes ?? 3);
-    if (live.has(prefix)) throw new FulcrumError('FUL_ERR_LAB_PREFIX', `lab prefix "${prefix}": a topology with this prefix is already running in this process`);
+    if (live.has(prefix)) throw new FulcrumError('FUL_ERR_LAB_PREFIX', { prefix, reason: 'a topology with this prefix is already running in this process' });
     const topo = new Topology(prefix, count, options.logger ?? componentLogger('lab', { prefix }));
     const found = await removeLeftovers(prefix);
     if (found.namespaces.length + found.rootLinks.length > 0) topo.#log.info({ event: 'leftoversRemoved', ...found }, 'removed leftovers of an earlier run');
@@ -92,13 +92,13 @@ export class Topology {
       await topo.#build();
     } catch (err) {
       await topo.destroy();
-      throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', `building lab "${prefix}": ${(err as Error).message}`, { cause: err });
+      throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', { action: 'building', lab: prefix, reason: (err as Error).message }, { cause: err });
     }
     return topo;
   }
 
   get host(): HostLink {
-    if (!this.#host) throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', `lab "${this.prefix}": the host link is not built`);
+    if (!this.#host) throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', { action: 'using', lab: this.prefix, reason: 'its host link is not built' });
     return this.#host;
   }
 
@@ -150,7 +150,7 @@ export class Topology {
   /** A node by name (`<prefix>-n1`), namespace or 1-based index. */
   node(which: string | number): NodePlan {
     const node = this.nodes.find((n) => n.index === which || n.name === which || n.namespace === which);
-    if (!node) throw new FulcrumError('FUL_ERR_LAB_NODES', `lab "${this.prefix}": no node "${which}" (nodes: ${this.nodes.map((n) => n.name).join(', ')})`);
+    if (!node) throw new FulcrumError('FUL_ERR_LAB_NODES', { field: `lab "${this.prefix}": node`, value: which, reason: `not one of ${this.nodes.map((n) => n.name).join(', ')}` });
     return node;
   }
 
@@ -168,7 +168,7 @@ export class Topology {
     let j = index;
     if (j === undefined) for (j = 1; used.has(j) && j <= MAX_PODS_PER_NODE; j++);
     const pod = podPlan(this.prefix, node.index, j);
-    if (used.has(pod.index)) throw new FulcrumError('FUL_ERR_LAB_POD', `lab "${this.prefix}": pod ${pod.namespace} already exists`);
+    if (used.has(pod.index)) throw new FulcrumError('FUL_ERR_LAB_POD', { field: `lab "${this.prefix}": pod`, value: pod.namespace, reason: 'already exists' });
     this.#pods.set(pod.namespace, pod);
     const ns = pod.namespace;
     await ip(['netns', 'add', ns]);
@@ -245,7 +245,7 @@ export class Topology {
 
   /** Starts a long-running process in a namespace (root namespace when undefined); stopped by destroy(). */
   spawn(namespace: string | undefined, file: string, args: readonly string[], options?: SpawnOptions): LabProcess {
-    if (this.#destroyed) throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', `lab "${this.prefix}" is destroyed`);
+    if (this.#destroyed) throw new FulcrumError('FUL_ERR_LAB_TOPOLOGY', { action: 'using', lab: this.prefix, reason: 'it is destroyed' });
     const p = new LabProcess(namespace, file, args, options);
     this.#processes.add(p);
     void p.exited.then(() => this.#processes.delete(p));

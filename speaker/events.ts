@@ -7,6 +7,11 @@ export function nodeAssignedMessage(node: string): string {
   return `announcing from node "${node}" with protocol "layer2"`;
 }
 
+/** The node a nodeAssigned message names (ours or MetalLB's), or undefined. */
+export function assignedNode(message: string): string | undefined {
+  return /announcing from node "([^"]+)"/.exec(message)?.[1];
+}
+
 /** One line for a ProxySettingIgnored Event: what was ignored, with the field and the value. */
 export function describeBuildWarning(w: BuildWarning): string {
   switch (w.kind) {

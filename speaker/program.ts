@@ -99,7 +99,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     if (!found) {
       await caches.stop();
       await metricsServer?.close();
-      throw new FulcrumError('FUL_ERR_SPEAKER_INTERFACE', `node "${o.nodeName}": no local interface holds its InternalIP (${addresses.join(', ') || 'none in the Node object'}); pass --interfaces`);
+      throw new FulcrumError('FUL_ERR_SPEAKER_INTERFACE', { node: o.nodeName, addresses: addresses.join(', ') || 'none in the Node object' });
     }
     interfaces = [found];
   }

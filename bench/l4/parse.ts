@@ -14,13 +14,13 @@ const TIME_UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 600
 
 function toMs(value: string, unit: string): number {
   const factor = TIME_UNIT_MS[unit];
-  if (factor === undefined) throw new FulcrumError('FUL_ERR_BENCH_PARSE', `wrk: unknown time unit "${unit}" in "${value}${unit}"`);
+  if (factor === undefined) throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'wrk', reason: `unknown time unit "${unit}" in "${value}${unit}"` });
   return Number(value) * factor;
 }
 
 export function parseWrk(text: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  if (!rps) throw new FulcrumError('FUL_ERR_BENCH_PARSE', `wrk: no "Requests/sec" in output: ${text.slice(-500)}`);
+  if (!rps) throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'wrk', reason: `no "Requests/sec" in output: ${text.slice(-500)}` });
   const p99 = /^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(text);
   const total = /(\d+) requests in/.exec(text);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
@@ -41,11 +41,11 @@ export function parseIperf3(text: string): number {
   try {
     doc = JSON.parse(text.slice(text.indexOf('{'))) as typeof doc;
   } catch (err) {
-    throw new FulcrumError('FUL_ERR_BENCH_PARSE', `iperf3: output is not JSON: ${text.slice(0, 300)}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'iperf3', reason: `output is not JSON: ${text.slice(0, 300)}` }, { cause: err });
   }
-  if (doc.error) throw new FulcrumError('FUL_ERR_BENCH_PARSE', `iperf3: ${doc.error}`);
+  if (doc.error) throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'iperf3', reason: doc.error });
   const bps = doc.end?.sum_received?.bits_per_second;
-  if (typeof bps !== 'number') throw new FulcrumError('FUL_ERR_BENCH_PARSE', 'iperf3: no end.sum_received.bits_per_second');
+  if (typeof bps !== 'number') throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'iperf3', reason: `no end.sum_received.bits_per_second (got ${JSON.stringify(bps)})` });
   return bps / 1e9;
 }
 
@@ -63,8 +63,8 @@ export function parseUdpLoad(text: string): UdpLoadResult {
   try {
     doc = JSON.parse(line) as Partial<UdpLoadResult>;
   } catch (err) {
-    throw new FulcrumError('FUL_ERR_BENCH_PARSE', `udp-load: last line is not JSON: ${line.slice(0, 300)}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'udp-load', reason: `last line is not JSON: ${line.slice(0, 300)}` }, { cause: err });
   }
-  if (typeof doc.packetsPerSec !== 'number') throw new FulcrumError('FUL_ERR_BENCH_PARSE', `udp-load: no packetsPerSec in ${line}`);
+  if (typeof doc.packetsPerSec !== 'number') throw new FulcrumError('FUL_ERR_BENCH_PARSE', { tool: 'udp-load', reason: `no packetsPerSec in ${line}` });
   return { packetsPerSec: doc.packetsPerSec, sent: doc.sent ?? 0, received: doc.received ?? 0, seconds: doc.seconds ?? 0 };
 }

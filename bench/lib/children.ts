@@ -142,7 +142,7 @@ export async function runToEnd(name: string, command: string, args: readonly str
   const s = start(name, command, args, opts);
   const code = await s.exited;
   if (code !== 0) {
-    throw new FulcrumError('FUL_ERR_BENCH_CHILD', `${name} exited with ${code}: ${s.output().slice(-2000)}`);
+    throw new FulcrumError('FUL_ERR_BENCH_CHILD', { child: name, reason: `exited with ${code}: ${s.output().slice(-2000)}` });
   }
   return s.output();
 }
@@ -153,8 +153,8 @@ export async function waitForOutput(s: Spawned, pattern: RegExp, timeoutMs: numb
   let exited = false;
   void s.exited.then(() => (exited = true));
   while (!pattern.test(s.output())) {
-    if (exited) throw new FulcrumError('FUL_ERR_BENCH_CHILD', `${s.name} exited before printing ${pattern}: ${s.output().slice(-2000)}`);
-    if (Date.now() > deadline) throw new FulcrumError('FUL_ERR_BENCH_CHILD', `${s.name} did not print ${pattern} within ${timeoutMs} ms: ${s.output().slice(-2000)}`);
+    if (exited) throw new FulcrumError('FUL_ERR_BENCH_CHILD', { child: s.name, reason: `exited before printing ${pattern}: ${s.output().slice(-2000)}` });
+    if (Date.now() > deadline) throw new FulcrumError('FUL_ERR_BENCH_CHILD', { child: s.name, reason: `did not print ${pattern} within ${timeoutMs} ms: ${s.output().slice(-2000)}` });
     await sleep(20);
   }
 }
@@ -172,8 +172,11 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
       sock.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (s && s.child.exitCode !== null) throw new FulcrumError('FUL_ERR_BENCH_CHILD', `${s.name} exited: ${s.output().slice(-2000)}`);
-    if (Date.now() > deadline) throw new FulcrumError('FUL_ERR_BENCH_CHILD', `nothing listens on ${host}:${port} after ${timeoutMs} ms${s ? `: ${s.output().slice(-2000)}` : ''}`);
+    if (s && s.child.exitCode !== null) throw new FulcrumError('FUL_ERR_BENCH_CHILD', { child: s.name, reason: `exited: ${s.output().slice(-2000)}` });
+    if (Date.now() > deadline) {
+      const reason = `is not listening on ${host}:${port} after ${timeoutMs} ms${s ? `: ${s.output().slice(-2000)}` : ''}`;
+      throw new FulcrumError('FUL_ERR_BENCH_CHILD', { child: s?.name ?? 'the server', reason });
+    }
     await sleep(50);
   }
 }

@@ -116,15 +116,15 @@ export function writeResults(dir: string, workloads: readonly Workload[], now: D
 
 /** Checks a value read from another module or file really is a Workload list; names the bad field. */
 export function assertWorkloads(value: unknown, source: string): Workload[] {
-  if (!Array.isArray(value)) throw new FulcrumError('FUL_ERR_BENCH_RESULT', `${source}: expected a list of workloads, got ${typeof value}`);
+  if (!Array.isArray(value)) throw new FulcrumError('FUL_ERR_BENCH_RESULT', { source, reason: `expected a list of workloads, got ${typeof value}` });
   value.forEach((w: unknown, i) => {
     const rec = w as Record<string, unknown>;
     if (typeof rec?.name !== 'string' || typeof rec.unit !== 'string') {
-      throw new FulcrumError('FUL_ERR_BENCH_RESULT', `${source}: workload ${i} has no string name/unit`);
+      throw new FulcrumError('FUL_ERR_BENCH_RESULT', { source, reason: `workload ${i} has no string name/unit` });
     }
     for (const p of PATHS) {
       if (rec[p] !== null && typeof rec[p] !== 'number') {
-        throw new FulcrumError('FUL_ERR_BENCH_RESULT', `${source}: workload "${rec.name}" field ${p} is ${JSON.stringify(rec[p])}, expected a number or null`);
+        throw new FulcrumError('FUL_ERR_BENCH_RESULT', { source, reason: `workload "${rec.name}" field ${p} is ${JSON.stringify(rec[p])}, expected a number or null` });
       }
     }
   });

@@ -78,7 +78,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 /** The default directive: the option, else FULCRUM_APISERVER_FIELD_VALIDATION, else Warn. */
 function defaultFieldValidation(opt: FieldValidation | undefined): FieldValidation {
   const v = opt ?? process.env.FULCRUM_APISERVER_FIELD_VALIDATION ?? 'Warn';
-  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw new FulcrumError('FUL_ERR_APISERVER_FIELD_VALIDATION', `field validation "${v}" (FULCRUM_APISERVER_FIELD_VALIDATION): must be Strict, Warn or Ignore`);
+  if (v !== 'Strict' && v !== 'Warn' && v !== 'Ignore') throw new FulcrumError('FUL_ERR_APISERVER_FIELD_VALIDATION', { value: v, variable: 'FULCRUM_APISERVER_FIELD_VALIDATION' });
   return v;
 }
 

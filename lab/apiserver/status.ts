@@ -27,11 +27,11 @@ export function statusBody(code: number, reason: StatusReason, message: string, 
  * Thrown by handlers to answer with a Status. Code FUL_ERR_APISERVER_STATUS; `httpCode` and
  * `body` are what the client sees.
  */
-export class ApiStatusError extends FulcrumError {
+export class ApiStatusError extends FulcrumError<'FUL_ERR_APISERVER_STATUS'> {
   readonly httpCode: number;
   readonly body: Obj;
   constructor(httpCode: number, reason: StatusReason, message: string, details?: Obj) {
-    super('FUL_ERR_APISERVER_STATUS', message);
+    super('FUL_ERR_APISERVER_STATUS', { message });
     this.name = 'ApiStatusError';
     this.httpCode = httpCode;
     this.body = statusBody(httpCode, reason, message, details);

@@ -68,7 +68,7 @@ function membership(group: string, ifindex: number): Buffer {
 
 export function openNdpSocket(ifname: string, ifindex: number, onMessage: MessageHandler, onError: (err: Error) => void): NdpSocket {
   const fail = (what: string, err: unknown): never => {
-    throw new FulcrumError('FUL_ERR_NDP_SOCKET', `${what} on "${ifname}": ${errorMessage(err)}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_NDP_SOCKET', { action: what, iface: ifname, reason: errorMessage(err) }, { cause: err });
   };
   let sock: RawSocket;
   try {

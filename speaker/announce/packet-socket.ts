@@ -46,11 +46,7 @@ export function loadPacketAddon(): PacketAddon {
   try {
     addon = createRequire(import.meta.url)(PACKET_ADDON_PATH) as PacketAddon;
   } catch (err) {
-    throw new FulcrumError(
-      'FUL_ERR_PACKET_ADDON',
-      `loading the AF_PACKET addon "${PACKET_ADDON_PATH}": ${errorMessage(err)} (was it built? npm ci runs node-gyp rebuild)`,
-      { cause: err },
-    );
+    throw new FulcrumError('FUL_ERR_PACKET_ADDON', { path: PACKET_ADDON_PATH, reason: errorMessage(err) }, { cause: err });
   }
   return addon;
 }
@@ -61,7 +57,7 @@ export function openPacketSocket(ifname: string, ethertype: number, onFrame: Fra
   try {
     native = new Native(ifname, ethertype, onFrame);
   } catch (err) {
-    throw new FulcrumError('FUL_ERR_PACKET_SOCKET', `opening an AF_PACKET socket on "${ifname}": ${errorMessage(err)}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_PACKET_SOCKET', { iface: ifname, reason: errorMessage(err) }, { cause: err });
   }
   const mac = formatMac(native.mac);
   return {
@@ -72,7 +68,7 @@ export function openPacketSocket(ifname: string, ethertype: number, onFrame: Fra
       try {
         native.send(frame);
       } catch (err) {
-        throw new FulcrumError('FUL_ERR_PACKET_SEND', `sending a frame on "${ifname}": ${errorMessage(err)}`, { cause: err });
+        throw new FulcrumError('FUL_ERR_PACKET_SEND', { iface: ifname, reason: errorMessage(err) }, { cause: err });
       }
     },
     close(): void {

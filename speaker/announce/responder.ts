@@ -1,7 +1,8 @@
 import { FulcrumError, errorMessage } from '../../src/errors.js';
 import { type Logger, componentLogger } from '../../src/log.js';
 import { counter } from '../../src/metrics.js';
-import { type IpFamily, canonicalIp, ipFamily } from './addr.js';
+import type { Family } from '../../src/address.js';
+import { canonicalIp, ipFamily } from './addr.js';
 import { ETH_P_ARP, encodeArpFrame, gratuitousArp } from './arp.js';
 import {
   type DropReason,
@@ -27,7 +28,7 @@ const gratuitousSent = counter('fulcrum_announce_gratuitous_sent_total', 'Gratui
 const dropped = counter('fulcrum_announce_drops_total', 'Received or scheduled packets not answered, by reason', ['family', 'interface', 'reason']);
 
 type FamilyLabel = 'ipv4' | 'ipv6';
-const FAMILY: Record<IpFamily, FamilyLabel> = { 4: 'ipv4', 6: 'ipv6' };
+const FAMILY: Record<Family, FamilyLabel> = { IPv4: 'ipv4', IPv6: 'ipv6' };
 
 export interface AnnouncerOptions {
   /** Interfaces to listen and announce on; nothing is answered anywhere else. */
@@ -63,7 +64,7 @@ interface Incrementable {
 
 interface Announcement {
   readonly iface: string;
-  readonly family: IpFamily;
+  readonly family: Family;
   readonly timers: NodeJS.Timeout[];
 }
 
@@ -165,14 +166,14 @@ export class Announcer {
    * restarts the burst (a new takeover). Answers still depend on `ownsAddress` only.
    */
   announce(ip: string, iface: string): void {
-    if (this.#closed) throw new FulcrumError('FUL_ERR_ANNOUNCER_CLOSED', `announce ${ip} on "${iface}": the announcer is closed`);
+    if (this.#closed) throw new FulcrumError('FUL_ERR_ANNOUNCER_CLOSED', { ip, iface });
     const link = this.#links.get(iface);
-    if (!link) throw new FulcrumError('FUL_ERR_ANNOUNCE_INTERFACE', `announce ${ip}: interface "${iface}" is not one of ${[...this.#links.keys()].join(', ')}`);
+    if (!link) throw new FulcrumError('FUL_ERR_ANNOUNCE_INTERFACE', { ip, iface, reason: `is not one of ${[...this.#links.keys()].join(', ')}` });
     const address = canonicalIp(ip);
     const family = ipFamily(address);
-    if (family === 6 && !link.ndp) throw new FulcrumError('FUL_ERR_ANNOUNCE_INTERFACE', `announce ${address}: interface "${iface}" has no IPv6 socket`);
+    if (family === 'IPv6' && !link.ndp) throw new FulcrumError('FUL_ERR_ANNOUNCE_INTERFACE', { ip: address, iface, reason: 'has no IPv6 socket' });
     this.withdraw(address);
-    if (family === 6) this.#joinGroup(link, solicitedNodeMulticast(address));
+    if (family === 'IPv6') this.#joinGroup(link, solicitedNodeMulticast(address));
     const timers = this.#scheduleMs.map((delayMs) => setTimeout(() => this.#sendAnnouncement(link, address, family), delayMs));
     this.#announced.set(address, { iface, family, timers });
     this.#log.info({ event: 'announce', ip: address, interface: iface });
@@ -186,7 +187,7 @@ export class Announcer {
     for (const t of current.timers) clearTimeout(t);
     this.#announced.delete(address);
     const link = this.#links.get(current.iface)!;
-    if (current.family === 6) this.#leaveGroup(link, solicitedNodeMulticast(address));
+    if (current.family === 'IPv6') this.#leaveGroup(link, solicitedNodeMulticast(address));
     this.#log.info({ event: 'withdraw', ip: address, interface: current.iface });
   }
 
@@ -215,7 +216,7 @@ export class Announcer {
     this.#links.clear();
   }
 
-  #sendAnnouncement(link: Link, ip: string, family: IpFamily): void {
+  #sendAnnouncement(link: Link, ip: string, family: Family): void {
     const label = FAMILY[family];
     const name = link.identity.name;
     const owned = this.#ownsAddress(ip, name);
@@ -224,7 +225,7 @@ export class Announcer {
       this.#stats.gratuitous[label]++;
       link.gratuitous[label].inc();
     };
-    if (family === 4) {
+    if (family === 'IPv4') {
       try {
         link.arp.send(encodeArpFrame(gratuitousArp(ip, link.identity.mac)));
       } catch (err) {
@@ -249,7 +250,7 @@ export class Announcer {
 
   #leaveGroup(link: Link, group: string): void {
     const users = link.groups.get(group) ?? 0;
-    if (users === 0) throw new FulcrumError('FUL_ERR_ANNOUNCER_STATE', `incoherent state: leaving ${group} on "${link.identity.name}" that was never joined`);
+    if (users === 0) throw new FulcrumError('FUL_ERR_ANNOUNCER_STATE', { group, iface: link.identity.name });
     if (users === 1) {
       link.groups.delete(group);
       link.ndp!.leave(group);

@@ -36,11 +36,11 @@ export function isNodeName(s: string): boolean {
 
 function checkName(field: string, s: string, mayBeEmpty: boolean): void {
   if ((mayBeEmpty && s === '') || isNodeName(s)) return;
-  throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', `membership packet ${field} ${JSON.stringify(s)}: not a node name`);
+  throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: `packet ${field}`, value: JSON.stringify(s), reason: 'not a node name' });
 }
 
 function checkU32(field: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', `membership packet ${field} ${n}: not a 32-bit unsigned integer`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: `packet ${field}`, value: n, reason: 'not a 32-bit unsigned integer' });
 }
 
 const updateBytes = (u: Update): number => 1 + u.name.length + 1 + 4 + 1 + u.by.length;
@@ -48,7 +48,7 @@ const updateBytes = (u: Update): number => 1 + u.name.length + 1 + 4 + 1 + u.by.
 /** The bytes of `packet`, with as many of its updates as fit; throws FUL_ERR_MEMBERSHIP_ENCODE on a bad field. */
 export function encodePacket(packet: Packet): { bytes: Buffer; updatesLeftOut: number } {
   const type = TYPE_CODE.get(packet.type);
-  if (type === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', `membership packet type ${JSON.stringify(packet.type)}: unknown`);
+  if (type === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: 'packet type', value: JSON.stringify(packet.type), reason: 'unknown' });
   checkName('from', packet.from, false);
   checkName('target', packet.target, true);
   checkU32('incarnation', packet.incarnation);
@@ -59,7 +59,7 @@ export function encodePacket(packet: Packet): { bytes: Buffer; updatesLeftOut: n
     checkName('update name', u.name, false);
     checkName('update by', u.by, true);
     checkU32('update incarnation', u.incarnation);
-    if (STATE_CODE.get(u.state) === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', `membership update state ${JSON.stringify(u.state)}: unknown`);
+    if (STATE_CODE.get(u.state) === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: 'update state', value: JSON.stringify(u.state), reason: 'unknown' });
     if (count === MAX_UPDATES || size + updateBytes(u) > MAX_PACKET_BYTES) break;
     size += updateBytes(u);
     count++;

@@ -89,7 +89,7 @@ export function membershipOptions(overrides: Partial<MembershipOptions> = {}): M
     if (o.isolationMs >= ownVerdictMs) problems.push(`isolationMs ${o.isolationMs} is not below probeTimeoutMs + accusationGraceMs + suspicionMaxMs (${ownVerdictMs}): a cut-off node would condemn its peers before it withdraws`);
     for (const key of INTEGERS) if (!Number.isInteger(o[key])) problems.push(`${key} ${o[key]} is not an integer`);
   }
-  if (problems.length > 0) throw new FulcrumError('FUL_ERR_MEMBERSHIP_OPTION', `membership options: ${problems.join('; ')}`);
+  if (problems.length > 0) throw new FulcrumError('FUL_ERR_MEMBERSHIP_OPTION', { problems: problems.join('; ') });
   return Object.freeze(o);
 }
 
@@ -108,7 +108,7 @@ export function speakerMembershipOptions(probeIntervalMs: number, failAfterMs: n
   const accusationGraceMs = d.accusationGraceMs * f;
   const suspicionMinMs = failAfterMs - probeTimeoutMs - accusationGraceMs;
   if (suspicionMinMs <= 0) {
-    throw new FulcrumError('FUL_ERR_MEMBERSHIP_OPTION', `membership options: failAfterMs ${failAfterMs} leaves no suspicion time after the probe timeout and accusation grace (${probeTimeoutMs + accusationGraceMs} ms at probeIntervalMs ${probeIntervalMs})`);
+    throw new FulcrumError('FUL_ERR_MEMBERSHIP_OPTION', { problems: `failAfterMs ${failAfterMs} leaves no suspicion time after the probe timeout and accusation grace (${probeTimeoutMs + accusationGraceMs} ms at probeIntervalMs ${probeIntervalMs})` });
   }
   return membershipOptions({
     probeIntervalMs,

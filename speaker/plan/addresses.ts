@@ -1,12 +1,12 @@
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import { poolSelectsNode } from '../../src/config/node-selector.js';
 import type { Config, Pool } from '../../src/config/types.js';
-import { parseAddress, rangeContains } from '../../src/ipam/address.js';
+import { parseAddress, rangeContains } from '../../src/address.js';
 import { annotationText } from '../../src/service/annotations.js';
 import { ingressIps } from '../../src/service/ingress.js';
 import { keyOf, type ServiceKey } from '../../src/service/key.js';
 import { isOurs } from '../../src/service/ours.js';
-import { canonicalIp } from '../announce/addr.js';
+import { canonicalAddress } from '../../src/address.js';
 import { nodeExcludedFromLoadBalancers, nodeReady } from '../../src/k8s/nodes.js';
 import { electOwner } from './elect.js';
 import { endpointsOf, localTier, type EndpointIndex, type EndpointView } from '../../src/service/endpoints.js';
@@ -75,7 +75,7 @@ export function nodeEligibility(node: V1Node | undefined, pool: Pool, alive: Rea
 
 /** The valid IPs of the Service's status, canonical (RFC 5952), each once. */
 export function ingressAddresses(svc: V1Service): string[] {
-  return [...new Set(ingressIps(svc).filter((ip) => parseAddress(ip).ok).map(canonicalIp))];
+  return [...new Set(ingressIps(svc).map(canonicalAddress).filter((ip) => ip !== undefined))];
 }
 
 /** The pool the allocator wrote in the annotation, else the pool whose ranges hold the address. */

@@ -118,7 +118,7 @@ export class ProxyEngine implements Sweeper {
   }
 
   async #apply(model: ProxyModel): Promise<ApplyResult> {
-    if (this.#stopped) throw new FulcrumError('FUL_ERR_PROXY_STOPPED', 'proxy engine: apply after stop');
+    if (this.#stopped) throw new FulcrumError('FUL_ERR_PROXY_STOPPED', {});
     const hash = configHash(model);
     if (hash === this.#hash) {
       frontendChanges.inc({ kind: 'unchanged' });
@@ -138,10 +138,11 @@ export class ProxyEngine implements Sweeper {
       this.#startDrain(name, f, this.#drainTimeoutMs);
       frontendChanges.inc({ kind: 'drained' });
     }
+    const add = [...plan.add];
     for (const spec of plan.update) {
       const f = this.#frontends.get(spec.name);
       if (f === undefined) {
-        (plan.add as Frontend[]).push(spec); // failed to bind last time: try again
+        add.push(spec); // failed to bind last time: try again
         continue;
       }
       f.update(this.#context(spec, f.ctx.stats));
@@ -149,7 +150,7 @@ export class ProxyEngine implements Sweeper {
       this.#log.info({ event: 'frontendUpdated', frontend: spec.name, generation: f.ctx.generation });
     }
     const failed: BindFailure[] = [];
-    await Promise.all(plan.add.map(async (spec) => {
+    await Promise.all(add.map(async (spec) => {
       const failure = await this.#add(spec);
       if (failure !== undefined) failed.push(failure);
     }));
@@ -160,10 +161,12 @@ export class ProxyEngine implements Sweeper {
       pool.close();
       this.#pools.delete(name);
     }
+    // Generations count the contexts of a frontend that runs; a removed one starts again at 1.
+    for (const name of [...this.#generations.keys()]) if (!this.#frontends.has(name)) this.#generations.delete(name);
     const failedNames = new Set(failed.map((f) => f.frontend));
     this.#current = { ...model, frontends: model.frontends.filter((f) => !failedNames.has(f.name)) };
     this.#hash = failed.length === 0 ? hash : configHash(this.#current);
-    return { kind: 'applied', plan, failed };
+    return { kind: 'applied', plan: add.length === plan.add.length ? plan : { ...plan, add }, failed };
   }
 
   async #add(spec: Frontend): Promise<BindFailure | undefined> {
@@ -179,7 +182,7 @@ export class ProxyEngine implements Sweeper {
     try {
       await f.listen();
     } catch (err) {
-      const error = new FulcrumError('FUL_ERR_PROXY_BIND', `frontend "${spec.name}": binding ${spec.protocol} ${listen}: ${(err as Error).message}`, { cause: err });
+      const error = new FulcrumError('FUL_ERR_PROXY_BIND', { frontend: spec.name, protocol: spec.protocol, listen, reason: (err as Error).message }, { cause: err });
       this.#log.error({ event: 'frontendBindFailed', frontend: spec.name, listen, err });
       frontendChanges.inc({ kind: 'bindFailed' });
       return { frontend: spec.name, listen, error };

@@ -24,10 +24,10 @@ import {
   type ProxyModel,
 } from './model.js';
 
-export class ProxyConfigError extends FulcrumError {
+export class ProxyConfigError extends FulcrumError<'FUL_ERR_PROXY_CONFIG'> {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super('FUL_ERR_PROXY_CONFIG', `proxy config has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n  ${problems.join('\n  ')}`);
+    super('FUL_ERR_PROXY_CONFIG', { count: `${problems.length} problem${problems.length === 1 ? '' : 's'}`, problems: problems.join('\n  ') });
     this.name = 'ProxyConfigError';
     this.problems = problems;
   }

@@ -42,14 +42,14 @@ export function planVips(present: readonly string[], desired: readonly string[])
 /** `ip addr replace` is idempotent: adding an address already there succeeds. */
 export function addVipArgs(ip: string): string[] {
   const address = canonicalIp(ip);
-  return ipFamily(address) === 4
+  return ipFamily(address) === 'IPv4'
     ? ['addr', 'replace', `${address}/32`, 'dev', VIP_DEVICE, 'label', VIP_LABEL, 'metric', String(VIP_MARK_METRIC)]
     : ['addr', 'replace', `${address}/128`, 'dev', VIP_DEVICE, 'nodad', 'metric', String(VIP_MARK_METRIC)];
 }
 
 export function removeVipArgs(ip: string): string[] {
   const address = canonicalIp(ip);
-  return ['addr', 'del', `${address}/${ipFamily(address) === 4 ? 32 : 128}`, 'dev', VIP_DEVICE];
+  return ['addr', 'del', `${address}/${ipFamily(address) === 'IPv4' ? 32 : 128}`, 'dev', VIP_DEVICE];
 }
 
 interface AddrInfo {

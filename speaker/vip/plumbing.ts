@@ -15,11 +15,11 @@ const vipChanges = counter('fulcrum_vip_changes_total', 'Service addresses added
 
 export type CommandRunner = (argv: readonly string[]) => Promise<string>;
 
-/** Runs a command, resolves with its stdout, rejects with its stderr in the message. */
+/** Runs a command, resolves with its stdout, rejects (FUL_ERR_VIP_COMMAND) with its stderr in the message. */
 export const execRunner: CommandRunner = (argv) =>
   new Promise((resolve, reject) => {
     execFile(argv[0]!, argv.slice(1), { encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${argv.join(' ')}: ${stderr.trim() || err.message}`, { cause: err }));
+      if (err) reject(new FulcrumError('FUL_ERR_VIP_COMMAND', { command: argv.join(' '), reason: stderr.trim() || err.message }, { cause: err }));
       else resolve(stdout);
     });
   });
@@ -63,7 +63,7 @@ export class VipPlumbing {
           if (this.#prefix.length === 0) await writeFile(`/proc/sys/${key}`, value);
           else await this.#exec(['sysctl', '-q', '-w', `${key}=${value}`]);
         } catch (err) {
-          throw new FulcrumError('FUL_ERR_VIP_SYSCTL', `setting ${key}=${value} for interface "${iface}": ${errorMessage(err)}`, { cause: err });
+          throw new FulcrumError('FUL_ERR_VIP_SYSCTL', { key, value, iface, reason: errorMessage(err) }, { cause: err });
         }
       }
     }
@@ -76,7 +76,7 @@ export class VipPlumbing {
     try {
       out = await this.#exec(['ip', '-j', 'addr', 'show', 'dev', VIP_DEVICE]);
     } catch (err) {
-      throw new FulcrumError('FUL_ERR_VIP_LIST', `listing the addresses of "${VIP_DEVICE}": ${errorMessage(err)}`, { cause: err });
+      throw new FulcrumError('FUL_ERR_VIP_LIST', { device: VIP_DEVICE, reason: errorMessage(err) }, { cause: err });
     }
     return markedVips(JSON.parse(out) as unknown);
   }
@@ -93,7 +93,7 @@ export class VipPlumbing {
     try {
       await this.#exec(['ip', ...addVipArgs(ip)]);
     } catch (err) {
-      throw new FulcrumError('FUL_ERR_VIP_ADD', `adding service address ${ip} to "${VIP_DEVICE}": ${errorMessage(err)}`, { cause: err });
+      throw new FulcrumError('FUL_ERR_VIP_ADD', { ip, device: VIP_DEVICE, reason: errorMessage(err) }, { cause: err });
     }
     vipChanges.inc({ op: 'add' });
     this.#log.info({ event: 'vipAdded', ip });
@@ -104,7 +104,7 @@ export class VipPlumbing {
       await this.#exec(['ip', ...removeVipArgs(ip)]);
     } catch (err) {
       if (ALREADY_GONE.test(errorMessage(err))) return;
-      throw new FulcrumError('FUL_ERR_VIP_REMOVE', `removing service address ${ip} from "${VIP_DEVICE}": ${errorMessage(err)}`, { cause: err });
+      throw new FulcrumError('FUL_ERR_VIP_REMOVE', { ip, device: VIP_DEVICE, reason: errorMessage(err) }, { cause: err });
     }
     vipChanges.inc({ op: 'remove' });
     this.#log.info({ event: 'vipRemoved', ip });

@@ -1,15 +1,22 @@
+import { renderMessage, type ErrorParams } from '../errors.js';
 import type { ConfigIssue, ConfigIssueCode } from './types.js';
 
-/** Collects every problem of one parse, so the user sees all of them at once. */
+type ConfigErrorCode = Extract<ConfigIssueCode, `FUL_ERR_${string}`>;
+type ConfigWarningCode = Extract<ConfigIssueCode, `FUL_WARN_${string}`>;
+
+/**
+ * Collects every problem of one parse, so the user sees all of them at once. Messages come from
+ * the templates of the error registry (src/error-codes.ts), like the messages of thrown errors.
+ */
 export class IssueList {
   readonly all: ConfigIssue[] = [];
 
-  error(code: ConfigIssueCode, message: string): void {
-    this.all.push({ severity: 'error', code, message });
+  error<C extends ConfigErrorCode>(code: C, params: ErrorParams<C>): void {
+    this.all.push({ severity: 'error', code, message: renderMessage(code, params) });
   }
 
-  warn(code: ConfigIssueCode, message: string): void {
-    this.all.push({ severity: 'warning', code, message });
+  warn<C extends ConfigWarningCode>(code: C, params: ErrorParams<C>): void {
+    this.all.push({ severity: 'warning', code, message: renderMessage(code, params) });
   }
 
   get hasErrors(): boolean {
@@ -66,9 +73,10 @@ export function checkKeys(issues: IssueList, where: string, object: Record<strin
   for (const key of Object.keys(object)) {
     if (known.includes(key)) continue;
     const suggestion = closestKey(key, known);
-    issues.error(
-      'FUL_ERR_CONFIG_UNKNOWN_KEY',
-      `${where}unknown key ${JSON.stringify(key)}${suggestion ? ` (did you mean ${JSON.stringify(suggestion)}?)` : ''}`,
-    );
+    issues.error('FUL_ERR_CONFIG_UNKNOWN_KEY', {
+      where,
+      key: JSON.stringify(key),
+      suggestion: suggestion ? ` (did you mean ${JSON.stringify(suggestion)}?)` : '',
+    });
   }
 }

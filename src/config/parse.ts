@@ -2,7 +2,7 @@ import YAML from 'yaml';
 import { IssueList, checkKeys, isMapping, show } from './issues.js';
 import { parsePool, type ParsedPool } from './pool.js';
 import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, type Config, type ParseConfigResult } from './types.js';
-import { rangesOverlap, type AddressRange } from '../ipam/address.js';
+import { rangesOverlap, type AddressRange } from '../address.js';
 
 /**
  * Text in, validated config or every error out. Pure: no I/O, no logging.
@@ -46,22 +46,22 @@ function firstLine(message: string): string {
 function parseText(issues: IssueList, text: string): Config | undefined {
   // YAML forbids C0 controls (but tab, LF, CR) and DEL; U+FFFD is what invalid UTF-8 decodes to.
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(text)) {
-    issues.error('FUL_ERR_CONFIG_YAML', 'input is not YAML: it contains control characters or invalid UTF-8 (a binary file?)');
+    issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: 'is not YAML: it contains control characters or invalid UTF-8 (a binary file?)' });
     return undefined;
   }
   const outer = readYaml(text);
   if (!outer.ok) {
-    issues.error('FUL_ERR_CONFIG_YAML', `input is not YAML: ${outer.message}`);
+    issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: `is not YAML: ${outer.message}` });
     return undefined;
   }
   const isManifest = (v: unknown) => isMapping(v) && (v.kind !== undefined || v.apiVersion !== undefined);
   if (outer.values.length === 0) {
-    issues.warn('FUL_WARN_NO_POOLS', 'the config has no address pools: no Service will get an address');
+    issues.warn('FUL_WARN_NO_POOLS', {});
     return { pools: [] };
   }
   if (!outer.values.some(isManifest)) {
     if (outer.values.length > 1) {
-      issues.error('FUL_ERR_CONFIG_YAML', `input has ${outer.values.length} YAML documents; a bare config is one document`);
+      issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: `has ${outer.values.length} YAML documents; a bare config is one document` });
       return undefined;
     }
     return parseBareConfig(issues, outer.values[0], '');
@@ -69,7 +69,7 @@ function parseText(issues: IssueList, text: string): Config | undefined {
   const configMaps = outer.values.filter((v): v is Record<string, unknown> => isMapping(v) && v.kind === 'ConfigMap');
   if (configMaps.length === 0) {
     const kinds = outer.values.map((v) => (isMapping(v) ? show(v.kind) : show(v))).join(', ');
-    issues.error('FUL_ERR_CONFIG_MANIFEST', `input is a manifest of kind ${kinds}, not a ConfigMap`);
+    issues.error('FUL_ERR_CONFIG_MANIFEST', { input: 'input', reason: `is a manifest of kind ${kinds}, not a ConfigMap` });
     return undefined;
   }
   const named = (cm: Record<string, unknown>) => {
@@ -80,7 +80,7 @@ function parseText(issues: IssueList, text: string): Config | undefined {
   if (configMaps.length > 1) {
     const ours = configMaps.filter((cm) => named(cm).name === CONFIGMAP_NAME && (named(cm).namespace ?? CONFIGMAP_NAMESPACE) === CONFIGMAP_NAMESPACE);
     if (ours.length !== 1) {
-      issues.error('FUL_ERR_CONFIG_MANIFEST', `input has ${configMaps.length} ConfigMaps; keep only ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME}`);
+      issues.error('FUL_ERR_CONFIG_MANIFEST', { input: 'input', reason: `has ${configMaps.length} ConfigMaps; keep only ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME}` });
       return undefined;
     }
     chosen = ours[0]!;
@@ -88,26 +88,26 @@ function parseText(issues: IssueList, text: string): Config | undefined {
   const { name, namespace } = named(chosen);
   const id = `${typeof namespace === 'string' ? namespace : CONFIGMAP_NAMESPACE}/${typeof name === 'string' ? name : '?'}`;
   if (name !== CONFIGMAP_NAME || (namespace !== undefined && namespace !== CONFIGMAP_NAMESPACE)) {
-    issues.warn('FUL_WARN_CONFIGMAP_NAME', `ConfigMap "${id}": Fulcrum reads ${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME}`);
+    issues.warn('FUL_WARN_CONFIGMAP_NAME', { configMap: id, expected: `${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME}` });
   }
   const data = chosen.data;
   const inner = isMapping(data) ? data[CONFIGMAP_KEY] : undefined;
   if (typeof inner !== 'string') {
     const why = inner === undefined ? `has no data key "${CONFIGMAP_KEY}"` : `data.${CONFIGMAP_KEY} is ${show(inner)}, not a string (use "config: |")`;
-    issues.error('FUL_ERR_CONFIG_MANIFEST', `ConfigMap "${id}" ${why}`);
+    issues.error('FUL_ERR_CONFIG_MANIFEST', { input: `ConfigMap "${id}"`, reason: why });
     return undefined;
   }
   const parsed = readYaml(inner);
   if (!parsed.ok) {
-    issues.error('FUL_ERR_CONFIG_YAML', `ConfigMap "${id}": data.${CONFIGMAP_KEY} is not YAML: ${parsed.message}`);
+    issues.error('FUL_ERR_CONFIG_YAML', { input: `ConfigMap "${id}": data.${CONFIGMAP_KEY}`, reason: `is not YAML: ${parsed.message}` });
     return undefined;
   }
   if (parsed.values.length > 1) {
-    issues.error('FUL_ERR_CONFIG_YAML', `ConfigMap "${id}": data.${CONFIGMAP_KEY} has ${parsed.values.length} YAML documents; it needs one`);
+    issues.error('FUL_ERR_CONFIG_YAML', { input: `ConfigMap "${id}": data.${CONFIGMAP_KEY}`, reason: `has ${parsed.values.length} YAML documents; it needs one` });
     return undefined;
   }
   if (parsed.values.length === 0) {
-    issues.warn('FUL_WARN_NO_POOLS', 'the config has no address pools: no Service will get an address');
+    issues.warn('FUL_WARN_NO_POOLS', {});
     return { pools: [] };
   }
   return parseBareConfig(issues, parsed.values[0], `data.${CONFIGMAP_KEY}: `);
@@ -122,20 +122,20 @@ function notEmpty(value: unknown): boolean {
 
 function parseBareConfig(issues: IssueList, raw: unknown, where: string): Config | undefined {
   if (!isMapping(raw)) {
-    issues.error('FUL_ERR_CONFIG_YAML', `${where}the config must be a mapping with "address-pools" (or a ConfigMap manifest), got ${show(raw)}`);
+    issues.error('FUL_ERR_CONFIG_YAML', { input: `${where}the config`, reason: `must be a mapping with "address-pools" (or a ConfigMap manifest), got ${show(raw)}` });
     return undefined;
   }
   checkKeys(issues, where, raw, TOP_KEYS);
   for (const key of ['peers', 'bgp-communities']) {
-    if (notEmpty(raw[key])) issues.error('FUL_ERR_CONFIG_UNSUPPORTED', `${where}${key}: BGP is not supported, layer2 only`);
+    if (notEmpty(raw[key])) issues.error('FUL_ERR_CONFIG_UNSUPPORTED', { field: `${where}${key}`, what: 'BGP' });
   }
   const rawPools = raw['address-pools'];
   if (rawPools === undefined || rawPools === null || (Array.isArray(rawPools) && rawPools.length === 0)) {
-    issues.warn('FUL_WARN_NO_POOLS', 'the config has no address pools: no Service will get an address');
+    issues.warn('FUL_WARN_NO_POOLS', {});
     return { pools: [] };
   }
   if (!Array.isArray(rawPools)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', `${where}address-pools: ${show(rawPools)} is not a list of pools`);
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}address-pools`, value: show(rawPools), expected: 'a list of pools' });
     return undefined;
   }
   const parsed: ParsedPool[] = [];
@@ -154,7 +154,7 @@ function checkDuplicateNames(issues: IssueList, pools: readonly ParsedPool[]): v
     if (p.pool.name === '') continue;
     const seen = first.get(p.pool.name);
     if (seen === undefined) first.set(p.pool.name, p.index);
-    else issues.error('FUL_ERR_POOL_NAME', `${p.label}: name: ${show(p.pool.name)} is already the name of address-pools[${seen}]`);
+    else issues.error('FUL_ERR_POOL_NAME', { field: `${p.label}: name`, reason: `${show(p.pool.name)} is already the name of address-pools[${seen}]` });
   }
 }
 
@@ -173,7 +173,7 @@ function checkOverlaps(issues: IssueList, pools: readonly ParsedPool[]): void {
   for (const e of entries) {
     if (reach && rangesOverlap(reach.range, e.range)) {
       const other = reach.pool === e.pool ? `${reach.field} ${show(reach.range.text)}` : `${show(reach.range.text)} of ${reach.pool.label}`;
-      issues.error('FUL_ERR_POOL_OVERLAP', `${e.pool.label}: ${e.field}: ${show(e.range.text)} overlaps ${other}`);
+      issues.error('FUL_ERR_POOL_OVERLAP', { field: `${e.pool.label}: ${e.field}`, value: show(e.range.text), other });
     }
     if (!reach || reach.range.family !== e.range.family || e.range.last > reach.range.last) reach = e;
   }

@@ -1,4 +1,4 @@
-import { buggyCount, parseRange, rangeSize, type AddressRange } from '../ipam/address.js';
+import { buggyCount, parseRange, rangeSize, type AddressRange } from '../address.js';
 import { checkKeys, isMapping, show, type IssueList } from './issues.js';
 import { parseNodeSelectors } from './selector.js';
 import type { Pool } from './types.js';
@@ -45,7 +45,7 @@ function booleanField(issues: IssueList, where: string, raw: Record<string, unkn
     const word = YAML11_BOOLEANS.get(value.toLowerCase());
     if (word !== undefined) return word;
   }
-  issues.error('FUL_ERR_CONFIG_TYPE', `${where}${key}: ${show(value)} is not a boolean (true or false)`);
+  issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}${key}`, value: show(value), expected: 'a boolean (true or false)' });
   return fallback;
 }
 
@@ -53,17 +53,17 @@ function poolName(issues: IssueList, index: number, raw: Record<string, unknown>
   const where = `address-pools[${index}]: `;
   const value = raw.name;
   if (value === undefined || value === null || value === '') {
-    issues.error('FUL_ERR_POOL_NAME', `${where}name: a pool needs a name`);
+    issues.error('FUL_ERR_POOL_NAME', { field: `${where}name`, reason: 'a pool needs a name' });
     return undefined;
   }
   // MetalLB (yaml.v2) reads `name: 123` as the string "123".
   const name = typeof value === 'number' ? String(value) : value;
   if (typeof name !== 'string') {
-    issues.error('FUL_ERR_CONFIG_TYPE', `${where}name: ${show(value)} is not a string`);
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}name`, value: show(value), expected: 'a string' });
     return undefined;
   }
   if (!POOL_NAME.test(name)) {
-    issues.error('FUL_ERR_POOL_NAME', `${where}name: ${show(name)} is not a valid pool name (no spaces or quotes, at most 253 characters)`);
+    issues.error('FUL_ERR_POOL_NAME', { field: `${where}name`, reason: `${show(name)} is not a valid pool name (no spaces or quotes, at most 253 characters)` });
     return undefined;
   }
   return name;
@@ -73,37 +73,37 @@ function protocol(issues: IssueList, where: string, raw: Record<string, unknown>
   const value = raw.protocol;
   if (value === undefined || value === null || value === 'layer2') return;
   if (value === 'bgp') {
-    issues.error('FUL_ERR_CONFIG_UNSUPPORTED', `${where}protocol: "bgp" is not supported, layer2 only`);
+    issues.error('FUL_ERR_CONFIG_UNSUPPORTED', { field: `${where}protocol`, what: show(value) });
     return;
   }
-  issues.error('FUL_ERR_CONFIG_TYPE', `${where}protocol: ${show(value)} is not a protocol (only "layer2" is supported)`);
+  issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}protocol`, value: show(value), expected: 'a protocol (only "layer2" is supported)' });
 }
 
 function addresses(issues: IssueList, where: string, raw: Record<string, unknown>, indexes: number[]): AddressRange[] {
   const value = raw.addresses;
   if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) {
-    issues.error('FUL_ERR_POOL_EMPTY', `${where}addresses: the pool has no addresses`);
+    issues.error('FUL_ERR_POOL_EMPTY', { field: `${where}addresses` });
     return [];
   }
   if (!Array.isArray(value)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', `${where}addresses: ${show(value)} is not a list of ranges`);
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}addresses`, value: show(value), expected: 'a list of ranges' });
     return [];
   }
   const ranges: AddressRange[] = [];
   value.forEach((item: unknown, i) => {
-    const field = `${where}addresses[${i}]: `;
+    const field = `${where}addresses[${i}]`;
     if (typeof item !== 'string') {
       const hint = typeof item === 'number' ? ' (YAML read it as a number: quote it)' : '';
-      issues.error('FUL_ERR_POOL_RANGE', `${field}${show(item)} is not an IP range${hint}`);
+      issues.error('FUL_ERR_POOL_RANGE', { field, value: show(item), reason: `is not an IP range${hint}` });
       return;
     }
     const parsed = parseRange(item);
     if (!parsed.ok) {
-      issues.error('FUL_ERR_POOL_RANGE', `${field}${show(item)} ${parsed.reason}`);
+      issues.error('FUL_ERR_POOL_RANGE', { field, value: show(item), reason: parsed.reason });
       return;
     }
     if (parsed.network !== undefined) {
-      issues.warn('FUL_WARN_HOST_BITS', `${field}${show(item)} has host bits set; it means the network ${parsed.network}`);
+      issues.warn('FUL_WARN_HOST_BITS', { field, value: show(item), network: parsed.network });
     }
     ranges.push(parsed.range);
     indexes.push(i);
@@ -115,17 +115,17 @@ function interfaces(issues: IssueList, where: string, raw: Record<string, unknow
   const value = raw.interfaces;
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', `${where}interfaces: ${show(value)} is not a list of interface names`);
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}interfaces`, value: show(value), expected: 'a list of interface names' });
     return [];
   }
   const names: string[] = [];
   value.forEach((item: unknown, i) => {
     if (typeof item !== 'string' || !INTERFACE_NAME.test(item) || item === '.' || item === '..') {
-      issues.error('FUL_ERR_POOL_INTERFACE', `${where}interfaces[${i}]: ${show(item)} is not an interface name (1-15 characters, no "/", ":" or spaces)`);
+      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}interfaces[${i}]`, value: show(item), reason: 'is not an interface name (1-15 characters, no "/", ":" or spaces)' });
       return;
     }
     if (names.includes(item)) {
-      issues.error('FUL_ERR_POOL_INTERFACE', `${where}interfaces[${i}]: ${show(item)} is listed twice`);
+      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}interfaces[${i}]`, value: show(item), reason: 'is listed twice' });
       return;
     }
     names.push(item);
@@ -136,13 +136,13 @@ function interfaces(issues: IssueList, where: string, raw: Record<string, unknow
 function bgpAdvertisements(issues: IssueList, where: string, raw: Record<string, unknown>): void {
   const value = raw['bgp-advertisements'];
   const empty = value === undefined || value === null || (Array.isArray(value) && value.length === 0);
-  if (!empty) issues.error('FUL_ERR_CONFIG_UNSUPPORTED', `${where}bgp-advertisements: BGP is not supported, layer2 only`);
+  if (!empty) issues.error('FUL_ERR_CONFIG_UNSUPPORTED', { field: `${where}bgp-advertisements`, what: 'BGP' });
 }
 
 /** Parses `address-pools[index]`, reporting every problem of its own fields. */
 export function parsePool(issues: IssueList, index: number, raw: unknown): ParsedPool | undefined {
   if (!isMapping(raw)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', `address-pools[${index}]: ${show(raw)} is not a pool (a mapping with name, protocol, addresses)`);
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: `address-pools[${index}]`, value: show(raw), expected: 'a pool (a mapping with name, protocol, addresses)' });
     return undefined;
   }
   const name = poolName(issues, index, raw);
@@ -164,7 +164,7 @@ export function parsePool(issues: IssueList, index: number, raw: unknown): Parse
     interfaces: interfaces(issues, where, raw),
   };
   if (pool.avoidBuggyIps && ranges.length > 0 && ranges.every((r) => buggyCount(r) === rangeSize(r))) {
-    issues.warn('FUL_WARN_NO_USABLE_ADDRESS', `${where}avoid-buggy-ips: every address of the pool ends in .0 or .255, so it has none to give`);
+    issues.warn('FUL_WARN_NO_USABLE_ADDRESS', { field: `${where}avoid-buggy-ips` });
   }
   return { pool, label, index, addressIndexes };
 }

@@ -32,16 +32,16 @@ function labelValue(value: unknown): string | undefined {
 function matchLabels(issues: IssueList, where: string, raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {};
   if (!isMapping(raw)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels: ${show(raw)} is not a mapping of label to value`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels`, value: show(raw), reason: 'is not a mapping of label to value' });
     return {};
   }
   const labels: Record<string, string> = {};
   for (const [key, rawValue] of Object.entries(raw)) {
     const value = labelValue(rawValue);
     if (!isLabelKey(key)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels: ${show(key)} is not a valid label key`);
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels`, value: show(key), reason: 'is not a valid label key' });
     } else if (value === undefined || !isLabelValue(value)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-labels[${key}]: ${show(rawValue)} is not a valid label value`);
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels[${key}]`, value: show(rawValue), reason: 'is not a valid label value' });
     } else {
       labels[key] = value;
     }
@@ -51,43 +51,44 @@ function matchLabels(issues: IssueList, where: string, raw: unknown): Record<str
 
 function expression(issues: IssueList, where: string, raw: unknown): MatchExpression | undefined {
   if (!isMapping(raw)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}${show(raw)} is not an expression (key, operator, values)`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: where.replace(/\.$/, ''), value: show(raw), reason: 'is not an expression (key, operator, values)' });
     return undefined;
   }
   checkKeys(issues, where.replace(/\.$/, ': '), raw, EXPRESSION_KEYS);
   let ok = true;
   const key = raw.key;
   if (typeof key !== 'string' || !isLabelKey(key)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}key: ${show(key)} is not a valid label key`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}key`, value: show(key), reason: 'is not a valid label key' });
     ok = false;
   }
   const operator = raw.operator;
   if (typeof operator !== 'string' || !(OPERATORS as readonly string[]).includes(operator)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}operator: ${show(operator)} is not one of ${OPERATORS.join(', ')}`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}operator`, value: show(operator), reason: `is not one of ${OPERATORS.join(', ')}` });
     return undefined;
   }
   const op = operator as SelectorOperator;
   const rawValues = raw.values ?? [];
   if (!Array.isArray(rawValues)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: ${show(rawValues)} is not a list`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values`, value: show(rawValues), reason: 'is not a list' });
     return undefined;
   }
   const values: string[] = [];
   rawValues.forEach((item: unknown, i) => {
     const value = labelValue(item);
     if (value === undefined || !isLabelValue(value)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', `${where}values[${i}]: ${show(item)} is not a valid label value`);
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values[${i}]`, value: show(item), reason: 'is not a valid label value' });
       ok = false;
     } else {
       values.push(value);
     }
   });
   if ((op === 'In' || op === 'NotIn') && rawValues.length === 0) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: operator ${op} needs at least one value`);
+    // The value at fault is the operator: it decides whether values are needed.
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values`, value: `operator ${op}`, reason: 'needs at least one value' });
     ok = false;
   }
   if ((op === 'Exists' || op === 'DoesNotExist') && rawValues.length > 0) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${where}values: operator ${op} takes no values`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values`, value: `operator ${op}`, reason: 'takes no values' });
     ok = false;
   }
   return ok ? { key: key as string, operator: op, values } : undefined;
@@ -97,14 +98,14 @@ function expression(issues: IssueList, where: string, raw: unknown): MatchExpres
 export function parseNodeSelectors(issues: IssueList, poolWhere: string, raw: unknown): NodeSelector[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', `${poolWhere}node-selectors: ${show(raw)} is not a list of selectors`);
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${poolWhere}node-selectors`, value: show(raw), reason: 'is not a list of selectors' });
     return [];
   }
   const selectors: NodeSelector[] = [];
   raw.forEach((item: unknown, i) => {
     const where = `${poolWhere}node-selectors[${i}].`;
     if (!isMapping(item)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', `${poolWhere}node-selectors[${i}]: ${show(item)} is not a selector (match-labels, match-expressions)`);
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${poolWhere}node-selectors[${i}]`, value: show(item), reason: 'is not a selector (match-labels, match-expressions)' });
       return;
     }
     checkKeys(issues, `${poolWhere}node-selectors[${i}]: `, item, SELECTOR_KEYS);
@@ -113,7 +114,7 @@ export function parseNodeSelectors(issues: IssueList, poolWhere: string, raw: un
     const expressions: MatchExpression[] = [];
     if (rawExpressions !== undefined && rawExpressions !== null) {
       if (!Array.isArray(rawExpressions)) {
-        issues.error('FUL_ERR_POOL_SELECTOR', `${where}match-expressions: ${show(rawExpressions)} is not a list of expressions`);
+        issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-expressions`, value: show(rawExpressions), reason: 'is not a list of expressions' });
       } else {
         rawExpressions.forEach((e: unknown, j) => {
           const parsed = expression(issues, `${where}match-expressions[${j}].`, e);

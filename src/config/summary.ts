@@ -1,4 +1,4 @@
-import { buggyCount, formatCount, rangeSize, type Family } from '../ipam/address.js';
+import { buggyCount, formatCount, rangeSize, type Family } from '../address.js';
 import type { Config, Pool } from './types.js';
 
 /** Assignable addresses of a pool per family (without .0/.255 under avoid-buggy-ips). */

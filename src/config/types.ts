@@ -1,4 +1,4 @@
-import type { AddressRange } from '../ipam/address.js';
+import type { AddressRange } from '../address.js';
 
 /**
  * The validated config: what `parseConfig` returns when the ConfigMap is good. Everything is
@@ -42,7 +42,7 @@ export interface MatchExpression {
   readonly values: readonly string[];
 }
 
-/** Stable codes of config problems (documented in src/config/README.md). */
+/** Stable codes of config problems (documented in src/config/README.md; templates in src/error-codes.ts). */
 export type ConfigIssueCode =
   | 'FUL_ERR_CONFIG_YAML' // the text is not YAML, or not a mapping where one is needed
   | 'FUL_ERR_CONFIG_MANIFEST' // a ConfigMap without data.config, or several ConfigMaps

@@ -1,6 +1,6 @@
 import type { Config } from '../config/types.js';
 import { FulcrumError } from '../errors.js';
-import { addressKey, formatAddress, parseAddress, type Address, type Family } from './address.js';
+import { addressKey, formatAddress, parseAddress, type Address, type Family } from '../address.js';
 import { PoolState } from './pool-state.js';
 import { canShare, portPairs, type Sharer } from './sharing.js';
 import { chooseAddresses, locate, type Choice, type Failure } from './choose.js';
@@ -190,7 +190,7 @@ export class Allocator {
    * holders of an address could not share it. For tests and debugging: O(assignments).
    */
   checkInvariants(): void {
-    const incoherent = (what: string) => new FulcrumError('FUL_ERR_IPAM_INCOHERENT', `incoherent ipam state: ${what}`);
+    const incoherent = (what: string) => new FulcrumError('FUL_ERR_IPAM_INCOHERENT', { what });
     const holders = new Map<string, Set<ServiceKey>>();
     for (const [service, held] of this.#held) {
       if (held.assignment.service !== service) throw incoherent(`assignment of ${service} is filed under ${held.assignment.service}`);
@@ -298,7 +298,7 @@ export class Allocator {
   #index(held: Held): void {
     const { service, pool, request } = held.assignment;
     const state = this.#pools.get(pool);
-    if (!state) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', `incoherent ipam state: indexing ${service} in unknown pool "${pool}"`);
+    if (!state) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', { what: `indexing ${service} in unknown pool "${pool}"` });
     for (const a of held.addresses) {
       const key = addressKey(a);
       let set = this.#holders.get(key);
@@ -326,7 +326,7 @@ export class Allocator {
     for (const a of held.addresses) {
       const key = addressKey(a);
       const set = this.#holders.get(key);
-      if (!set?.delete(service)) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', `incoherent ipam state: ${service} is not indexed on ${key}`);
+      if (!set?.delete(service)) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', { what: `${service} is not indexed on ${key}` });
       if (set.size === 0) {
         this.#holders.delete(key);
         this.#pools.get(pool)?.markFree(a);

@@ -1,5 +1,5 @@
 import type { Config } from '../config/types.js';
-import { formatAddress, parseAddress, type Address, type Family } from './address.js';
+import { formatAddress, parseAddress, type Address, type Family } from '../address.js';
 import type { PoolState } from './pool-state.js';
 import { canShare, portPairs, type Sharer } from './sharing.js';
 import type { ServiceKey } from '../service/key.js';

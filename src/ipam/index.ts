@@ -1,5 +1,5 @@
 // The allocator core: address ranges as bigints, Service → request, and the Allocator. Pure.
-export * from './address.js';
+export * from '../address.js';
 export * from './types.js';
 export { serviceRequest, type ServiceLike, type ServiceRequestResult, type ServiceRequestOptions } from './request.js';
 export { Allocator } from './allocator.js';

@@ -1,6 +1,6 @@
 import type { Pool } from '../config/types.js';
 import { FulcrumError } from '../errors.js';
-import { buggyCount, isBuggy, rangeSize, type Address, type AddressRange, type Family } from './address.js';
+import { buggyCount, formatAddress, isBuggy, rangeSize, type Address, type AddressRange, type Family } from '../address.js';
 import { UsedRuns } from './used-runs.js';
 
 interface RangeState {
@@ -56,7 +56,7 @@ export class PoolState {
   /** Marks an address used; the address must be in the pool (incoherent state otherwise). */
   markUsed(address: Address): void {
     const r = this.#rangeOf(address);
-    if (!r) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', `incoherent ipam state: marking an address outside pool "${this.name}" used`);
+    if (!r) throw new FulcrumError('FUL_ERR_IPAM_INCOHERENT', { what: `marking ${formatAddress(address)} used, outside pool "${this.name}"` });
     r.used.add(address.value);
   }
 

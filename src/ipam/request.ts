@@ -1,4 +1,4 @@
-import { formatAddress, parseAddress, type Address, type Family } from './address.js';
+import { formatAddress, parseAddress, type Address, type Family } from '../address.js';
 import { readAnnotation, type AnnotationName } from '../service/annotations.js';
 import type { AllocationRequest, IpFamilyPolicy, PortProtocol, ServicePort, TrafficPolicy } from './types.js';
 

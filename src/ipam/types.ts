@@ -1,5 +1,5 @@
 import type { ServiceKey } from '../service/key.js';
-import type { Family } from './address.js';
+import type { Family } from '../address.js';
 
 export type PortProtocol = 'TCP' | 'UDP' | 'SCTP';
 

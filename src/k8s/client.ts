@@ -40,7 +40,7 @@ export interface ApiClientsOptions {
 export function createApiClients(kubeConfig: KubeConfig, opts: ApiClientsOptions = {}): ApiClients {
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) {
-    throw new FulcrumError('FUL_ERR_KUBECONFIG', `kubeconfig context "${kubeConfig.getCurrentContext()}" names no cluster`);
+    throw new FulcrumError('FUL_ERR_KUBECONFIG', { source: 'kubeconfig', reason: `context "${kubeConfig.getCurrentContext()}" names no cluster` });
   }
   const requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   // One middleware only: client-node reverses the middleware array in place on every call

@@ -27,22 +27,22 @@ export function loadKubeConfig(
         ? { kind: 'inCluster' }
         : undefined;
   if (!source) {
-    throw new FulcrumError(
-      'FUL_ERR_KUBECONFIG',
-      'no Kubernetes API configuration: pass --kubeconfig PATH, set KUBECONFIG, or run in a pod with a service account',
-    );
+    throw new FulcrumError('FUL_ERR_KUBECONFIG', {
+      source: 'Kubernetes API configuration',
+      reason: 'none found (pass --kubeconfig PATH, set KUBECONFIG, or run in a pod with a service account)',
+    });
   }
   try {
     if (source.kind === 'inCluster') kc.loadFromCluster();
     else kc.loadFromFile(source.path);
   } catch (err) {
     const where = source.kind === 'inCluster' ? 'the in-cluster service account' : `kubeconfig "${source.path}"`;
-    throw new FulcrumError('FUL_ERR_KUBECONFIG', `loading ${where}: ${errorMessage(err)}`, { cause: err });
+    throw new FulcrumError('FUL_ERR_KUBECONFIG', { source: where, reason: `cannot load it: ${errorMessage(err)}` }, { cause: err });
   }
   allowPlainHttp(kc);
   if (!kc.getCurrentCluster()) {
     const where = source.kind === 'inCluster' ? 'in-cluster config' : `kubeconfig "${source.path}"`;
-    throw new FulcrumError('FUL_ERR_KUBECONFIG', `${where}: context "${kc.getCurrentContext()}" names no cluster`);
+    throw new FulcrumError('FUL_ERR_KUBECONFIG', { source: where, reason: `context "${kc.getCurrentContext()}" names no cluster` });
   }
   return { kubeConfig: kc, source };
 }

@@ -93,7 +93,7 @@ export class LeaderElector {
     }
     if (leaseDurationMs < 1000) problems.push(`leaseDurationMs (${leaseDurationMs}) must be at least 1000: the Lease counts whole seconds`);
     if (problems.length) {
-      throw new FulcrumError('FUL_ERR_LEADER_ELECTION_CONFIG', `leader election for lease "${opts.namespace}/${opts.name}": ${problems.join('; ')}`);
+      throw new FulcrumError('FUL_ERR_LEADER_ELECTION_CONFIG', { lease: `${opts.namespace}/${opts.name}`, problems: problems.join('; ') });
     }
     this.#log = (opts.logger ?? componentLogger('k8s')).child({ lease: `${opts.namespace}/${opts.name}`, identity: opts.identity });
   }

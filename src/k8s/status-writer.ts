@@ -77,10 +77,7 @@ export async function writeServiceLoadBalancerStatus(
     }
   }
   k8sMetrics.statusWrites.inc({ result: 'conflict' });
-  throw new FulcrumError(
-    'FUL_ERR_K8S_CONFLICT',
-    `writing status of service "${ref.namespace}/${ref.name}": still conflicting after ${maxAttempts} attempts`,
-  );
+  throw new FulcrumError('FUL_ERR_K8S_CONFLICT', { service: `${ref.namespace}/${ref.name}`, attempts: maxAttempts });
 }
 
 function notFound(): StatusWriteResult {
@@ -90,9 +87,7 @@ function notFound(): StatusWriteResult {
 
 function wrap(ref: ServiceRef, f: ReturnType<typeof noteApiFailure>, cause: unknown): FulcrumError {
   k8sMetrics.statusWrites.inc({ result: 'error' });
-  return new FulcrumError('FUL_ERR_K8S_API', `writing status of service "${ref.namespace}/${ref.name}": ${describeApiFailure(f)}`, {
-    cause,
-  });
+  return new FulcrumError('FUL_ERR_K8S_API', { action: 'writing status', service: `${ref.namespace}/${ref.name}`, reason: describeApiFailure(f) }, { cause });
 }
 
 function sleep(clock: Clock, ms: number): Promise<void> {
@@ -136,7 +131,7 @@ export async function patchServiceAnnotations(
     if (f.kind === 'http' && f.code === 404) return undefined;
     throw new FulcrumError(
       'FUL_ERR_K8S_API',
-      `patching annotations of service "${ref.namespace}/${ref.name}": ${describeApiFailure(f)}`,
+      { action: 'patching annotations', service: `${ref.namespace}/${ref.name}`, reason: describeApiFailure(f) },
       { cause: err },
     );
   }

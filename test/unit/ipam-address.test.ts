@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { buggyCount, formatAddress, isBuggy, parseAddress, parseRange } from '../../src/ipam/address.js';
+import { buggyCount, formatAddress, isBuggy, parseAddress, parseRange } from '../../src/address.js';
 import { UsedRuns } from '../../src/ipam/used-runs.js';
 
 describe('address ranges', () => {

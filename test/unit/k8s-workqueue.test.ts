@@ -124,7 +124,7 @@ describe('WorkQueue', () => {
     },
     {
       name: 'a TerminalError is not retried',
-      steps: [{ throws: new TerminalError('FUL_ERR_TEST', 'bad input') }],
+      steps: [{ throws: new TerminalError('FUL_ERR_IPAM_INCOHERENT', { what: 'bad input' }) }],
       advanceMs: [10_000],
       expectRuns: [1],
       failures: 0,

@@ -51,12 +51,12 @@ export class IpRange {
   constructor(cidr: string) {
     const m = /^([^/]+)\/(\d+)$/.exec(cidr);
     const fam = m ? isIP(m[1]!) : 0;
-    if (!m || fam === 0) throw new FulcrumError('FUL_ERR_APISERVER_SERVICE_CIDR', `service CIDR "${cidr}" is not a CIDR`);
+    if (!m || fam === 0) throw new FulcrumError('FUL_ERR_APISERVER_SERVICE_CIDR', { cidr, reason: 'is not a CIDR' });
     this.cidr = cidr;
     this.family = fam as 4 | 6;
     const bits = fam === 4 ? 32 : 128;
     const len = Number(m[2]);
-    if (len > bits - 2) throw new FulcrumError('FUL_ERR_APISERVER_SERVICE_CIDR', `service CIDR "${cidr}" is too small`);
+    if (len > bits - 2) throw new FulcrumError('FUL_ERR_APISERVER_SERVICE_CIDR', { cidr, reason: `is too small (a /${len} leaves no room for addresses; at most /${bits - 2})` });
     this.#size = 1n << BigInt(bits - len);
     this.#base = (ipToBigint(m[1]!) >> BigInt(bits - len)) << BigInt(bits - len);
   }

@@ -1,9 +1,11 @@
 import { Address4, Address6 } from 'ip-address';
 
 /**
- * Addresses and ranges as bigints. A pool of a /8 or a /64 is two numbers here, never a list:
- * sizes, membership and "lowest free address" are arithmetic on `first`/`last`. ip-address
- * does the parsing and the IPv6 formatting; nothing in this module does I/O.
+ * The one address module, below config, ipam and the speaker. Addresses and ranges as
+ * bigints: a pool of a /8 or a /64 is two numbers here, never a list; sizes, membership and
+ * "lowest free address" are arithmetic on `first`/`last`. One canonical text (dotted quad,
+ * RFC 5952), one byte form for the packets ARP and NDP carry. ip-address does the parsing and
+ * the IPv6 formatting; nothing in this module does I/O.
  */
 export type Family = 'IPv4' | 'IPv6';
 export const FAMILIES: readonly Family[] = ['IPv4', 'IPv6'];
@@ -138,4 +140,34 @@ export function formatCount(n: bigint): string {
 /** Largest valid value of a family. */
 export function familyMax(family: Family): bigint {
   return family === 'IPv4' ? V4_MAX : (1n << 128n) - 1n;
+}
+
+/** The family of an address's text, or undefined when it is not an address (a zone, `%eth0`, is ignored). */
+export function familyOf(text: string): Family | undefined {
+  const parsed = parseAddress(text.split('%')[0]!);
+  return parsed.ok ? parsed.address.family : undefined;
+}
+
+/** One spelling per address (dotted quad, RFC 5952), so that map keys and comparisons agree; undefined when it is not an address. */
+export function canonicalAddress(text: string): string | undefined {
+  const parsed = parseAddress(text.split('%')[0]!);
+  return parsed.ok ? formatAddress(parsed.address) : undefined;
+}
+
+/** The 4 or 16 bytes of an address, network order. */
+export function addressBytes(address: Address): Buffer {
+  const out = Buffer.alloc(address.family === 'IPv4' ? 4 : 16);
+  let v = address.value;
+  for (let i = out.length - 1; i >= 0; i--) {
+    out[i] = Number(v & 255n);
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** The address in 4 (IPv4) or 16 (IPv6) bytes of `buf` at `offset`. */
+export function addressFromBytes(family: Family, buf: Uint8Array, offset = 0): Address {
+  let value = 0n;
+  for (let i = 0; i < (family === 'IPv4' ? 4 : 16); i++) value = (value << 8n) | BigInt(buf[offset + i]!);
+  return { family, value };
 }
