@@ -41,7 +41,8 @@ export class SourceRanges {
 
   /** True if `address` (as a socket reports it) is inside one of the ranges. */
   contains(address: string | undefined): boolean {
-    if (address === undefined) return false;
+    // BlockList.check builds a SocketAddress per call: an empty list needs none.
+    if (address === undefined || this.matchesAll) return false;
     return this.#list.check(address, address.includes(':') ? 'ipv6' : 'ipv4');
   }
 

@@ -4,17 +4,23 @@
  * by `update(spec)` when the model changes, keeping each endpoint's state by address:port, so
  * leastconn counts and health survive a reload and open connections keep their endpoint object.
  */
+import { fnv1a } from '../../src/hash.js';
 import type { Logger } from '../../src/log.js';
 import { createBalancer, type Balancer, type RandomSource } from './balancers/index.js';
 import { ActiveHealthCheck } from './health.js';
-import { EndpointStats, forgetEndpoint, trackEndpoint, connectSeconds, type EndpointError } from './metrics.js';
+import { EndpointStats, forgetBackendHttp, forgetEndpoint, HttpStats, httpRequestSeconds, trackBackendHttp, trackEndpoint, connectSeconds, type EndpointError } from './metrics.js';
+import type tls from 'node:tls';
 import { hostPort, type Backend, type Endpoint } from './model.js';
+import { upstreamTlsOptions } from './tls.js';
+import { UpstreamPool, type Pooled } from './upstream-pool.js';
 
 /** Affinity entries beyond this are not recorded (a flood of clients must not grow memory unbounded). */
 export const MAX_AFFINITY_ENTRIES = 65536;
 
 export class EndpointRuntime extends EndpointStats {
   readonly key: string;
+  /** The endpoint's name in a sticky cookie: a hash of its address and port (the address itself is not shown to clients). */
+  readonly cookieId: string;
   readonly address: string;
   readonly port: number;
   weight: number;
@@ -33,6 +39,7 @@ export class EndpointRuntime extends EndpointStats {
     const key = hostPort(spec.address, spec.port);
     super(backend, key);
     this.key = key;
+    this.cookieId = fnv1a(key).toString(16).padStart(8, '0');
     this.address = spec.address;
     this.port = spec.port;
     this.weight = spec.weight;
@@ -51,11 +58,17 @@ export class BackendPool {
   /** Bumped whenever the endpoint list or any endpoint's `available` changes. */
   version = 0;
   readonly connectHistogram: ReturnType<typeof connectSeconds.labels>;
+  /** HTTP backends: responses by status class, request latency, idle keep-alive connections. */
+  readonly http = new HttpStats();
+  readonly requestHistogram: ReturnType<typeof httpRequestSeconds.labels>;
+  readonly upstreams = new UpstreamPool<EndpointRuntime, Pooled>();
+  /** `tls`/`https` backends: how every connection to an endpoint (and its health check) speaks TLS; null: plain. */
+  upstreamTls: tls.ConnectionOptions | null = null;
   readonly #log: Logger;
   readonly #random: RandomSource;
   #balancer: Balancer;
   #affinity = new Map<string, AffinityEntry>();
-  #health: ActiveHealthCheck | undefined;
+  #health: ActiveHealthCheck<EndpointRuntime> | undefined;
 
   constructor(spec: Backend, log: Logger, random: RandomSource = Math.random) {
     this.name = spec.name;
@@ -64,6 +77,8 @@ export class BackendPool {
     this.#random = random;
     this.#balancer = createBalancer(spec.balance, random);
     this.connectHistogram = connectSeconds.labels({ backend: spec.name });
+    this.requestHistogram = httpRequestSeconds.labels({ backend: spec.name });
+    trackBackendHttp(this);
     this.update(spec);
   }
 
@@ -71,6 +86,12 @@ export class BackendPool {
   update(spec: Backend): void {
     const old = this.spec;
     this.spec = spec;
+    if (old !== spec || this.upstreamTls === null) {
+      const before = this.upstreamTls;
+      this.upstreamTls = upstreamTlsOf(spec, old === spec ? null : old, before);
+      // Idle connections were made (and verified) under the old settings: new requests open new ones
+      if (before !== this.upstreamTls && old !== spec) this.upstreams.close();
+    }
     if (old.balance !== spec.balance) this.#balancer = createBalancer(spec.balance, this.#random);
     if (!spec.affinity.clientIP) this.#affinity.clear();
     const byKey = new Map(this.endpoints.map((e) => [e.key, e]));
@@ -130,6 +151,12 @@ export class BackendPool {
     return e;
   }
 
+  /** The endpoint a sticky cookie names, when it still takes requests and is not excluded. */
+  byCookie(id: string, exclude: readonly EndpointRuntime[] | null): EndpointRuntime | undefined {
+    for (const e of this.endpoints) if (e.cookieId === id) return e.available && (exclude === null || !exclude.includes(e)) ? e : undefined;
+    return undefined;
+  }
+
   onConnected(e: EndpointRuntime): void {
     e.connectionsTotal++;
     e.consecutiveFailures = 0;
@@ -174,6 +201,7 @@ export class BackendPool {
       this.#log.info({ event: 'endpointEjectionEnded', endpoint: e.key });
     }
     if (this.#affinity.size > 0) for (const [client, entry] of this.#affinity) if (entry.expiresMs <= nowMs) this.#affinity.delete(client);
+    if (this.upstreams.size > 0) this.upstreams.sweep(nowMs);
   }
 
   get affinityEntries(): number {
@@ -184,10 +212,19 @@ export class BackendPool {
   close(): void {
     this.#health?.stop();
     this.#health = undefined;
+    this.upstreams.close();
+    forgetBackendHttp(this);
     for (const e of this.endpoints) forgetEndpoint(e);
   }
 
   #refreshAvailable(e: EndpointRuntime): void {
     e.available = !e.removed && e.healthy && e.ejectedUntilMs === 0 && e.weight > 0;
   }
+}
+
+/** The TLS client options of a re-encrypting backend, rebuilt only when its protocol or TLS settings change. */
+function upstreamTlsOf(spec: Backend, old: Backend | null, current: tls.ConnectionOptions | null): tls.ConnectionOptions | null {
+  if (spec.protocol !== 'tls' && spec.protocol !== 'https') return null;
+  if (current !== null && old !== null && old.protocol === spec.protocol && old.tls?.caPem === spec.tls?.caPem && old.tls?.serverName === spec.tls?.serverName) return current;
+  return upstreamTlsOptions(spec.tls, spec.protocol === 'https' ? ['http/1.1'] : []);
 }

@@ -5,6 +5,7 @@
  * exits 0 on SIGTERM/SIGINT. With `workers: N > 1`, N worker processes share the listeners.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { applyLogLevelFlag, durationFlag, EXIT_FAILURE, EXIT_OK, listenFlag, parseCommandArgs, type Command } from '../../src/command.js';
 import { errorMessage } from '../../src/errors.js';
 import { componentLogger } from '../../src/log.js';
@@ -16,9 +17,10 @@ import { isWorkerProcess, runPrimary } from './workers.js';
 
 const USAGE = `Usage: fulcrum proxy --config FILE.yaml [options]
 
-Run the L4 data plane standalone from a declarative YAML file of frontends and backends
-(format: speaker/proxy/README.md). Prints "fulcrum proxy: ready" once every listener is bound.
-SIGHUP reloads the file as a diff (open connections are kept); SIGTERM drains and exits 0.
+Run the data plane (TCP, UDP, HTTP, TLS) standalone from a declarative YAML file of frontends
+and backends (format: speaker/proxy/README.md; certificate files are relative to it). Prints
+"fulcrum proxy: ready" once every listener is bound. SIGHUP reloads the file and the files it
+names as a diff (open connections are kept); SIGTERM drains and exits 0.
 
 Options:
   --config FILE          the frontends and backends (required)
@@ -30,6 +32,10 @@ Options:
 Exit codes: 0 stopped cleanly, 1 invalid file or a listener could not bind, 2 usage error.
 `;
 
+/**
+ * The file and every file it names (certificates, keys, CAs: paths relative to the file's
+ * folder), read afresh on each load, so a SIGHUP after a certificate was replaced applies it.
+ */
 function readConfig(path: string): ParsedProxyFile {
   let text: string;
   try {
@@ -37,7 +43,17 @@ function readConfig(path: string): ParsedProxyFile {
   } catch (err) {
     return { kind: 'invalid', problems: [`reading ${path}: ${errorMessage(err)}`] };
   }
-  return parseProxyFile(text);
+  const folder = dirname(resolve(path));
+  return parseProxyFile(text, {
+    readFile: (file) => {
+      const full = resolve(folder, file);
+      try {
+        return { kind: 'ok', text: readFileSync(full, 'utf8') };
+      } catch (err) {
+        return { kind: 'error', message: `reading ${full}: ${errorMessage(err)}` };
+      }
+    },
+  });
 }
 
 export const command: Command = {

@@ -7,12 +7,19 @@
 import type { Logger } from '../../src/log.js';
 import { SourceRanges } from './acl.js';
 import type { BackendPool } from './backend-pool.js';
+import { RouteTable } from './http-routes.js';
 import type { FrontendStats } from './metrics.js';
-import type { Frontend } from './model.js';
+import type { Frontend, HttpOptions } from './model.js';
 
 export class FrontendContext {
   readonly spec: Frontend;
+  /** The backend of the first route: the only one of an L4 frontend. */
   readonly pool: BackendPool;
+  /** HTTP frontends: the routes, compiled, each to its backend's pool. */
+  readonly routes: RouteTable<BackendPool> | null;
+  readonly http: HttpOptions | null;
+  /** Peers whose X-Forwarded-For is kept (HTTP). */
+  readonly trustedForwarders: SourceRanges | null;
   readonly stats: FrontendStats;
   readonly log: Logger;
   readonly acl: SourceRanges;
@@ -27,9 +34,15 @@ export class FrontendContext {
    */
   readonly needsAddresses: boolean;
 
-  constructor(spec: Frontend, pool: BackendPool, stats: FrontendStats, log: Logger, generation: number) {
+  /** `poolOf` resolves each route's backend (the engine's pools, by name). */
+  constructor(spec: Frontend, poolOf: (backend: string) => BackendPool, stats: FrontendStats, log: Logger, generation: number) {
     this.spec = spec;
-    this.pool = pool;
+    const first = spec.routes[0];
+    if (first === undefined) throw new Error(`incoherent model: frontend "${spec.name}" has no route`);
+    this.pool = poolOf(first.backend);
+    this.http = spec.protocol === 'http' ? (spec.http ?? null) : null;
+    this.routes = this.http !== null ? new RouteTable(spec.routes, (r) => poolOf(r.backend)) : null;
+    this.trustedForwarders = this.http !== null ? new SourceRanges(this.http.trustForwardedFrom) : null;
     this.stats = stats;
     this.log = log;
     this.acl = new SourceRanges(spec.sourceRanges);
@@ -37,8 +50,9 @@ export class FrontendContext {
     this.connectMs = spec.timeouts.connectMs;
     this.idleMs = spec.timeouts.idleMs;
     this.generation = generation;
-    const b = pool.spec;
-    this.needsAddresses = !this.acl.matchesAll || !this.trustedProxies.matchesAll || b.proxyProtocol !== 'none' || b.affinity.clientIP || b.balance === 'source' || log.debug();
+    const b = this.pool.spec;
+    // HTTP always needs the client address (X-Forwarded-For).
+    this.needsAddresses = this.http !== null || !this.acl.matchesAll || !this.trustedProxies.matchesAll || b.proxyProtocol !== 'none' || b.affinity.clientIP || b.balance === 'source' || log.debug();
   }
 }
 

@@ -17,8 +17,9 @@ import type { RandomSource } from './balancers/index.js';
 import { addSweeper, removeSweeper, type Sweeper } from './coarse-timer.js';
 import { FrontendContext } from './context.js';
 import { FrontendStats, forgetFrontend, frontendChanges, trackFrontend } from './metrics.js';
-import { defaultBackendOf, hostPort, type Frontend, type ProxyModel } from './model.js';
+import { hostPort, type Frontend, type ProxyModel } from './model.js';
 import { bindKey, configHash, planProxy, usedBackends, type ProxyPlan } from './plan.js';
+import { HttpFrontend } from './http-frontend.js';
 import { TcpFrontend } from './tcp-frontend.js';
 import { UdpFrontend } from './udp-frontend.js';
 
@@ -31,7 +32,7 @@ export interface ProxyEngineOptions {
   maxUdpFlows?: number;
 }
 
-export type FrontendRuntime = TcpFrontend | UdpFrontend;
+export type FrontendRuntime = TcpFrontend | UdpFrontend | HttpFrontend;
 
 export interface BindFailure {
   readonly frontend: string;
@@ -139,17 +140,27 @@ export class ProxyEngine implements Sweeper {
       frontendChanges.inc({ kind: 'drained' });
     }
     const add = [...plan.add];
+    const updateFailed: BindFailure[] = [];
+    const kept = new Map<string, Frontend>();
     for (const spec of plan.update) {
       const f = this.#frontends.get(spec.name);
       if (f === undefined) {
         add.push(spec); // failed to bind last time: try again
         continue;
       }
-      f.update(this.#context(spec, f.ctx.stats));
+      try {
+        f.update(this.#context(spec, f.ctx.stats));
+      } catch (err) {
+        // TLS appeared with no certificate that can be served: the frontend goes on as it was
+        this.#log.error({ event: 'frontendUpdateFailed', frontend: spec.name, err });
+        updateFailed.push({ frontend: spec.name, listen: hostPort(spec.listen.address, spec.listen.port), error: asFulcrumError(err) });
+        kept.set(spec.name, f.ctx.spec);
+        continue;
+      }
       frontendChanges.inc({ kind: 'updatedInPlace' });
       this.#log.info({ event: 'frontendUpdated', frontend: spec.name, generation: f.ctx.generation });
     }
-    const failed: BindFailure[] = [];
+    const failed: BindFailure[] = [...updateFailed];
     await Promise.all(add.map(async (spec) => {
       const failure = await this.#add(spec);
       if (failure !== undefined) failed.push(failure);
@@ -164,7 +175,8 @@ export class ProxyEngine implements Sweeper {
     // Generations count the contexts of a frontend that runs; a removed one starts again at 1.
     for (const name of [...this.#generations.keys()]) if (!this.#frontends.has(name)) this.#generations.delete(name);
     const failedNames = new Set(failed.map((f) => f.frontend));
-    this.#current = { ...model, frontends: model.frontends.filter((f) => !failedNames.has(f.name)) };
+    // A frontend that failed to start is not current; one whose update failed runs on as it was.
+    this.#current = { ...model, frontends: model.frontends.flatMap((f) => kept.get(f.name) ?? (failedNames.has(f.name) ? [] : [f])) };
     this.#hash = failed.length === 0 ? hash : configHash(this.#current);
     return { kind: 'applied', plan: add.length === plan.add.length ? plan : { ...plan, add }, failed };
   }
@@ -172,8 +184,16 @@ export class ProxyEngine implements Sweeper {
   async #add(spec: Frontend): Promise<BindFailure | undefined> {
     const stats = new FrontendStats(spec.name, spec.protocol);
     const ctx = this.#context(spec, stats);
-    const f: FrontendRuntime = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows) : new TcpFrontend(ctx);
     const listen = hostPort(spec.listen.address, spec.listen.port);
+    let f: FrontendRuntime;
+    try {
+      f = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows) : spec.protocol === 'http' ? new HttpFrontend(ctx) : new TcpFrontend(ctx);
+    } catch (err) {
+      // TLS without a certificate that can be served (tls.ts says which and why)
+      this.#log.error({ event: 'frontendFailed', frontend: spec.name, listen, err });
+      frontendChanges.inc({ kind: 'bindFailed' });
+      return { frontend: spec.name, listen, error: asFulcrumError(err) };
+    }
     const holder = this.#drainingUdp.get(bindKey(spec));
     if (holder !== undefined && spec.listen.port !== 0) {
       this.#log.info({ event: 'drainCutForBind', frontend: holder.ctx.spec.name, by: spec.name, listen, flows: holder.flows.size });
@@ -195,15 +215,18 @@ export class ProxyEngine implements Sweeper {
   }
 
   #context(spec: Frontend, stats: FrontendStats): FrontendContext {
-    const pool = this.#pools.get(defaultBackendOf(spec));
-    if (pool === undefined) throw new Error(`incoherent state: frontend "${spec.name}" routes to backend "${defaultBackendOf(spec)}" that has no pool`);
+    const poolOf = (backend: string): BackendPool => {
+      const pool = this.#pools.get(backend);
+      if (pool === undefined) throw new Error(`incoherent state: frontend "${spec.name}" routes to backend "${backend}" that has no pool`);
+      return pool;
+    };
     const generation = (this.#generations.get(spec.name) ?? 0) + 1;
     this.#generations.set(spec.name, generation);
-    return new FrontendContext(spec, pool, stats, this.#log.child({ frontend: spec.name }), generation);
+    return new FrontendContext(spec, poolOf, stats, this.#log.child({ frontend: spec.name }), generation);
   }
 
   #startDrain(name: string, f: FrontendRuntime, timeoutMs: number): void {
-    this.#log.info({ event: 'frontendDraining', frontend: name, open: f instanceof TcpFrontend ? f.sessions.size : f.flows.size, timeoutMs });
+    this.#log.info({ event: 'frontendDraining', frontend: name, open: f instanceof TcpFrontend ? f.sessions.size : f instanceof HttpFrontend ? f.connections.size : f.flows.size, timeoutMs });
     const key = bindKey(f.ctx.spec);
     if (f instanceof UdpFrontend) this.#drainingUdp.set(key, f);
     const done = f.drain(timeoutMs).then(() => {
@@ -214,4 +237,8 @@ export class ProxyEngine implements Sweeper {
     });
     this.#draining.set(done, f.ctx.spec.listen.address);
   }
+}
+
+function asFulcrumError(err: unknown): FulcrumError {
+  return err instanceof FulcrumError ? err : new FulcrumError('FUL_ERR_PROXY_CONFIG', { count: '1 problem', problems: (err as Error).message });
 }

@@ -1,17 +1,21 @@
 /**
  * The standalone file of `fulcrum proxy --config FILE.yaml` → ProxyModel. Pure: text in, a model
- * or every problem out (each naming the field path and the value). The format is documented in
- * speaker/proxy/README.md and driven by bench/; keys are stable, new ones are optional.
+ * or every problem out (each naming the field path and the value). Files the config names
+ * (certificates, keys, CAs) are read through the `readFile` the loader gives (command.ts:
+ * relative to the config file), so a changed certificate is a changed model on reload. The
+ * format is documented in speaker/proxy/README.md and driven by bench/; keys are stable, new
+ * ones are optional. HTTP and TLS keys: file-http.ts.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { FulcrumError } from '../../src/errors.js';
-import { parseCidr } from './acl.js';
+import { HTTP_TIMEOUT_KEYS, readBackendTls, readFrontendTls, readHealthCheck, readHttpOptions, readRoutes, readStickyCookie, type ReadReferencedFile } from './file-http.js';
+import { isObj, Reader, show } from './file-reader.js';
 import {
+  BACKEND_PROTOCOLS,
   BALANCE_ALGORITHMS,
   DEFAULT_AFFINITY,
   DEFAULT_CONNECT_ATTEMPTS,
-  DEFAULT_HEALTH_CHECK,
   DEFAULT_PASSIVE_EJECTION,
   DEFAULT_TIMEOUTS,
   DEFAULT_UDP_TIMEOUTS,
@@ -22,7 +26,15 @@ import {
   type Frontend,
   type ListenAddress,
   type ProxyModel,
+  type Route,
 } from './model.js';
+
+export type { ReadReferencedFile } from './file-http.js';
+
+export interface ParseOptions {
+  /** Reads a file the config names (certificates, keys, CAs); absent: a config that names one is invalid. */
+  readonly readFile?: ReadReferencedFile;
+}
 
 export class ProxyConfigError extends FulcrumError<'FUL_ERR_PROXY_CONFIG'> {
   readonly problems: readonly string[];
@@ -34,96 +46,6 @@ export class ProxyConfigError extends FulcrumError<'FUL_ERR_PROXY_CONFIG'> {
 }
 
 export type ParsedProxyFile = { readonly kind: 'ok'; readonly model: ProxyModel } | { readonly kind: 'invalid'; readonly problems: readonly string[] };
-
-type Obj = Record<string, unknown>;
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
-  if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return String(value);
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** One reader per parse: each getter records a problem and returns a default, so parsing goes on. */
-class Reader {
-  readonly problems: string[] = [];
-
-  problem(path: string, value: unknown, why: string): void {
-    this.problems.push(`${path}: ${show(value)} ${why}`);
-  }
-
-  keys(path: string, obj: Obj, allowed: readonly string[]): void {
-    for (const k of Object.keys(obj)) if (!allowed.includes(k)) this.problems.push(`${path}.${k}: unknown key (expected one of ${allowed.join(', ')})`);
-  }
-
-  int(path: string, value: unknown, fallback: number, min: number, max: number): number {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.problem(path, value, `is not a whole number between ${min} and ${max}`);
-      return fallback;
-    }
-    return value;
-  }
-
-  bool(path: string, value: unknown, fallback: boolean): boolean {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'boolean') {
-      this.problem(path, value, 'is not true or false');
-      return fallback;
-    }
-    return value;
-  }
-
-  oneOf<T extends string>(path: string, value: unknown, allowed: readonly T[], fallback: T): T {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-      this.problem(path, value, `is not one of ${allowed.join(', ')}`);
-      return fallback;
-    }
-    return value as T;
-  }
-
-  obj(path: string, value: unknown): Obj | undefined {
-    if (value === undefined) return undefined;
-    if (!isObj(value)) {
-      this.problem(path, value, 'is not a mapping');
-      return undefined;
-    }
-    return value;
-  }
-
-  list(path: string, value: unknown): unknown[] {
-    if (value === undefined || value === null) return [];
-    if (!Array.isArray(value)) {
-      this.problem(path, value, 'is not a list');
-      return [];
-    }
-    return value;
-  }
-
-  cidrs(path: string, value: unknown): string[] {
-    const out: string[] = [];
-    this.list(path, value).forEach((v, i) => {
-      const parsed = typeof v === 'string' ? parseCidr(v) : ({ kind: 'invalid', reason: 'is not a string' } as const);
-      if (parsed.kind === 'ok') out.push(v as string);
-      else this.problem(`${path}[${i}]`, v, `is not a CIDR (${parsed.reason})`);
-    });
-    return out;
-  }
-
-  address(path: string, value: unknown): string {
-    if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value))) {
-      this.problem(path, value, 'is not an IPv4 or IPv6 address');
-      return '0.0.0.0';
-    }
-    return value;
-  }
-}
 
 /** `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:53`. Port 0 is allowed (tests: pick a free port). */
 export function parseListen(text: string): ListenAddress | undefined {
@@ -137,11 +59,19 @@ export function parseListen(text: string): ListenAddress | undefined {
 }
 
 const TOP_KEYS = ['workers', 'frontends', 'backends'] as const;
-const FRONTEND_KEYS = ['name', 'listen', 'protocol', 'backend', 'sourceRanges', 'acceptProxyProtocolFrom', 'timeouts'] as const;
-const BACKEND_KEYS = ['name', 'balance', 'proxyProtocol', 'affinity', 'healthCheck', 'passiveEjection', 'connectAttempts', 'endpoints'] as const;
+const FRONTEND_KEYS = ['name', 'listen', 'protocol', 'backend', 'routes', 'tls', 'redirectToHttps', 'forwardedHeader', 'trustForwardedFrom', 'sourceRanges', 'acceptProxyProtocolFrom', 'timeouts'] as const;
+/** Keys that only an http frontend takes. */
+const HTTP_ONLY_KEYS = ['routes', 'redirectToHttps', 'forwardedHeader', 'trustForwardedFrom'] as const;
+const BACKEND_KEYS = ['name', 'protocol', 'tls', 'stickyCookie', 'balance', 'proxyProtocol', 'affinity', 'healthCheck', 'passiveEjection', 'connectAttempts', 'endpoints'] as const;
 const ENDPOINT_KEYS = ['address', 'port', 'weight', 'nodeName', 'ready', 'serving', 'terminating'] as const;
 
-function readFrontend(r: Reader, path: string, raw: unknown): Frontend | undefined {
+/** A frontend read from the file, with the field that names each route's backend (for reference problems). */
+interface ReadFrontend {
+  readonly frontend: Frontend;
+  readonly routeFields: readonly string[];
+}
+
+function readFrontend(r: Reader, path: string, raw: unknown, opts: ParseOptions): ReadFrontend | undefined {
   const f = r.obj(path, raw);
   if (!f) return undefined;
   r.keys(path, f, FRONTEND_KEYS);
@@ -149,24 +79,47 @@ function readFrontend(r: Reader, path: string, raw: unknown): Frontend | undefin
   const listen = typeof f.listen === 'string' ? parseListen(f.listen) : undefined;
   if (!listen) r.problem(`${path}.listen`, f.listen, 'is not ADDRESS:PORT (e.g. 127.0.0.1:8080, [::1]:8080)');
   const protocol = r.oneOf(`${path}.protocol`, f.protocol, FRONTEND_PROTOCOLS, 'tcp');
-  if (typeof f.backend !== 'string' || f.backend === '') r.problem(`${path}.backend`, f.backend, 'is not a backend name');
+  const http = protocol === 'http';
   const defaults = protocol === 'udp' ? DEFAULT_UDP_TIMEOUTS : DEFAULT_TIMEOUTS;
   const t = r.obj(`${path}.timeouts`, f.timeouts) ?? {};
-  r.keys(`${path}.timeouts`, t, ['connectMs', 'idleMs']);
+  r.keys(`${path}.timeouts`, t, http ? ['connectMs', 'idleMs', ...HTTP_TIMEOUT_KEYS] : ['connectMs', 'idleMs']);
+  if (!http) for (const k of HTTP_ONLY_KEYS) if (f[k] !== undefined) r.problem(`${path}.${k}`, f[k], `is for http frontends only (this one is ${protocol})`);
+  let routes: Route[];
+  let routeFields: string[];
+  if (http && f.routes !== undefined) {
+    if (f.backend !== undefined) r.problem(`${path}.backend`, f.backend, 'cannot be given with routes (a route without hosts is the default)');
+    routes = readRoutes(r, `${path}.routes`, f.routes);
+    routeFields = routes.map((_, j) => `${path}.routes[${j}].backend`);
+  } else {
+    routeFields = [`${path}.backend`];
+    if (typeof f.backend !== 'string' || f.backend === '') r.problem(`${path}.backend`, f.backend, http ? 'is not a backend name (an http frontend names a backend or routes)' : 'is not a backend name');
+    const backend = typeof f.backend === 'string' ? f.backend : '';
+    routes = [{ match: http ? { kind: 'http', hosts: [], pathPrefix: '/' } : { kind: 'any' }, backend }];
+  }
   const sourceRanges = r.cidrs(`${path}.sourceRanges`, f.sourceRanges);
   const acceptProxyProtocolFrom = r.cidrs(`${path}.acceptProxyProtocolFrom`, f.acceptProxyProtocolFrom);
   if (protocol === 'udp' && acceptProxyProtocolFrom.length > 0) r.problem(`${path}.acceptProxyProtocolFrom`, 'udp', 'frontends do not accept PROXY headers');
-  return {
+  if (protocol === 'udp' && f.tls !== undefined) r.problem(`${path}.tls`, f.tls, 'is for tcp and http frontends only (this one is udp)');
+  const tls = protocol === 'udp' ? undefined : readFrontendTls(r, `${path}.tls`, f.tls, String(f.name), opts.readFile);
+  const frontend: Frontend = {
     name: String(f.name),
     listen: listen ?? { address: '0.0.0.0', port: 0 },
     protocol,
-    routes: [{ match: { kind: 'any' }, backend: typeof f.backend === 'string' ? f.backend : '' }],
+    routes,
     sourceRanges,
     acceptProxyProtocolFrom,
     timeouts: {
       connectMs: r.int(`${path}.timeouts.connectMs`, t.connectMs, defaults.connectMs, 1, 3_600_000),
       idleMs: r.int(`${path}.timeouts.idleMs`, t.idleMs, defaults.idleMs, 1, 604_800_000),
     },
+  };
+  return {
+    frontend: {
+      ...frontend,
+      ...(tls ? { tls } : {}),
+      ...(http ? { http: readHttpOptions(r, path, f, t) } : {}),
+    },
+    routeFields,
   };
 }
 
@@ -190,7 +143,7 @@ function readEndpoint(r: Reader, path: string, raw: unknown): Endpoint | undefin
   return endpoint;
 }
 
-function readBackend(r: Reader, path: string, raw: unknown): Backend | undefined {
+function readBackend(r: Reader, path: string, raw: unknown, opts: ParseOptions): Backend | undefined {
   const b = r.obj(path, raw);
   if (!b) return undefined;
   r.keys(path, b, BACKEND_KEYS);
@@ -198,14 +151,16 @@ function readBackend(r: Reader, path: string, raw: unknown): Backend | undefined
   const a = r.obj(`${path}.affinity`, b.affinity) ?? {};
   r.keys(`${path}.affinity`, a, ['clientIP', 'timeoutSeconds']);
   const h = r.obj(`${path}.healthCheck`, b.healthCheck);
-  if (h) r.keys(`${path}.healthCheck`, h, ['type', 'intervalMs', 'rise', 'fall', 'timeoutMs']);
   const p = r.obj(`${path}.passiveEjection`, b.passiveEjection) ?? {};
   r.keys(`${path}.passiveEjection`, p, ['consecutiveFailures', 'baseEjectMs', 'maxEjectMs']);
   const endpoints = r.list(`${path}.endpoints`, b.endpoints)
     .map((e, i) => readEndpoint(r, `${path}.endpoints[${i}]`, e))
     .filter((e): e is Endpoint => e !== undefined);
-  const intervalMs = h ? r.int(`${path}.healthCheck.intervalMs`, h.intervalMs, DEFAULT_HEALTH_CHECK.intervalMs, 10, 3_600_000) : 0;
   const base = r.int(`${path}.passiveEjection.baseEjectMs`, p.baseEjectMs, DEFAULT_PASSIVE_EJECTION.baseEjectMs, 1, 3_600_000);
+  const protocol = b.protocol === undefined ? undefined : r.oneOf(`${path}.protocol`, b.protocol, BACKEND_PROTOCOLS, 'tcp');
+  const reencrypt = protocol === 'tls' || protocol === 'https';
+  if (b.tls !== undefined && !reencrypt) r.problem(`${path}.tls`, b.tls, 'is for backends with protocol tls or https only');
+  const stickyCookie = readStickyCookie(r, `${path}.stickyCookie`, b.stickyCookie);
   const backend: Backend = {
     name: String(b.name),
     balance: r.oneOf(`${path}.balance`, b.balance, BALANCE_ALGORITHMS, 'roundrobin'),
@@ -222,21 +177,17 @@ function readBackend(r: Reader, path: string, raw: unknown): Backend | undefined
     connectAttempts: r.int(`${path}.connectAttempts`, b.connectAttempts, DEFAULT_CONNECT_ATTEMPTS, 1, 16),
     endpoints,
   };
-  if (!h) return backend;
   return {
     ...backend,
-    healthCheck: {
-      type: r.oneOf(`${path}.healthCheck.type`, h.type, ['tcp'] as const, 'tcp'),
-      intervalMs,
-      rise: r.int(`${path}.healthCheck.rise`, h.rise, DEFAULT_HEALTH_CHECK.rise, 1, 100),
-      fall: r.int(`${path}.healthCheck.fall`, h.fall, DEFAULT_HEALTH_CHECK.fall, 1, 100),
-      timeoutMs: r.int(`${path}.healthCheck.timeoutMs`, h.timeoutMs, intervalMs, 1, 3_600_000),
-    },
+    ...(protocol !== undefined ? { protocol } : {}),
+    ...(reencrypt ? { tls: readBackendTls(r, `${path}.tls`, b.tls, String(b.name), opts.readFile) } : {}),
+    ...(stickyCookie !== undefined ? { stickyCookie } : {}),
+    ...(h ? { healthCheck: readHealthCheck(r, `${path}.healthCheck`, h) } : {}),
   };
 }
 
 /** Parses and validates the whole file, reporting every problem, never only the first. */
-export function parseProxyFile(text: string): ParsedProxyFile {
+export function parseProxyFile(text: string, opts: ParseOptions = {}): ParsedProxyFile {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -247,25 +198,30 @@ export function parseProxyFile(text: string): ParsedProxyFile {
   if (!isObj(doc)) return { kind: 'invalid', problems: [`the file: ${show(doc)} is not a mapping with frontends and backends`] };
   r.keys('', doc, TOP_KEYS);
   const workers = r.int('workers', doc.workers, 1, 1, 64);
-  const frontends = r.list('frontends', doc.frontends)
-    .map((f, i) => readFrontend(r, `frontends[${i}]`, f))
-    .filter((f): f is Frontend => f !== undefined);
+  const read = r.list('frontends', doc.frontends)
+    .map((f, i) => readFrontend(r, `frontends[${i}]`, f, opts))
+    .filter((f): f is ReadFrontend => f !== undefined);
+  const frontends = read.map((f) => f.frontend);
   const backends = r.list('backends', doc.backends)
-    .map((b, i) => readBackend(r, `backends[${i}]`, b))
+    .map((b, i) => readBackend(r, `backends[${i}]`, b, opts))
     .filter((b): b is Backend => b !== undefined);
-  checkReferences(r, frontends, backends);
+  checkReferences(r, read, backends);
   if (r.problems.length > 0) return { kind: 'invalid', problems: r.problems.map((p) => p.replace(/^\./, '')) };
   return { kind: 'ok', model: { workers, frontends, backends } };
 }
 
 /** `parseProxyFile` for callers that want a model or an exception (code FUL_ERR_PROXY_CONFIG). */
-export function loadProxyFile(text: string): ProxyModel {
-  const r = parseProxyFile(text);
+export function loadProxyFile(text: string, opts: ParseOptions = {}): ProxyModel {
+  const r = parseProxyFile(text, opts);
   if (r.kind === 'invalid') throw new ProxyConfigError(r.problems);
   return r.model;
 }
 
-function checkReferences(r: Reader, frontends: readonly Frontend[], backends: readonly Backend[]): void {
+/** The backend protocols a frontend of each kind can use (absent is always fine). */
+const BACKEND_PROTOCOLS_FOR = { tcp: ['tcp', 'tls'], udp: ['tcp'], http: ['http', 'https'] } as const;
+
+function checkReferences(r: Reader, read: readonly ReadFrontend[], backends: readonly Backend[]): void {
+  const frontends = read.map((f) => f.frontend);
   const seen = new Set<string>();
   frontends.forEach((f, i) => {
     if (seen.has(f.name)) r.problem(`frontends[${i}].name`, f.name, 'is used by an earlier frontend');
@@ -274,9 +230,11 @@ function checkReferences(r: Reader, frontends: readonly Frontend[], backends: re
   const binds = new Map<string, string>();
   frontends.forEach((f, i) => {
     if (f.listen.port === 0) return;
-    const key = `${f.protocol}/${f.listen.address}/${f.listen.port}`;
+    // tcp and http frontends both listen on TCP sockets.
+    const transport = f.protocol === 'udp' ? 'udp' : 'tcp';
+    const key = `${transport}/${f.listen.address}/${f.listen.port}`;
     const other = binds.get(key);
-    if (other !== undefined) r.problem(`frontends[${i}].listen`, `${f.listen.address}:${f.listen.port}`, `is also the ${f.protocol} listen address of frontend "${other}"`);
+    if (other !== undefined) r.problem(`frontends[${i}].listen`, `${f.listen.address}:${f.listen.port}`, `is also the ${transport} listen address of frontend "${other}"`);
     binds.set(key, f.name);
   });
   const byName = new Map<string, Backend>();
@@ -285,12 +243,19 @@ function checkReferences(r: Reader, frontends: readonly Frontend[], backends: re
     byName.set(b.name, b);
   });
   frontends.forEach((f, i) => {
-    if (f.routes[0]!.backend === '') return; // already reported
-    const backend = byName.get(f.routes[0]!.backend);
-    if (!backend) {
-      r.problem(`frontends[${i}].backend`, f.routes[0]!.backend, 'names no backend');
-      return;
-    }
-    if (f.protocol === 'udp' && backend.proxyProtocol !== 'none') r.problem(`backends[${backends.indexOf(backend)}].proxyProtocol`, backend.proxyProtocol, `is not supported behind udp frontend "${f.name}"`);
+    f.routes.forEach((route, j) => {
+      if (route.backend === '') return; // already reported
+      const field = read[i]!.routeFields[j]!;
+      const backend = byName.get(route.backend);
+      if (!backend) {
+        r.problem(field, route.backend, 'names no backend');
+        return;
+      }
+      const bi = backends.indexOf(backend);
+      if (f.protocol === 'udp' && backend.proxyProtocol !== 'none') r.problem(`backends[${bi}].proxyProtocol`, backend.proxyProtocol, `is not supported behind udp frontend "${f.name}"`);
+      const allowed: readonly string[] = BACKEND_PROTOCOLS_FOR[f.protocol];
+      if (backend.protocol !== undefined && !allowed.includes(backend.protocol)) r.problem(`backends[${bi}].protocol`, backend.protocol, `is not one of ${allowed.join(', ')}, which ${f.protocol} frontend "${f.name}" can use`);
+      if (backend.stickyCookie !== undefined && f.protocol !== 'http') r.problem(`backends[${bi}].stickyCookie`, backend.stickyCookie, `needs an http frontend; ${f.protocol} frontend "${f.name}" uses this backend`);
+    });
   });
 }

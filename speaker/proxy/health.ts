@@ -1,14 +1,33 @@
 /**
- * Active health checks of one backend: every `intervalMs`, a TCP connect to each endpoint
- * (`tcp`: the connect succeeding is the check). `fall` failures in a row take an endpoint out,
- * `rise` successes in a row bring it back. Endpoints start up (Kubernetes readiness already
- * vouched for them), as haproxy's servers do after a reload with state kept.
- * One timer per backend, not per connection; probes are off the connection hot path.
+ * Active health checks of one backend: every `intervalMs`, a probe of each endpoint:
+ *   - `tcp`: a connect (TLS handshake too, for `tls`/`https` backends) is the check;
+ *   - `http`: `GET path` with `Connection: close`; the check passes when the status is within
+ *     `expectStatus` (default 200-399), read from the status line alone.
+ * `fall` failures in a row take an endpoint out, `rise` successes in a row bring it back.
+ * Endpoints start up (Kubernetes readiness already vouched for them), as haproxy's servers do
+ * after a reload with state kept. One timer per backend; probes are off the connection hot path.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from '../../src/log.js';
-import type { BackendPool, EndpointRuntime } from './backend-pool.js';
-import type { HealthCheck } from './model.js';
+import { DEFAULT_EXPECT_STATUS, type Backend, type HealthCheck } from './model.js';
+
+/** What a probe needs of an endpoint, and where its verdicts go (BackendPool). */
+export interface ProbedEndpoint {
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly healthy: boolean;
+  readonly removed: boolean;
+}
+
+export interface HealthTarget<E extends ProbedEndpoint> {
+  readonly spec: Backend;
+  /** A `tls`/`https` backend's client options (the check completes a handshake); null: plain. */
+  readonly upstreamTls: tls.ConnectionOptions | null;
+  readonly endpoints: readonly E[];
+  setHealthy(e: E, healthy: boolean): void;
+}
 
 interface ProbeState {
   successes: number;
@@ -16,17 +35,20 @@ interface ProbeState {
   inFlight: boolean;
 }
 
-export class ActiveHealthCheck {
-  readonly #pool: BackendPool;
+/** A status line longer than this is not one (the probe fails). */
+const MAX_STATUS_LINE = 1024;
+
+export class ActiveHealthCheck<E extends ProbedEndpoint> {
+  readonly #target: HealthTarget<E>;
   readonly #spec: HealthCheck;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
-  readonly #state = new WeakMap<EndpointRuntime, ProbeState>();
+  readonly #state = new WeakMap<E, ProbeState>();
   readonly #sockets = new Set<net.Socket>();
   #stopped = false;
 
-  constructor(pool: BackendPool, spec: HealthCheck, log: Logger) {
-    this.#pool = pool;
+  constructor(target: HealthTarget<E>, spec: HealthCheck, log: Logger) {
+    this.#target = target;
     this.#spec = spec;
     this.#log = log;
     this.#timer = setInterval(() => this.#round(), spec.intervalMs);
@@ -45,7 +67,7 @@ export class ActiveHealthCheck {
   }
 
   #round(): void {
-    for (const e of this.#pool.endpoints) {
+    for (const e of this.#target.endpoints) {
       let st = this.#state.get(e);
       if (st === undefined) {
         st = { successes: 0, failures: 0, inFlight: false };
@@ -55,9 +77,12 @@ export class ActiveHealthCheck {
     }
   }
 
-  #probe(e: EndpointRuntime, st: ProbeState): void {
+  #probe(e: E, st: ProbeState): void {
     st.inFlight = true;
-    const socket = net.connect({ host: e.address, port: e.port });
+    const secure = this.#target.upstreamTls;
+    const socket: net.Socket = secure !== null
+      ? tls.connect({ ...secure, host: e.address, port: e.port })
+      : net.connect({ host: e.address, port: e.port });
     this.#sockets.add(socket);
     let done = false;
     const finish = (ok: boolean, why: string): void => {
@@ -72,20 +97,42 @@ export class ActiveHealthCheck {
     };
     const timer = setTimeout(() => finish(false, 'timeout'), this.#spec.timeoutMs);
     timer.unref();
-    socket.once('connect', () => finish(true, 'connected'));
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      if (this.#spec.type === 'tcp') {
+        finish(true, 'connected');
+        return;
+      }
+      socket.write(`GET ${this.#spec.path ?? '/'} HTTP/1.1\r\nHost: ${e.key}\r\nUser-Agent: fulcrum-health-check\r\nConnection: close\r\n\r\n`);
+      let line = '';
+      socket.on('data', (chunk: Buffer) => {
+        line += chunk.toString('latin1');
+        const end = line.indexOf('\r\n');
+        if (end < 0 && line.length < MAX_STATUS_LINE) return;
+        const status = statusOf(end < 0 ? '' : line.slice(0, end));
+        const expect = this.#spec.expectStatus ?? DEFAULT_EXPECT_STATUS;
+        finish(status !== undefined && status >= expect.min && status <= expect.max, status === undefined ? 'badStatusLine' : `status ${status}`);
+      });
+      socket.once('end', () => finish(false, 'closedBeforeStatus'));
+    });
     socket.once('error', (err: NodeJS.ErrnoException) => finish(false, err.code ?? err.message));
   }
 
-  #record(e: EndpointRuntime, st: ProbeState, ok: boolean, why: string): void {
+  #record(e: E, st: ProbeState, ok: boolean, why: string): void {
     if (ok) {
       st.successes++;
       st.failures = 0;
-      if (!e.healthy && st.successes >= this.#spec.rise) this.#pool.setHealthy(e, true);
+      if (!e.healthy && st.successes >= this.#spec.rise) this.#target.setHealthy(e, true);
       return;
     }
     st.failures++;
     st.successes = 0;
     if (this.#log.debug()) this.#log.debug({ event: 'healthCheckFailed', endpoint: e.key, reason: why, failures: st.failures });
-    if (e.healthy && st.failures >= this.#spec.fall) this.#pool.setHealthy(e, false);
+    if (e.healthy && st.failures >= this.#spec.fall) this.#target.setHealthy(e, false);
   }
+}
+
+/** The status of an `HTTP/1.x NNN reason` line, or undefined. */
+export function statusOf(line: string): number | undefined {
+  const m = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(line);
+  return m ? Number(m[1]) : undefined;
 }

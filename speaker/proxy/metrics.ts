@@ -14,6 +14,28 @@ export type RejectReason = (typeof REJECT_REASONS)[number];
 export const ENDPOINT_ERRORS = ['connectRefused', 'connectTimeout', 'connectError', 'reset'] as const;
 export type EndpointError = (typeof ENDPOINT_ERRORS)[number];
 
+/** HTTP status classes, and `none` for a request that got no response (the client left, the connection broke). */
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'none'] as const;
+export type StatusClass = (typeof STATUS_CLASSES)[number];
+
+/** Requests of an HTTP frontend or backend: by status class, and the responses the proxy wrote itself. */
+export class HttpStats {
+  /** Indexed like STATUS_CLASSES. */
+  readonly byClass = [0, 0, 0, 0, 0, 0];
+  /** Responses written by the proxy (404, 502…), by `status reason`. */
+  readonly own = new Map<string, number>();
+
+  count(status: number): void {
+    const i = status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5;
+    this.byClass[i]!++;
+  }
+
+  countOwn(status: number, reason: string): void {
+    const key = `${status} ${reason}`;
+    this.own.set(key, (this.own.get(key) ?? 0) + 1);
+  }
+}
+
 export class FrontendStats {
   readonly frontend: string;
   readonly protocol: string;
@@ -24,11 +46,14 @@ export class FrontendStats {
   /** Backend → client. */
   bytesOut = 0;
   readonly rejected: Record<RejectReason, number>;
+  /** Set for http frontends. */
+  readonly http: HttpStats | null;
 
   constructor(frontend: string, protocol: string) {
     this.frontend = frontend;
     this.protocol = protocol;
     this.rejected = { sourceRange: 0, noEndpoint: 0, proxyHeaderInvalid: 0, proxyHeaderTimeout: 0, connectFailed: 0, flowTableFull: 0 };
+    this.http = protocol === 'http' ? new HttpStats() : null;
   }
 }
 
@@ -105,6 +130,48 @@ onCollect(gauge('fulcrum_proxy_endpoint_up', '1 if the endpoint takes new connec
   this.reset();
   for (const s of endpoints) this.set({ backend: s.backend, endpoint: s.endpoint, state: !s.healthy ? 'down' : s.ejected ? 'ejected' : 'up' }, s.healthy && !s.ejected ? 1 : 0);
 });
+
+onCollect(counter('fulcrum_proxy_http_requests_total', 'HTTP requests of a frontend, by the class of the status sent to the client (none: no response)', ['frontend', 'class']), function () {
+  this.reset();
+  for (const s of frontends) {
+    if (s.http === null) continue;
+    STATUS_CLASSES.forEach((c, i) => {
+      const n = s.http!.byClass[i]!;
+      if (n > 0) this.inc({ frontend: s.frontend, class: c }, n);
+    });
+  }
+});
+onCollect(counter('fulcrum_proxy_http_own_responses_total', 'HTTP responses the proxy wrote itself (bad request, no route, no endpoint, endpoint failed or too slow…), by status and reason', ['frontend', 'status', 'reason']), function () {
+  this.reset();
+  for (const s of frontends) {
+    if (s.http === null) continue;
+    for (const [key, n] of s.http.own) {
+      const [status, reason] = key.split(' ') as [string, string];
+      this.inc({ frontend: s.frontend, status, reason }, n);
+    }
+  }
+});
+
+const backends = new Set<{ readonly name: string; readonly http: HttpStats }>();
+/** Registers a backend's HTTP stats for scraping until forgotten (its pool closed). */
+export function trackBackendHttp(b: { readonly name: string; readonly http: HttpStats }): void {
+  backends.add(b);
+}
+export function forgetBackendHttp(b: { readonly name: string; readonly http: HttpStats }): void {
+  backends.delete(b);
+}
+onCollect(counter('fulcrum_proxy_backend_http_responses_total', 'HTTP responses from a backend\'s endpoints, by status class (none: no response)', ['backend', 'class']), function () {
+  this.reset();
+  for (const b of backends) {
+    STATUS_CLASSES.forEach((c, i) => {
+      const n = b.http.byClass[i]!;
+      if (n > 0) this.inc({ backend: b.name, class: c }, n);
+    });
+  }
+});
+
+/** Request start → last byte of the response sent to the client, per backend. */
+export const httpRequestSeconds: Histogram<'backend'> = histogram('fulcrum_proxy_http_request_seconds', 'HTTP request latency, from the request head to the end of the response', ['backend'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 
 export const connectSeconds: Histogram<'backend'> = histogram('fulcrum_proxy_connect_seconds', 'Time to establish a connection to an endpoint', ['backend']);
 

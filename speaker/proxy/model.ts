@@ -7,14 +7,23 @@
  *         → endpoint (pod address:port with its conditions and weight)
  *
  * Frontends and backends are separate types and refer to each other by name only, so a backend
- * can be shared and an HTTP or TLS frontend (a later issue) adds route matches without touching
- * the backend side. Plain data: built by `buildProxyModel` (from Kubernetes objects) or
- * `parseProxyFile` (from YAML), compared by `planProxy`, made real by `ProxyEngine.apply`.
+ * can be shared and an HTTP frontend routes to several. TLS is a property of a frontend (it
+ * terminates TLS, then speaks TCP or HTTP) and of a backend (it re-encrypts towards the pods).
+ * Plain data: built by `buildProxyModel` (from Kubernetes objects) or `parseProxyFile` (from
+ * YAML), compared by `planProxy`, made real by `ProxyEngine.apply`. Certificates are carried as
+ * PEM text, so a rotated certificate is a changed model like any other change.
  */
 
-export const FRONTEND_PROTOCOLS = ['tcp', 'udp'] as const;
-/** `http` and `tls` join this list in part 2; the engine picks the frontend kind from it. */
+export const FRONTEND_PROTOCOLS = ['tcp', 'udp', 'http'] as const;
+/** The engine picks the frontend kind from it; TLS is `Frontend.tls`, on tcp or http. */
 export type FrontendProtocol = (typeof FRONTEND_PROTOCOLS)[number];
+
+export const BACKEND_PROTOCOLS = ['tcp', 'tls', 'http', 'https'] as const;
+/** Towards the endpoints: `tls`/`https` re-encrypt; `http`/`https` are for http frontends, `tcp`/`tls` for tcp ones. */
+export type BackendProtocol = (typeof BACKEND_PROTOCOLS)[number];
+
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
 
 export const BALANCE_ALGORITHMS = ['roundrobin', 'leastconn', 'source', 'random', 'sed', 'nq'] as const;
 export type BalanceAlgorithm = (typeof BALANCE_ALGORITHMS)[number];
@@ -36,16 +45,56 @@ export interface FrontendTimeouts {
 }
 
 /**
- * How a frontend picks a backend. Precedence (documented here, as Envoy documents its filter
- * chain match): routes are tried in order and the first whose `match` accepts the connection
- * wins. L4 frontends have exactly one route with `{ kind: 'any' }`; part 2 adds `sni`, `host`
- * and `pathPrefix` matches, more specific matches listed first.
+ * How a frontend picks a backend. L4 frontends have exactly one route, `{ kind: 'any' }`.
+ * HTTP frontends match each request on its Host (without port, lower case) and path:
+ * precedence, as Envoy documents its route match, is (1) an exact host before a wildcard host
+ * (`*.example.com` matches one or more labels before `.example.com`), before a route without
+ * hosts (any host); (2) among those, the longest `pathPrefix` (a prefix matches at a `/`
+ * boundary: `/api` matches `/api` and `/api/x`, not `/apix`); (3) the order in the model. No
+ * match: 404.
  */
-export type RouteMatch = { readonly kind: 'any' };
+export type RouteMatch =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'http'; readonly hosts: readonly string[]; readonly pathPrefix: string };
 
 export interface Route {
   readonly match: RouteMatch;
   readonly backend: string;
+}
+
+/** One certificate with its key, as PEM. */
+export interface TlsCertificate {
+  /** Where it came from, for logs and Events: `secret default/web-tls`, or a file path. */
+  readonly source: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface FrontendTls {
+  /** The first is the default; the others are chosen by SNI against their SAN names. */
+  readonly certificates: readonly TlsCertificate[];
+  readonly minVersion: TlsVersion;
+}
+
+export interface HttpTimeouts {
+  /** A client has this long to send a request's headers (haproxy's `timeout http-request`). */
+  readonly httpRequestMs: number;
+  /** An idle keep-alive connection waits this long for the next request (`timeout http-keep-alive`). */
+  readonly httpKeepAliveMs: number;
+  /** An endpoint has this long to answer, and between two reads of its response (`timeout server`). */
+  readonly serverMs: number;
+  /** An upgraded connection (WebSocket) with no bytes either way for this long is closed (`timeout tunnel`). */
+  readonly tunnelMs: number;
+}
+
+export interface HttpOptions {
+  /** Answer every request with a 308 to `https://host/path` (the frontend serves no backend). */
+  readonly redirectToHttps: boolean;
+  /** Add an RFC 7239 `Forwarded` header besides `X-Forwarded-*`. */
+  readonly forwardedHeader: boolean;
+  /** Peers in these CIDRs may send an `X-Forwarded-For` that is kept (appended to); from others it is replaced. */
+  readonly trustForwardedFrom: readonly string[];
+  readonly timeouts: HttpTimeouts;
 }
 
 export interface Frontend {
@@ -54,6 +103,10 @@ export interface Frontend {
   readonly listen: ListenAddress;
   readonly protocol: FrontendProtocol;
   readonly routes: readonly Route[];
+  /** Terminate TLS (tcp and http frontends). */
+  readonly tls?: FrontendTls;
+  /** Set exactly when `protocol` is `http`. */
+  readonly http?: HttpOptions;
   /** CIDRs allowed to connect; empty means everyone (`loadBalancerSourceRanges`). */
   readonly sourceRanges: readonly string[];
   /** Peers in these CIDRs must start with a PROXY header (v1 or v2); others may not send one. */
@@ -74,8 +127,12 @@ export interface Endpoint {
 }
 
 export interface HealthCheck {
-  /** `http` (with a path) comes in part 2. */
-  readonly type: 'tcp';
+  /** `tcp`: a connect; `http`: a GET of `path` whose status is within `expectStatus`. */
+  readonly type: 'tcp' | 'http';
+  /** For `http`: the request path (default `/`). */
+  readonly path?: string;
+  /** For `http`: the statuses that pass (default 200-399). */
+  readonly expectStatus?: { readonly min: number; readonly max: number };
   readonly intervalMs: number;
   /** Consecutive successes that bring a down endpoint back. */
   readonly rise: number;
@@ -98,8 +155,21 @@ export interface PassiveEjection {
   readonly maxEjectMs: number;
 }
 
+/** Re-encryption towards the endpoints (`tls`/`https` backends). */
+export interface BackendTls {
+  /** Verify the endpoints' certificates against this CA (PEM); absent: not verified. */
+  readonly caPem?: string;
+  /** SNI and the name to verify; absent: none sent, the certificate's name is not checked. */
+  readonly serverName?: string;
+}
+
 export interface Backend {
   readonly name: string;
+  /** Absent: `tcp` (L4 frontends) or `http` (http frontends). */
+  readonly protocol?: BackendProtocol;
+  readonly tls?: BackendTls;
+  /** Cookie-based stickiness (http): the endpoint is remembered in this cookie. */
+  readonly stickyCookie?: string;
   readonly balance: BalanceAlgorithm;
   readonly proxyProtocol: ProxyProtocolVersion;
   readonly affinity: SessionAffinity;
@@ -124,6 +194,15 @@ export const DEFAULT_AFFINITY: SessionAffinity = { clientIP: false, timeoutSecon
 export const DEFAULT_PASSIVE_EJECTION: PassiveEjection = { consecutiveFailures: 3, baseEjectMs: 5000, maxEjectMs: 60_000 };
 export const DEFAULT_CONNECT_ATTEMPTS = 3;
 export const DEFAULT_HEALTH_CHECK: HealthCheck = { type: 'tcp', intervalMs: 2000, rise: 2, fall: 3, timeoutMs: 2000 };
+/** haproxy's defaults: `timeout http-request 5s`, `http-keep-alive 1m`, `server 50s`, `tunnel 1h`. */
+export const DEFAULT_HTTP_TIMEOUTS: HttpTimeouts = { httpRequestMs: 5_000, httpKeepAliveMs: 60_000, serverMs: 50_000, tunnelMs: 3_600_000 };
+export const DEFAULT_HTTP_OPTIONS: HttpOptions = { redirectToHttps: false, forwardedHeader: false, trustForwardedFrom: [], timeouts: DEFAULT_HTTP_TIMEOUTS };
+export const DEFAULT_TLS_MIN_VERSION: TlsVersion = 'TLSv1.2';
+/** A request or response head larger than this is refused (431 / 502): haproxy's tune.bufsize is 16 KiB. */
+export const HTTP_MAX_HEADER_BYTES = 16384;
+/** More header fields than this in a request: 431. */
+export const HTTP_MAX_HEADER_COUNT = 100;
+export const DEFAULT_EXPECT_STATUS = { min: 200, max: 399 } as const;
 
 /** `address:port`, with brackets for IPv6: how endpoints and listeners appear in logs and labels. */
 export function hostPort(address: string, port: number): string {

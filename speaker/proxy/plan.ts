@@ -10,7 +10,7 @@
  * Pure: no sockets, no clock.
  */
 import { createHash } from 'node:crypto';
-import { defaultBackendOf, type Backend, type Frontend, type ProxyModel } from './model.js';
+import type { Backend, Frontend, ProxyModel } from './model.js';
 
 export interface ProxyPlan {
   readonly keep: readonly string[];
@@ -69,8 +69,8 @@ export function planProxy(current: ProxyModel | undefined, desired: ProxyModel):
   return { keep, add, update, drain };
 }
 
-/** Backends some frontend routes to; the others need no runtime pool. */
+/** Backends some route of some frontend goes to; the others need no runtime pool. */
 export function usedBackends(model: ProxyModel): Backend[] {
-  const used = new Set(model.frontends.map(defaultBackendOf));
+  const used = new Set(model.frontends.flatMap((f) => f.routes.map((r) => r.backend)));
   return model.backends.filter((b) => used.has(b.name));
 }

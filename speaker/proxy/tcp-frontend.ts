@@ -1,13 +1,12 @@
 /**
- * A TCP frontend: one listening socket, the sessions it accepted, and its lifecycle
- * (warming → active → draining → closed). `update(ctx)` swaps the context in place (same bind:
- * the listening socket is kept); `drain(deadlineMs)` stops accepting and lets sessions finish
- * until the deadline, then closes what is left.
+ * A TCP frontend (stream-frontend.ts has the listener, TLS and the lifecycle): the sessions it
+ * accepted, the PROXY header of trusted peers, and the connect, idle and drain timeouts. Sessions
+ * run on while draining until they end or the deadline.
  */
-import net from 'node:net';
-import { addSweeper, coarseNow, removeSweeper, type Sweeper } from './coarse-timer.js';
-import type { FrontendContext, FrontendState } from './context.js';
+import type net from 'node:net';
+import type { FrontendContext } from './context.js';
 import { unmapIPv4 } from './proxy-protocol.js';
+import { StreamFrontend } from './stream-frontend.js';
 import { KEEPALIVE_DELAY_MS, TcpSession, type SessionOwner } from './tcp-session.js';
 
 /** The part of Node's listening TCP handle used here (`server._handle`; not a public API). */
@@ -16,77 +15,33 @@ interface ListenHandle {
   setKeepAlive?: (on: boolean, delaySeconds: number) => number;
 }
 
-export class TcpFrontend implements SessionOwner, Sweeper {
-  ctx: FrontendContext;
-  state: FrontendState = 'warming';
+export class TcpFrontend extends StreamFrontend implements SessionOwner {
   readonly sessions = new Set<TcpSession>();
-  readonly #server: net.Server;
-  #drainDeadlineMs = 0;
-  #drained: (() => void) | null = null;
-  #serverClosed = false;
   #listenerOptionsSet = false;
   #perSocketOptions = false;
 
   constructor(ctx: FrontendContext) {
-    this.ctx = ctx;
-    // TCP_NODELAY and keepalive are set once on the listening socket (see #setListenerOptions):
+    // TCP_NODELAY and keepalive are set once on the listening socket (see onListening):
     // Linux copies them to every accepted socket, which saves 5 setsockopt calls per connection.
-    this.#server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    this.#server.on('connection', this.#onConnection.bind(this));
-    this.#server.on('error', this.#onServerError.bind(this));
+    super(ctx, { allowHalfOpen: true, pauseOnConnect: true });
   }
 
-  /** Binds the listener; resolves once it accepts (warming → active). */
-  async listen(): Promise<void> {
-    const { address, port } = this.ctx.spec.listen;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen({ host: address, port }, () => {
-        this.#server.removeListener('error', onError);
-        this.#setListenerOptions(); // in a cluster worker the handle only exists now
-        resolve();
-      });
-      this.#setListenerOptions(); // a local listen has its handle at once: before any accept
-    });
-    this.state = 'active';
-    addSweeper(this);
+  protected get openCount(): number {
+    return this.sessions.size;
   }
 
-  /** The bound port (useful with port 0). */
-  get port(): number {
-    const a = this.#server.address();
-    return a !== null && typeof a === 'object' ? a.port : 0;
-  }
-
-  /** In-place update: new connections use `ctx`; open ones keep theirs. */
-  update(ctx: FrontendContext): void {
-    this.ctx = ctx;
-  }
-
-  /** Stops accepting; resolves when every session has ended or was closed at the deadline. */
-  drain(timeoutMs: number): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve();
-    this.state = 'draining';
-    this.#drainDeadlineMs = coarseNow() + timeoutMs;
-    if (!this.#serverClosed) {
-      this.#serverClosed = true;
-      this.#server.close();
-    }
-    const done = new Promise<void>((resolve) => (this.#drained = resolve));
-    this.#checkDrained();
-    return done;
-  }
+  /** Sessions run on until they end or the deadline. */
+  protected beginDrain(): void {}
 
   sessionClosed(s: TcpSession): void {
     this.sessions.delete(s);
     s.ctx.stats.connectionsCurrent--;
-    if (this.state === 'draining') this.#checkDrained();
+    this.checkDrained();
   }
 
   /** Coarse tick: connect and PROXY-header timeouts, idle timeouts, the drain deadline. */
   sweep(nowMs: number): void {
-    const draining = this.state === 'draining' && nowMs >= this.#drainDeadlineMs;
+    const draining = this.drainDeadlineReached(nowMs);
     for (const s of this.sessions) {
       if (draining) {
         s.abort();
@@ -103,24 +58,15 @@ export class TcpFrontend implements SessionOwner, Sweeper {
     }
   }
 
-  #checkDrained(): void {
-    if (this.sessions.size > 0 || this.#drained === null) return;
-    this.state = 'closed';
-    removeSweeper(this);
-    const resolve = this.#drained;
-    this.#drained = null;
-    resolve();
-  }
-
   /**
    * Sets TCP_NODELAY and keepalive on the listening socket, once. Accepted sockets inherit
    * both from it (Linux copies the listener's options to the child socket), so they need no
    * setsockopt of their own. Where the listening handle does not offer these calls, every
    * accepted socket gets them instead (#perSocketOptions).
    */
-  #setListenerOptions(): void {
+  protected override onListening(): void {
     if (this.#listenerOptionsSet) return;
-    const handle = (this.#server as unknown as { _handle?: ListenHandle | null })._handle;
+    const handle = (this.server as unknown as { _handle?: ListenHandle | null })._handle;
     if (handle === undefined || handle === null) return;
     this.#listenerOptionsSet = true;
     if (typeof handle.setNoDelay !== 'function' || typeof handle.setKeepAlive !== 'function') {
@@ -131,7 +77,7 @@ export class TcpFrontend implements SessionOwner, Sweeper {
     handle.setKeepAlive(true, KEEPALIVE_DELAY_MS / 1000);
   }
 
-  #onConnection(client: net.Socket): void {
+  protected onConnection(client: net.Socket): void {
     if (this.#perSocketOptions) {
       client.setNoDelay(true);
       client.setKeepAlive(true, KEEPALIVE_DELAY_MS);
@@ -147,7 +93,8 @@ export class TcpFrontend implements SessionOwner, Sweeper {
         client.destroy(); // already gone before we saw it
         return;
       }
-      trusted = !ctx.trustedProxies.matchesAll && ctx.trustedProxies.contains(remote);
+      // A PROXY header precedes TLS on the wire; on a TLS frontend it is not read (README: Known limits).
+      trusted = this.tls === null && !ctx.trustedProxies.matchesAll && ctx.trustedProxies.contains(remote);
       if (!trusted && !ctx.acl.allows(remote)) {
         stats.rejected.sourceRange++;
         client.resetAndDestroy();
@@ -156,13 +103,9 @@ export class TcpFrontend implements SessionOwner, Sweeper {
       peer = unmapIPv4(remote);
     }
     stats.connectionsCurrent++;
-    const s = new TcpSession(this, ctx, client, peer);
+    const s = this.tls === null ? new TcpSession(this, ctx, client, peer) : new TcpSession(this, ctx, this.tls.wrap(client), peer, true);
     this.sessions.add(s);
     if (trusted) s.readHeader();
     else s.connect();
-  }
-
-  #onServerError(err: Error): void {
-    this.ctx.log.error({ event: 'listenerError', err });
   }
 }

@@ -10,10 +10,15 @@
  *
  * Two read paths, same behaviour: the fast one (read-buffers.ts) reads each socket into a buffer
  * of the session's and calls onClientRead/onUpstreamRead; the ordinary one gets `'data'` events
- * (PROXY header sessions, and sessions over the fast path's memory budget).
+ * (PROXY header sessions, TLS sockets, and sessions over the fast path's memory budget).
+ *
+ * TLS: a frontend with `tls` hands the session a TLSSocket (tls.ts terminated it); a `tls`
+ * backend is reached with tls.connect and the backend's client options (backend-pool.ts). Both
+ * take the 'data' path, and a reset is passed on as a plain close (a TLS socket has no RST).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import tls from 'node:tls';
 import type { EndpointRuntime } from './backend-pool.js';
 import { coarseNow } from './coarse-timer.js';
 import type { FrontendContext } from './context.js';
@@ -73,8 +78,12 @@ export class TcpSession {
   upstreamFlushed: (() => void) | null = null;
   clientFlushed: (() => void) | null = null;
 
-  constructor(owner: SessionOwner, ctx: FrontendContext, client: net.Socket, clientAddress: string) {
+  /** The client socket is a TLSSocket (no fast read path, no RST). */
+  readonly secureClient: boolean;
+
+  constructor(owner: SessionOwner, ctx: FrontendContext, client: net.Socket, clientAddress: string, secureClient = false) {
     this.owner = owner;
+    this.secureClient = secureClient;
     this.ctx = ctx;
     this.client = client;
     this.lastActiveMs = coarseNow();
@@ -112,14 +121,27 @@ export class TcpSession {
     this.lastActiveMs = coarseNow();
     this.connectStartedAt = performance.now();
     // One buffer for every attempt: an abandoned attempt never read anything and never will.
-    if (this.attempts === 1) this.upstreamBuffer = takeReadBuffer() ?? null;
+    if (this.attempts === 1 && pool.upstreamTls === null) this.upstreamBuffer = takeReadBuffer() ?? null;
     const opts: net.NetConnectOpts = { host: e.address, port: e.port, allowHalfOpen: true, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
-    if (this.upstreamBuffer !== null) opts.onread = { buffer: this.upstreamBuffer, callback: onUpstreamRead as OnReadCallback };
-    const up = net.connect(opts) as SessionSocket;
+    const secure = pool.upstreamTls;
+    let up: SessionSocket;
+    if (secure === null) {
+      if (this.upstreamBuffer !== null) opts.onread = { buffer: this.upstreamBuffer, callback: onUpstreamRead as OnReadCallback };
+      up = net.connect(opts) as SessionSocket;
+      up.on('connect', onUpstreamConnect);
+    } else if (pool.spec.proxyProtocol === 'none') {
+      up = tls.connect({ ...secure, ...opts }) as unknown as SessionSocket;
+      up.on('secureConnect', onUpstreamConnect);
+    } else {
+      // the PROXY header goes first, in clear, then the TLS handshake on the same connection
+      const raw = net.connect(opts);
+      raw.write(proxyHeaderOf(this));
+      up = tls.connect({ ...secure, socket: raw }) as unknown as SessionSocket;
+      up.on('secureConnect', onUpstreamConnect);
+    }
     up[kSession] = this;
     this.upstream = up;
     this.upstreamClosed = false;
-    up.on('connect', onUpstreamConnect);
     up.on('error', onSocketError);
     up.on('close', onUpstreamClose);
   }
@@ -149,7 +171,7 @@ export class TcpSession {
     if (this.ctx.log.debug()) this.ctx.log.debug({ event: 'connectionRejected', reason, client: this.clientAddress });
     this.state = 'closed';
     // A reset, not a FIN: the client learns at once that there is nothing behind the address.
-    if (!this.client.destroyed) this.client.resetAndDestroy();
+    if (!this.client.destroyed) resetSocket(this.client);
     if (this.clientClosed) this.finish();
   }
 
@@ -209,12 +231,7 @@ function onUpstreamConnect(this: SessionSocket): void {
   s.ctx.pool.onConnected(e);
   s.state = 'established';
   s.lastActiveMs = coarseNow();
-  const pp = s.ctx.pool.spec.proxyProtocol;
-  if (pp !== 'none') {
-    const source = { address: s.clientAddress, port: s.clientPort };
-    const destination = { address: s.localAddress, port: s.localPort };
-    this.write(pp === 'v1' ? encodeProxyV1(source, destination) : encodeProxyV2(source, destination));
-  }
+  if (s.ctx.pool.spec.proxyProtocol !== 'none' && !(this instanceof tls.TLSSocket)) this.write(proxyHeaderOf(s));
   if (s.pending !== null) {
     s.ctx.stats.bytesIn += s.pending.length;
     this.write(s.pending);
@@ -222,8 +239,8 @@ function onUpstreamConnect(this: SessionSocket): void {
   }
   if (s.clientEnded) this.end();
   const client = s.client;
-  // A client that sent a PROXY header has been read the stream way: it stays on that path.
-  if (!s.readsHeader) {
+  // A client that sent a PROXY header has been read the stream way: it stays on that path, as TLS does.
+  if (!s.readsHeader && !s.secureClient) {
     s.clientBuffer = takeReadBuffer() ?? null;
     if (s.clientBuffer !== null && !useReadBuffer(client, s.clientBuffer, onClientRead)) {
       giveReadBuffer(s.clientBuffer);
@@ -232,7 +249,7 @@ function onUpstreamConnect(this: SessionSocket): void {
   }
   if (s.clientBuffer === null) client.on('data', onClientData);
   client.on('drain', onClientDrain);
-  if (s.upstreamBuffer === null) this.on('data', onUpstreamData);
+  if (s.upstreamBuffer === null || this instanceof tls.TLSSocket) this.on('data', onUpstreamData);
   this.on('end', onUpstreamEnd);
   this.on('drain', onUpstreamDrain);
   client.resume();
@@ -337,7 +354,7 @@ function onSocketError(this: SessionSocket, err: NodeJS.ErrnoException): void {
   if (this === s.upstream && s.endpoint !== null) s.endpoint.errors.reset++;
   // A reset on one side is passed on as a reset to the other ('close' follows this event).
   const peer = this === s.client ? s.upstream : s.client;
-  if (peer !== null && !peer.destroyed) peer.resetAndDestroy();
+  if (peer !== null && !peer.destroyed) resetSocket(peer);
 }
 
 function onClientClose(this: SessionSocket): void {
@@ -355,4 +372,17 @@ function onUpstreamClose(this: SessionSocket, hadError: boolean): void {
   // A clean close means both FINs were exchanged and the client's `end()` flushes the rest.
   if (hadError && !s.client.destroyed) s.client.destroy();
   s.finish();
+}
+
+/** A reset (RST) where the socket is plain TCP; a TLS socket cannot send one and is closed. */
+export function resetSocket(socket: net.Socket): void {
+  if (socket instanceof tls.TLSSocket) socket.destroy();
+  else socket.resetAndDestroy();
+}
+
+/** The PROXY header naming the session's client and the address it reached. */
+function proxyHeaderOf(s: TcpSession): Buffer {
+  const source = { address: s.clientAddress, port: s.clientPort };
+  const destination = { address: s.localAddress, port: s.localPort };
+  return s.ctx.pool.spec.proxyProtocol === 'v1' ? encodeProxyV1(source, destination) : encodeProxyV2(source, destination);
 }

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../helpers/wait.js';
+import { A_CERT } from '../helpers/tls-fixtures.js';
 import { Resources, whoAnswers } from './proxy-harness.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/fulcrum', import.meta.url));
@@ -104,13 +105,26 @@ describe('fulcrum proxy --config (the real CLI process)', function () {
     const lines = p.stderr().trim().split('\n');
     assert.deepEqual(lines.map((l) => l.replace(`${file}: `, '')), [
       'fulcrum proxy: frontends[0].listen: "127.0.0.1:99999" is not ADDRESS:PORT (e.g. 127.0.0.1:8080, [::1]:8080)',
-      'fulcrum proxy: frontends[0].protocol: "sctp" is not one of tcp, udp',
+      'fulcrum proxy: frontends[0].protocol: "sctp" is not one of tcp, udp, http',
       'fulcrum proxy: frontends[0].sourceRanges[0]: "10.0.0.0/33" is not a CIDR (prefix "/33" is not 0-32)',
       'fulcrum proxy: backends[0].endpoints[0].address: "1.2.3" is not an IPv4 or IPv6 address',
       'fulcrum proxy: backends[0].balance: "fastest" is not one of roundrobin, leastconn, source, random, sed, nq',
       'fulcrum proxy: frontends[0].backend: "missing" names no backend',
     ]);
     assert.equal(p.stdout(), '');
+  });
+
+  it('certificate files are read relative to the config file; one that cannot be read names the frontend, the key and the path, exit 1', async () => {
+    mkdirSync(join(dir, 'certs'));
+    writeFileSync(join(dir, 'certs', 'a.pem'), A_CERT);
+    const file = config(await res.deadPort(), 9, '    tls: { certificates: [{ certFile: certs/a.pem, keyFile: certs/a.key }] }\n');
+    const p = track(run(['--config', file]));
+    assert.equal(await p.exit, 1);
+    const missing = join(dir, 'certs', 'a.key');
+    assert.equal(
+      p.stderr().trim(),
+      `fulcrum proxy: ${file}: frontends[0].tls.certificates[0].keyFile: "certs/a.key" of frontend "web" cannot be read: reading ${missing}: ENOENT: no such file or directory, open '${missing}'`,
+    );
   });
 
   it('a port already in use: the bind error names the frontend, exit 1', async () => {
