@@ -5,13 +5,15 @@ import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
 import { annotationText } from '../src/service/annotations.js';
 import { endpointsOf, indexEndpoints } from '../src/service/endpoints.js';
+import { serviceHttpTerms } from '../src/service/http.js';
 import { assignedNode } from '../speaker/events.js';
 
 const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json]
 
 Shows every LoadBalancer Service: its addresses (from status), the pool they came from, the
-node that announces them (from the speakers' latest nodeAssigned event), its ports and how
-many endpoints are ready.
+node that announces them (from the speakers' latest nodeAssigned event), its ports with how
+each is served (80/TCP http, 443/TCP https(web-tls), 5432/TCP tls(db-tls), 80/TCP
+redirect(https); plain TCP and UDP ports show no mode) and how many endpoints are ready.
 
 Options:
   --kubeconfig PATH   API access (default: $KUBECONFIG, else in-cluster)
@@ -25,9 +27,40 @@ export interface ServiceStatusRow {
   addresses: string[];
   pool: string | null;
   owner: string | null;
-  ports: { port: number; protocol: string }[];
+  ports: PortStatus[];
   endpoints: { ready: number; total: number };
   trafficPolicy: string;
+}
+
+/**
+ * How a port is served, read as the speaker reads it (src/service/http.ts): `tcp`, `udp` (or
+ * another transport, lower case), `http`, `https` (HTTP behind TLS), `tls` (TCP behind TLS),
+ * `redirect` (port 80 answering 308s to https). `tlsSecrets`: the Secrets of a TLS port.
+ */
+export interface PortStatus {
+  port: number;
+  protocol: string;
+  mode: string;
+  tlsSecrets: string[];
+}
+
+function portStatuses(svc: V1Service): PortStatus[] {
+  const terms = serviceHttpTerms(svc);
+  return (svc.spec?.ports ?? []).map((p) => {
+    const protocol = p.protocol ?? 'TCP';
+    const t = protocol === 'TCP' ? terms.ports.get(p.port) : undefined;
+    const mode = t === undefined ? protocol.toLowerCase() : t.redirect ? 'redirect' : t.tls ? (t.mode === 'http' ? 'https' : 'tls') : t.mode;
+    return { port: p.port, protocol, mode, tlsSecrets: t?.tls ? [...terms.tlsSecrets] : [] };
+  });
+}
+
+/** `80/TCP`, `80/TCP http`, `443/TCP https(a-tls+b-tls)`, `80/TCP redirect(https)`; `-` for a TLS port without a Secret. */
+export function formatPort(p: PortStatus): string {
+  const base = `${p.port}/${p.protocol}`;
+  if (p.mode === 'tcp' || p.mode === p.protocol.toLowerCase()) return base;
+  if (p.mode === 'redirect') return `${base} redirect(https)`;
+  if (p.mode === 'https' || p.mode === 'tls') return `${base} ${p.mode}(${p.tlsSecrets.join('+') || '-'})`;
+  return `${base} ${p.mode}`;
 }
 
 /** The owner a speaker last announced for this Service: MetalLB's `nodeAssigned` event. */
@@ -58,7 +91,7 @@ export function statusRows(services: readonly V1Service[], slices: readonly V1En
       addresses: (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean),
       pool: annotationText(svc, 'ip-allocated-from-pool') ?? null,
       owner: lastOwner(events.filter((e) => e.involvedObject?.namespace === ns && e.involvedObject?.name === name && e.involvedObject?.kind === 'Service')),
-      ports: (svc.spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' })),
+      ports: portStatuses(svc),
       endpoints: { ready: eps.filter((e) => e.ready).length, total: eps.length },
       trafficPolicy: svc.spec.externalTrafficPolicy ?? 'Cluster',
     });
@@ -73,7 +106,7 @@ export function formatStatusTable(rows: readonly ServiceStatusRow[]): string {
     r.addresses.length ? r.addresses.join(',') : '<pending>',
     r.pool ?? '-',
     r.owner ?? '-',
-    r.ports.map((p) => `${p.port}/${p.protocol}`).join(',') || '-',
+    r.ports.map(formatPort).join(',') || '-',
     `${r.endpoints.ready}/${r.endpoints.total} ready`,
     r.trafficPolicy,
   ]);

@@ -1,9 +1,12 @@
-import type { KubernetesObject, V1ConfigMap, V1Endpoints, V1EndpointSlice, V1Lease, V1Node, V1Service } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ConfigMap, V1Endpoints, V1EndpointSlice, V1Lease, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
 import { ALIVE_LEASE_SELECTOR } from '../src/k8s/alive-lease.js';
 import type { ApiClients } from '../src/k8s/client.js';
 import { Informer } from '../src/k8s/informer.js';
-import { configMaps, endpointSlices, endpoints, leases, nodes, services } from '../src/k8s/resources.js';
+import { configMaps, endpointSlices, endpoints, leases, nodes, objectKey, secrets, services } from '../src/k8s/resources.js';
 import type { Logger } from '../src/log.js';
+
+/** Only these Secrets are read: the certificates of TLS ports, and cert-manager style CA Secrets (`ca.crt`). */
+export const TLS_SECRETS_SELECTOR = 'type=kubernetes.io/tls';
 
 /** The speaker's informers: everything the plan reads. */
 export class SpeakerCaches {
@@ -13,8 +16,16 @@ export class SpeakerCaches {
   readonly nodes: Informer<V1Node>;
   readonly configMaps: Informer<V1ConfigMap>;
   readonly leases: Informer<V1Lease>;
+  /** `kubernetes.io/tls` Secrets: one cluster-wide informer, or one per namespace of `secretNamespaces`. */
+  readonly secrets: readonly Informer<V1Secret>[];
+  /** Empty: every namespace. */
+  readonly #secretNamespaces: ReadonlySet<string>;
 
-  constructor(o: { clients: ApiClients; namespace: string; configName: string; logger: Logger }) {
+  /**
+   * `secretNamespaces`: read Secrets in these namespaces only (RBAC may then grant them per
+   * namespace, with RoleBindings); absent or empty: cluster-wide.
+   */
+  constructor(o: { clients: ApiClients; namespace: string; configName: string; logger: Logger; secretNamespaces?: readonly string[] }) {
     const base = { clients: o.clients, logger: o.logger };
     this.services = new Informer({ ...base, resource: services });
     this.slices = new Informer({ ...base, resource: endpointSlices });
@@ -22,10 +33,25 @@ export class SpeakerCaches {
     this.nodes = new Informer({ ...base, resource: nodes });
     this.configMaps = new Informer({ ...base, resource: configMaps, namespace: o.namespace, fieldSelector: `metadata.name=${o.configName}` });
     this.leases = new Informer({ ...base, resource: leases, namespace: o.namespace, labelSelector: ALIVE_LEASE_SELECTOR, name: 'alive-leases' });
+    this.#secretNamespaces = new Set(o.secretNamespaces ?? []);
+    this.secrets = this.#secretNamespaces.size === 0
+      ? [new Informer({ ...base, resource: secrets, fieldSelector: TLS_SECRETS_SELECTOR, name: 'tls-secrets' })]
+      : [...this.#secretNamespaces].map((ns) => new Informer({ ...base, resource: secrets, namespace: ns, fieldSelector: TLS_SECRETS_SELECTOR, name: `${ns}/tls-secrets` }));
+  }
+
+  /** A `kubernetes.io/tls` Secret from the cache (the plan's `SecretLookup`); undefined in a namespace that is not read. */
+  tlsSecret(namespace: string, name: string): V1Secret | undefined {
+    if (this.#secretNamespaces.size > 0 && !this.#secretNamespaces.has(namespace)) return undefined;
+    const key = objectKey({ metadata: { namespace, name } });
+    for (const i of this.secrets) {
+      const s = i.get(key);
+      if (s !== undefined) return s;
+    }
+    return undefined;
   }
 
   all(): Informer<KubernetesObject>[] {
-    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.leases] as unknown as Informer<KubernetesObject>[];
+    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.leases, ...this.secrets] as unknown as Informer<KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -11,6 +11,7 @@ import { describeBuildWarning, nodeAssignedMessage } from './events.js';
 import type { LivenessView } from './membership/liveness.js';
 import type { SpeakerPlan } from './plan/addresses.js';
 import type { NodeProxyModel } from './plan/proxy-model.js';
+import { SecretMemory } from './plan/tls-secrets.js';
 import { NOTHING_APPLIED, planTransition, type AppliedState, type Transition } from './plan/transition.js';
 import type { ProxyPort } from './proxy-port.js';
 import type { ServedAddresses } from './served.js';
@@ -87,6 +88,8 @@ export class SpeakerController {
   #stopping = false;
   /** Send the takeover announcements again for every served address at the next run. */
   #reannounce = false;
+  /** The last good certificate of every TLS Secret a Service names (a broken update keeps it served). */
+  readonly #secrets = new SecretMemory();
   /** Each distinct problem of a Service's annotations is told once, not at every run. */
   readonly #warned = new Set<string>();
 
@@ -97,7 +100,7 @@ export class SpeakerController {
     this.#queue = new WorkQueue({ name: 'speaker', reconcile: () => this.#reconcile(), backoff: RETRY, clock: this.#clock, logger: o.logger });
     const c = o.caches;
     const trigger = (): void => this.schedule(o.coalesceMs);
-    for (const i of [c.services, c.slices, c.endpoints, c.nodes]) i.onKey(trigger);
+    for (const i of [c.services, c.slices, c.endpoints, c.nodes, ...c.secrets]) i.onKey(trigger);
     c.configMaps.onKey(() => {
       this.#loadConfig();
       trigger();
@@ -198,10 +201,12 @@ export class SpeakerController {
     };
     const reannounce = this.#reannounce;
     this.#reannounce = false;
+    const secrets = this.#secrets.run(c.tlsSecret.bind(c), Date.now());
     const t = planTransition({
-      snapshot, view, applied: this.#applied(), nowMs: this.#clock.now(), reannounce,
+      snapshot, view, applied: this.#applied(), nowMs: this.#clock.now(), reannounce, secrets,
       handoverMs: this.#o.handoverMs ?? 0, handoff: this.#o.appliers.handoff !== undefined && (this.#o.handoffMs ?? 0) > 0,
     });
+    secrets.endRun();
     this.#plan = t.plan;
     this.#countElections(t);
     try {

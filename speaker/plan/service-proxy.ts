@@ -9,36 +9,42 @@
  *      (that port's number is the resolved targetPort, named ports included);
  *   2. `externalTrafficPolicy: Local` keeps only endpoints on this node;
  *   3. the ready ones; if there is none, the serving and terminating ones (graceful shutdown).
+ *
+ * Frontends, per Service port and owned address: UDP ports get udp frontends; a TCP port is tcp
+ * or http as src/service/http.ts reads it (appProtocol, `protocol`, redirect), with `tls` on the
+ * TLS ports when the caller's `tls` lookup gives at least one certificate — a TLS port without
+ * one gets no frontend (never plain text). HTTP frontends carry one route, the Service's
+ * hosts and path prefix, and are merged with other Services' by proxy-model.ts.
  */
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { annotationText, FULCRUM_PREFIX, K8S_SOURCE_RANGES_ANNOTATION, type AnnotationName } from '../../src/service/annotations.js';
+import { annotationText, FULCRUM_PREFIX, K8S_SOURCE_RANGES_ANNOTATION } from '../../src/service/annotations.js';
 import type { EndpointView } from '../../src/service/endpoints.js';
+import { serviceHttpTerms, type TcpPortTerms } from '../../src/service/http.js';
 import { keyOf } from '../../src/service/key.js';
 import { parseCidr } from '../proxy/acl.js';
 import {
   BALANCE_ALGORITHMS,
   DEFAULT_AFFINITY,
   DEFAULT_CONNECT_ATTEMPTS,
-  DEFAULT_HEALTH_CHECK,
   DEFAULT_PASSIVE_EJECTION,
   DEFAULT_TIMEOUTS,
+  DEFAULT_TLS_MIN_VERSION,
   DEFAULT_UDP_TIMEOUTS,
+  hostPort,
   PROXY_PROTOCOL_VERSIONS,
   type Backend,
+  type BackendProtocol,
   type BalanceAlgorithm,
   type Endpoint,
   type Frontend,
   type FrontendTimeouts,
-  type HealthCheck,
   type ProxyProtocolVersion,
+  type Route,
+  type TlsCertificate,
 } from '../proxy/model.js';
+import { backendEncryptionOf, healthCheckOf, httpOptionsOf, oneOf, stickyCookieOf, warnHttpOnly, type BackendEncryption, type BuildWarning } from './service-annotations.js';
 
-
-export type BuildWarning =
-  | { readonly kind: 'badAnnotation'; readonly annotation: string; readonly value: string; readonly reason: string }
-  | { readonly kind: 'unsupportedProtocol'; readonly port: string; readonly protocol: string }
-  | { readonly kind: 'badSourceRange'; readonly value: string; readonly reason: string }
-  | { readonly kind: 'proxyProtocolOnUdp'; readonly port: string };
+export type { BuildWarning } from './service-annotations.js';
 
 export interface ServiceProxyModel {
   readonly frontends: readonly Frontend[];
@@ -46,65 +52,30 @@ export interface ServiceProxyModel {
   readonly warnings: readonly BuildWarning[];
 }
 
+/** The certificates of `tls-secret` names, read in the Service's namespace by the caller. */
+export interface TlsLookupResult {
+  /** Usable certificates, in the order of the names (the resolver keeps a Secret's last good pair). */
+  readonly certificates: readonly TlsCertificate[];
+  /** One per Secret that is missing or has no valid key pair; `reason` completes a sentence after its name. */
+  readonly problems: readonly { readonly secret: string; readonly reason: string }[];
+}
+
+/** `reason` completes a sentence after the Secret's name: `is not found in namespace "shop"`, `has no ca.crt`. */
+export type CaLookupResult = { readonly kind: 'ok'; readonly caPem: string } | { readonly kind: 'unavailable'; readonly reason: string };
+
 export interface BuildOptions {
   readonly timeouts?: { readonly tcp?: FrontendTimeouts; readonly udp?: FrontendTimeouts };
+  /**
+   * The certificates of these `tls-secret` names (Secrets of the Service's namespace). Absent:
+   * no Secret can be read, so every TLS port is left unserved (with a warning).
+   */
+  readonly tls?: (names: readonly string[]) => TlsLookupResult;
+  /** The `ca.crt` of the `backend-ca-secret` Secret (the Service's namespace). Absent: unavailable. */
+  readonly backendCa?: (name: string) => CaLookupResult;
 }
 
 interface Candidate extends Endpoint {
   readonly key: string;
-}
-
-function annotation(svc: V1Service, name: AnnotationName): string | undefined {
-  return annotationText(svc, name);
-}
-
-/** `2s`, `500ms`, `1m`, or a bare number of milliseconds. */
-function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  const ms = Math.round(m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n);
-  return ms > 0 ? ms : undefined;
-}
-
-function oneOf<T extends string>(svc: V1Service, name: AnnotationName, allowed: readonly T[], fallback: T, warnings: BuildWarning[]): T {
-  const v = annotation(svc, name);
-  if (v === undefined) return fallback;
-  if ((allowed as readonly string[]).includes(v.trim())) return v.trim() as T;
-  warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}${name}`, value: v, reason: `not one of ${allowed.join(', ')}` });
-  return fallback;
-}
-
-function positiveInt(svc: V1Service, name: AnnotationName, fallback: number, warnings: BuildWarning[]): number {
-  const v = annotation(svc, name);
-  if (v === undefined) return fallback;
-  const n = Number(v.trim());
-  if (Number.isInteger(n) && n >= 1 && n <= 100) return n;
-  warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}${name}`, value: v, reason: 'not a whole number from 1 to 100' });
-  return fallback;
-}
-
-export function healthCheckOf(svc: V1Service, warnings: BuildWarning[]): HealthCheck | undefined {
-  const type = annotation(svc, 'health-check');
-  if (type === undefined || type.trim() === 'none' || type.trim() === '') return undefined;
-  if (type.trim() !== 'tcp') {
-    warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}health-check`, value: type, reason: 'only "tcp" is supported (http:/path comes with the HTTP frontend)' });
-    return undefined;
-  }
-  let intervalMs = DEFAULT_HEALTH_CHECK.intervalMs;
-  const interval = annotation(svc, 'health-check-interval');
-  if (interval !== undefined) {
-    const ms = parseDurationMs(interval);
-    if (ms === undefined) warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}health-check-interval`, value: interval, reason: 'not a duration such as 2s or 500ms' });
-    else intervalMs = ms;
-  }
-  return {
-    type: 'tcp',
-    intervalMs,
-    rise: positiveInt(svc, 'health-check-rise', DEFAULT_HEALTH_CHECK.rise, warnings),
-    fall: positiveInt(svc, 'health-check-fall', DEFAULT_HEALTH_CHECK.fall, warnings),
-    timeoutMs: intervalMs,
-  };
 }
 
 function sourceRangesOf(svc: V1Service, warnings: BuildWarning[]): { ok: string[]; invalid: number } {
@@ -147,6 +118,46 @@ export function chooseEndpoints(candidates: readonly Candidate[], local: boolean
   return chosen.map(({ key: _key, ...e }) => e).sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
 }
 
+/**
+ * HTTP frontends are named after their address and port, not after a Service: several Services
+ * may share one (proxy-model.ts merges their routes), and a Service joining or leaving must not
+ * rename it (a rename is a drain plus a new listener).
+ */
+export function httpFrontendName(address: string, port: number): string {
+  return `http@${hostPort(address, port)}`;
+}
+
+/** The certificates for the TLS ports, looked up once per Service; problems become warnings. */
+function certificatesOf(names: readonly string[], needed: boolean, opts: BuildOptions, warnings: BuildWarning[]): readonly TlsCertificate[] {
+  if (!needed || names.length === 0 || opts.tls === undefined) return [];
+  const found = opts.tls(names);
+  for (const p of found.problems) warnings.push({ kind: 'tlsSecretProblem', secret: p.secret, reason: p.reason });
+  return found.certificates;
+}
+
+/** The CA that verifies the pods: none asked, a CA, or asked but unavailable (then re-encrypting ports are not served). */
+function backendCaOf(svc: V1Service, reencrypting: boolean, opts: BuildOptions, warnings: BuildWarning[]): { kind: 'none' } | CaLookupResult & { secret?: string } {
+  const secret = annotationText(svc, 'backend-ca-secret')?.trim();
+  if (secret === undefined) return { kind: 'none' };
+  if (!reencrypting) {
+    warnings.push({ kind: 'badAnnotation', annotation: `${FULCRUM_PREFIX}backend-ca-secret`, value: secret, reason: 'applies only when a port re-encrypts (backend-protocol https or tls)', effect: 'ignored' });
+    return { kind: 'none' };
+  }
+  const found = opts.backendCa?.(secret) ?? { kind: 'unavailable', reason: 'cannot be read (no Secret lookup)' };
+  return { ...found, secret };
+}
+
+function backendProtocolOf(t: TcpPortTerms, encryption: BackendEncryption): BackendProtocol | undefined {
+  // appProtocol https/wss: the pods speak TLS, so a port that terminates TLS re-encrypts unless told otherwise.
+  const reencrypt = encryption === 'reencrypt' || (encryption === 'default' && t.podsSpeakTls && t.tls);
+  if (t.mode === 'http') return reencrypt ? 'https' : 'http';
+  return reencrypt ? 'tls' : undefined;
+}
+
+function reencrypts(protocol: BackendProtocol | undefined): boolean {
+  return protocol === 'https' || protocol === 'tls';
+}
+
 export function buildProxyModel(
   service: V1Service,
   serviceEndpoints: readonly EndpointView[],
@@ -156,9 +167,19 @@ export function buildProxyModel(
 ): ServiceProxyModel {
   const warnings: BuildWarning[] = [];
   const key = keyOf(service);
+  const terms = serviceHttpTerms(service);
+  for (const p of terms.problems) warnings.push({ kind: 'badAnnotation', annotation: p.annotation, value: p.value, reason: p.reason, effect: p.effect });
   const balance: BalanceAlgorithm = oneOf(service, 'balance', BALANCE_ALGORITHMS, 'roundrobin', warnings);
   const proxyProtocol: ProxyProtocolVersion = oneOf(service, 'proxy-protocol', PROXY_PROTOCOL_VERSIONS, 'none', warnings);
   const healthCheck = healthCheckOf(service, warnings);
+  const tcpTerms = [...terms.ports.values()];
+  const anyHttp = tcpTerms.some((t) => t.mode === 'http');
+  const stickyCookie = stickyCookieOf(service, anyHttp, warnings);
+  if (!anyHttp) warnHttpOnly(service, warnings);
+  const http = anyHttp ? httpOptionsOf(service, warnings) : undefined;
+  const encryption = backendEncryptionOf(service, warnings);
+  const certificates = certificatesOf(terms.tlsSecrets, tcpTerms.some((t) => t.tls), opts, warnings);
+  const ca = backendCaOf(service, tcpTerms.some((t) => reencrypts(backendProtocolOf(t, encryption))), opts, warnings);
   const clientIP = service.spec?.sessionAffinity === 'ClientIP';
   const affinity = clientIP ? { clientIP: true, timeoutSeconds: service.spec?.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY.timeoutSeconds } : DEFAULT_AFFINITY;
   const ranges = sourceRangesOf(service, warnings);
@@ -176,9 +197,12 @@ export function buildProxyModel(
     }
     const udp = protocol === 'UDP';
     if (udp && proxyProtocol !== 'none') warnings.push({ kind: 'proxyProtocolOnUdp', port: portLabel });
+    const t = udp ? undefined : terms.ports.get(port.port);
     const backendName = `${key}:${portLabel}`;
     const endpoints = chooseEndpoints(candidatesOf(port, serviceEndpoints), local, nodeName);
-    const backend: Backend = {
+    const backendProtocol = t === undefined ? undefined : backendProtocolOf(t, encryption);
+    const reencrypt = reencrypts(backendProtocol);
+    let backend: Backend = {
       name: backendName,
       balance,
       proxyProtocol: udp ? 'none' : proxyProtocol,
@@ -187,19 +211,36 @@ export function buildProxyModel(
       connectAttempts: DEFAULT_CONNECT_ATTEMPTS,
       endpoints,
     };
-    backends.push(healthCheck === undefined ? backend : { ...backend, healthCheck });
+    if (backendProtocol !== undefined) backend = { ...backend, protocol: backendProtocol };
+    if (reencrypt) backend = { ...backend, tls: ca.kind === 'ok' ? { caPem: ca.caPem } : {} };
+    if (t?.mode === 'http' && stickyCookie !== undefined) backend = { ...backend, stickyCookie };
+    if (healthCheck !== undefined) backend = { ...backend, healthCheck };
+    backends.push(backend);
     if (denyAll) continue;
+    if (t?.tls && certificates.length === 0) {
+      warnings.push({ kind: 'tlsUnavailable', port: portLabel, secrets: terms.tlsSecrets });
+      continue;
+    }
+    if (reencrypt && ca.kind === 'unavailable') {
+      warnings.push({ kind: 'backendCaUnavailable', port: portLabel, secret: ca.secret ?? '', reason: ca.reason });
+      continue;
+    }
     const timeouts = udp ? (opts.timeouts?.udp ?? DEFAULT_UDP_TIMEOUTS) : (opts.timeouts?.tcp ?? DEFAULT_TIMEOUTS);
+    const route: Route =
+      t?.mode === 'http' ? { match: { kind: 'http', hosts: terms.hosts, pathPrefix: terms.pathPrefix }, backend: backendName } : { match: { kind: 'any' }, backend: backendName };
     for (const vip of vipAddresses) {
-      frontends.push({
-        name: `${backendName}@${vip}`,
+      let frontend: Frontend = {
+        name: t?.mode === 'http' ? httpFrontendName(vip, port.port) : `${backendName}@${vip}`,
         listen: { address: vip, port: port.port },
-        protocol: udp ? 'udp' : 'tcp',
-        routes: [{ match: { kind: 'any' }, backend: backendName }],
+        protocol: udp ? 'udp' : t?.mode === 'http' ? 'http' : 'tcp',
+        routes: [route],
         sourceRanges: ranges.ok,
         acceptProxyProtocolFrom: [],
         timeouts,
-      });
+      };
+      if (t?.tls) frontend = { ...frontend, tls: { certificates, minVersion: DEFAULT_TLS_MIN_VERSION } };
+      if (t?.mode === 'http' && http !== undefined) frontend = { ...frontend, http: { redirectToHttps: t.redirect, ...http } };
+      frontends.push(frontend);
     }
   }
   return { frontends, backends, warnings };

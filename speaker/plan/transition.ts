@@ -4,6 +4,7 @@ import type { LivenessView } from '../membership/liveness.js';
 import type { HandoffEntry } from '../vip/handoff.js';
 import { planSpeaker, type SpeakerPlan, type SpeakerSnapshot } from './addresses.js';
 import { buildNodeProxyModel, type NodeProxyModel } from './proxy-model.js';
+import type { SecretLookups } from './tls-secrets.js';
 
 /**
  * The speaker's step from what is applied on the node to what the plan wants, pure: which
@@ -50,6 +51,8 @@ export interface TransitionInput {
   readonly handoff: boolean;
   /** Announce every served address again (a peer came back, or this process was frozen). */
   readonly reannounce: boolean;
+  /** The certificates and CA bundles of the Services' Secrets; absent: TLS ports are not served (with a warning). */
+  readonly secrets?: SecretLookups;
 }
 
 export type ElectionResult = 'won' | 'lost' | 'none' | 'other';
@@ -91,7 +94,10 @@ export function planTransition(i: TransitionInput): Transition {
 
   const addVips = plan.owned.filter((ip) => !a.vips.has(ip));
   const handoffs = i.handoff ? plan.owned.filter((ip) => !a.serving.has(ip)).map((ip) => handoffOf(ip, previous.get(ip), i)).filter((e) => e !== undefined) : [];
-  const proxy = buildNodeProxyModel({ me: s.me, owned: accepting, services: s.services, endpoints: s.endpoints, down: i.view.down });
+  const proxy = buildNodeProxyModel({
+    me: s.me, owned: accepting, services: s.services, endpoints: s.endpoints, down: i.view.down,
+    ...(i.secrets ? { tls: i.secrets.tls, backendCa: i.secrets.backendCa } : {}),
+  });
 
   const drain: string[] = [];
   const forgetDrains: string[] = [];

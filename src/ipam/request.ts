@@ -1,5 +1,6 @@
 import { formatAddress, parseAddress, type Address, type Family } from '../address.js';
 import { readAnnotation, type AnnotationName } from '../service/annotations.js';
+import { serviceHttpTerms } from '../service/http.js';
 import type { AllocationRequest, IpFamilyPolicy, PortProtocol, ServicePort, TrafficPolicy } from './types.js';
 
 /**
@@ -12,7 +13,7 @@ export interface ServiceLike {
     readonly type?: string;
     readonly loadBalancerIP?: string;
     readonly loadBalancerClass?: string;
-    readonly ports?: readonly { readonly port: number; readonly protocol?: string }[];
+    readonly ports?: readonly { readonly port: number; readonly protocol?: string; readonly name?: string; readonly appProtocol?: string }[];
     readonly externalTrafficPolicy?: string;
     readonly selector?: Readonly<Record<string, string>>;
     readonly ipFamilyPolicy?: string;
@@ -98,13 +99,21 @@ function requestedAddresses(svc: ServiceLike, spec: NonNullable<ServiceLike['spe
   return addresses;
 }
 
-function ports(spec: NonNullable<ServiceLike['spec']>): ServicePort[] | Invalid {
+/**
+ * The ports, each HTTP one with its claim (hosts, path prefix, TLS, redirect) read by
+ * src/service/http.ts as the speaker reads it; bad HTTP annotation values read as their
+ * fallbacks here too (the speaker reports them).
+ */
+function ports(svc: ServiceLike, spec: NonNullable<ServiceLike['spec']>): ServicePort[] | Invalid {
   const out: ServicePort[] = [];
+  const terms = serviceHttpTerms(svc);
   for (const p of spec.ports ?? []) {
     const protocol = (p.protocol ?? 'TCP') as PortProtocol;
     if (protocol !== 'TCP' && protocol !== 'UDP' && protocol !== 'SCTP') return invalid('badSpec', `spec.ports: protocol "${p.protocol}" is not TCP, UDP or SCTP`);
     if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) return invalid('badSpec', `spec.ports: port ${p.port} is not between 1 and 65535`);
-    out.push({ port: p.port, protocol });
+    const t = protocol === 'TCP' ? terms.ports.get(p.port) : undefined;
+    if (t?.mode === 'http') out.push({ port: p.port, protocol, http: { hosts: [...terms.hosts], pathPrefix: terms.pathPrefix, tls: t.tls, redirect: t.redirect } });
+    else out.push({ port: p.port, protocol });
   }
   return out;
 }
@@ -129,7 +138,7 @@ export function serviceRequest(service: ServiceLike, options: ServiceRequestOpti
   if (isInvalid(sharing)) return sharing;
   const requested = requestedAddresses(service, spec);
   if (isInvalid(requested)) return requested;
-  const servicePorts = ports(spec);
+  const servicePorts = ports(service, spec);
   if (isInvalid(servicePorts)) return servicePorts;
   const declared = declaredFamilies(spec);
   if (isInvalid(declared)) return declared;

@@ -6,6 +6,24 @@ export type PortProtocol = 'TCP' | 'UDP' | 'SCTP';
 export interface ServicePort {
   readonly port: number;
   readonly protocol: PortProtocol;
+  /** Set when the port is HTTP (src/service/http.ts): what decides whether it can be shared. */
+  readonly http?: HttpPortClaim;
+}
+
+/**
+ * An HTTP port's claim on its address and port: Services of one sharing key may serve the same
+ * HTTP port when their claims do not overlap (src/http-match.ts `claimsOverlap`) and its
+ * frontend-wide settings agree (TLS or not, redirect or not).
+ */
+export interface HttpPortClaim {
+  /** Lower case; empty: the default route (any host). */
+  readonly hosts: readonly string[];
+  /** Normalised (`/api/` is `/api`). */
+  readonly pathPrefix: string;
+  /** The port terminates TLS. */
+  readonly tls: boolean;
+  /** Port 80 answers 308s to https. */
+  readonly redirect: boolean;
 }
 
 export type IpFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';

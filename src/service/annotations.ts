@@ -30,6 +30,23 @@ export const ANNOTATIONS = {
   'health-check-interval': { prefixes: [FULCRUM_PREFIX], meaning: 'time between two checks' },
   'health-check-rise': { prefixes: [FULCRUM_PREFIX], meaning: 'passed checks that make an endpoint healthy' },
   'health-check-fall': { prefixes: [FULCRUM_PREFIX], meaning: 'failed checks that make an endpoint unhealthy' },
+  'health-check-status': { prefixes: [FULCRUM_PREFIX], meaning: 'the statuses an http health check accepts (default 200-399)' },
+  // HTTP and TLS (wave 2): Fulcrum's prefix only, MetalLB has no such annotations.
+  protocol: { prefixes: [FULCRUM_PREFIX], meaning: 'tcp (default) or http: how TCP ports without an appProtocol are served' },
+  'tls-secret': { prefixes: [FULCRUM_PREFIX], meaning: 'kubernetes.io/tls Secrets of the namespace that terminate TLS (comma-separated; the first is the default certificate)' },
+  'tls-ports': { prefixes: [FULCRUM_PREFIX], meaning: 'the ports (numbers or names) that terminate TLS (default: 443 and ports named https, when tls-secret is set)' },
+  'backend-protocol': { prefixes: [FULCRUM_PREFIX], meaning: 'http, https, tcp or tls towards the pods: https and tls re-encrypt' },
+  'backend-ca-secret': { prefixes: [FULCRUM_PREFIX], meaning: 'a Secret whose ca.crt verifies the pods when re-encrypting (default: not verified)' },
+  'redirect-http-to-https': { prefixes: [FULCRUM_PREFIX], meaning: 'true: port 80 answers every request with a 308 to https (default false)' },
+  'http-hosts': { prefixes: [FULCRUM_PREFIX], meaning: 'the hosts the HTTP ports answer for (a.example.com, *.example.com; default: any host)' },
+  'http-path-prefix': { prefixes: [FULCRUM_PREFIX], meaning: 'the path prefix the HTTP ports answer for (default /)' },
+  'sticky-cookie': { prefixes: [FULCRUM_PREFIX], meaning: 'cookie name that keeps an HTTP client on its endpoint (default: none)' },
+  'http-request-timeout': { prefixes: [FULCRUM_PREFIX], meaning: 'time a client has to send the request headers (default 5s)' },
+  'http-keepalive-timeout': { prefixes: [FULCRUM_PREFIX], meaning: 'how long an idle keep-alive connection waits for the next request (default 1m)' },
+  'timeout-server': { prefixes: [FULCRUM_PREFIX], meaning: 'time an endpoint has to answer, and between two reads of its answer (default 50s)' },
+  'timeout-tunnel': { prefixes: [FULCRUM_PREFIX], meaning: 'idle time after which an upgraded (WebSocket) connection is closed (default 1h)' },
+  'forwarded-header': { prefixes: [FULCRUM_PREFIX], meaning: 'true: also send an RFC 7239 Forwarded header (default false)' },
+  'trust-forwarded-from': { prefixes: [FULCRUM_PREFIX], meaning: 'CIDRs whose X-Forwarded-For is kept and appended to (default: none, it is replaced)' },
 } as const satisfies Record<string, AnnotationSpec>;
 
 export type AnnotationName = keyof typeof ANNOTATIONS;

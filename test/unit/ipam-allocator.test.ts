@@ -181,6 +181,53 @@ describe('Allocator: sharing', () => {
   ]);
 });
 
+/** An HTTP port 80 (or `port`) claiming these hosts and prefix, under sharing key `k`. */
+const httpShared = (hosts: string[], o: { pathPrefix?: string; port?: number; tls?: boolean; redirect?: boolean; extra?: object } = {}) => ({
+  sharingKey: 'k',
+  ports: [{ port: o.port ?? 80, protocol: 'TCP' as const, http: { hosts, pathPrefix: o.pathPrefix ?? '/', tls: o.tls ?? false, redirect: o.redirect ?? false } }],
+  ...o.extra,
+});
+
+describe('Allocator: sharing an HTTP port by host and path prefix', () => {
+  run([
+    { name: 'HTTP Services with one key and distinct hosts share the address and the port', steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['b.example.com']), want: ['192.0.2.1'] }] },
+    { name: 'HTTP Services claiming the same host take different addresses', steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['x.example.com', 'a.example.com']), want: ['192.0.2.2'] }] },
+    { name: 'a wildcard host covering another one is an overlap', steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['*.example.com']), want: ['192.0.2.2'] }] },
+    { name: 'the same host under another path prefix shares', steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['a.example.com'], { pathPrefix: '/api' }), want: ['192.0.2.1'] }] },
+    { name: 'only one default route (no hosts) per port and prefix', steps: [{ assign: 's1', req: httpShared([]), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared([]), want: ['192.0.2.2'] }, { assign: 's3', req: httpShared([], { pathPrefix: '/api' }), want: ['192.0.2.1'] }] },
+    { name: 'a default route and a Service with hosts share the port', steps: [{ assign: 's1', req: httpShared([]), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }] },
+    { name: 'an HTTP Service and a TCP one on the same port do not share', steps: [{ assign: 's1', req: shared('k', 80), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['a.example.com']), want: ['192.0.2.2'] }] },
+    { name: 'HTTP with TLS and HTTP without on one port do not share', steps: [{ assign: 's1', req: httpShared(['a.example.com'], { port: 443, tls: true }), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['b.example.com'], { port: 443 }), want: ['192.0.2.2'] }] },
+    { name: 'two TLS HTTP Services with distinct hosts share port 443', steps: [{ assign: 's1', req: httpShared(['a.example.com'], { port: 443, tls: true }), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['b.example.com'], { port: 443, tls: true }), want: ['192.0.2.1'] }] },
+    { name: 'a redirecting port 80 and a serving one do not share', steps: [{ assign: 's1', req: httpShared(['a.example.com'], { redirect: true }), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['b.example.com']), want: ['192.0.2.2'] }] },
+    {
+      name: 'Local Services with other selectors share an HTTP port by host (each route keeps its own endpoints)',
+      steps: [
+        { assign: 's1', req: httpShared(['a.example.com'], { extra: { externalTrafficPolicy: 'Local', selector: { app: 'a' } } }), want: ['192.0.2.1'] },
+        { assign: 's2', req: httpShared(['b.example.com'], { extra: { externalTrafficPolicy: 'Local', selector: { app: 'b' } } }), want: ['192.0.2.1'] },
+      ],
+    },
+    {
+      name: 'a requested address whose HTTP port overlaps is a sharingConflict',
+      steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['a.example.com'], { extra: { requestedAddresses: ['192.0.2.1'] } }), want: { fail: 'sharingConflict' } }],
+    },
+    {
+      name: 'many HTTP sharers of one key pack onto the lowest address where their host is free',
+      steps: [
+        { assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] },
+        { assign: 's2', req: httpShared(['a.example.com']), want: ['192.0.2.2'] },
+        { assign: 's3', req: httpShared(['b.example.com']), want: ['192.0.2.1'] },
+        { assign: 's4', req: httpShared(['a.example.com']), want: ['192.0.2.3'] },
+        { assign: 's5', req: httpShared(['b.example.com']), want: ['192.0.2.2'] },
+      ],
+    },
+    {
+      name: 'a Service that changes its hosts to overlap a sharer moves to another address',
+      steps: [{ assign: 's1', req: httpShared(['a.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['b.example.com']), want: ['192.0.2.1'] }, { assign: 's2', req: httpShared(['a.example.com']), want: ['192.0.2.2'], changed: true }],
+    },
+  ]);
+});
+
 describe('Allocator: request changes', () => {
   run([
     { name: 'a new pool annotation moves the Service to that pool', steps: [{ assign: 's1', want: ['192.0.2.1'] }, { assign: 's1', req: { pool: 'reserved' }, want: ['192.0.2.100'], pool: 'reserved', changed: true }, { assign: 's2', want: ['192.0.2.1'] }] },

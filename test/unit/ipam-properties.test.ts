@@ -24,8 +24,11 @@ const requestArb: fc.Arbitrary<AllocationRequest> = fc
     ports: fc.subarray([{ port: 80, protocol: 'TCP' as const }, { port: 443, protocol: 'TCP' as const }, { port: 53, protocol: 'UDP' as const }, { port: 53, protocol: 'TCP' as const }], { minLength: 1 }),
     local: fc.boolean(),
     app: fc.constantFrom('x', 'y'),
+    // Port 80 plain, or HTTP with a host claim that may overlap another Service's.
+    http80: fc.constantFrom(undefined, undefined, ['a.example.com'], ['b.example.com'], ['*.example.com'], [] as string[]),
   })
-  .map(({ policy, requested, pool, sharingKey, ports, local, app }) => {
+  .map(({ policy, requested, pool, sharingKey, ports: plain, local, app, http80 }) => {
+    const ports = plain.map((p) => (p.port === 80 && http80 !== undefined ? { ...p, http: { hosts: http80, pathPrefix: '/', tls: false, redirect: false } } : p));
     const base = { pool, sharingKey, ports, externalTrafficPolicy: local ? ('Local' as const) : ('Cluster' as const), selector: { app } };
     if (requested !== undefined) return req({ ...base, requestedAddresses: [requested], families: [requested.includes(':') ? 'IPv6' : 'IPv4'] });
     if (policy === 'v4') return req(base);

@@ -55,6 +55,32 @@ describe('serviceRequest: what a Service asks for', () => {
     { name: 'PreferDualStack wants both families', svc: service({ ipFamilyPolicy: 'PreferDualStack', ipFamilies: ['IPv4'] }), want: { families: ['IPv4', 'IPv6'], familyPolicy: 'PreferDualStack' } },
     { name: 'SingleStack takes the first of ipFamilies', svc: service({ ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] }), want: { families: ['IPv6'] } },
     { name: 'without ipFamilies, the cluster IPs give the family', svc: service({ clusterIPs: ['fd00::1'] }), want: { families: ['IPv6'] } },
+    {
+      name: 'an HTTP port carries its claim: hosts in lower case, the normalised path prefix, TLS and redirect',
+      svc: service({}, { 'fulcrum-lb.io/protocol': 'http', 'fulcrum-lb.io/http-hosts': 'A.example.com,*.b.example.com', 'fulcrum-lb.io/http-path-prefix': '/api/' }),
+      want: { ports: [{ port: 80, protocol: 'TCP', http: { hosts: ['a.example.com', '*.b.example.com'], pathPrefix: '/api', tls: false, redirect: false } }] },
+    },
+    {
+      name: 'appProtocol http makes the port HTTP for sharing too, the other ports stay plain',
+      svc: service({ ports: [{ port: 80, protocol: 'TCP', appProtocol: 'http' }, { port: 5432, protocol: 'TCP' }] }),
+      want: { ports: [{ port: 80, protocol: 'TCP', http: { hosts: [], pathPrefix: '/', tls: false, redirect: false } }, { port: 5432, protocol: 'TCP' }] },
+    },
+    {
+      name: 'tls-secret makes 443 a TLS claim and redirect makes 80 a redirecting one',
+      svc: service({ ports: [{ port: 80, protocol: 'TCP' }, { port: 443, protocol: 'TCP', appProtocol: 'http' }] }, { 'fulcrum-lb.io/tls-secret': 'web-tls', 'fulcrum-lb.io/redirect-http-to-https': 'true' }),
+      want: {
+        ports: [
+          { port: 80, protocol: 'TCP', http: { hosts: [], pathPrefix: '/', tls: false, redirect: true } },
+          { port: 443, protocol: 'TCP', http: { hosts: [], pathPrefix: '/', tls: true, redirect: false } },
+        ],
+      },
+    },
+    { name: 'a plain TCP port has no HTTP claim, whatever http-hosts says', svc: service({}, { 'fulcrum-lb.io/http-hosts': 'a.example.com' }), want: {} },
+    {
+      name: 'bad HTTP annotation values read as their fallbacks, as the speaker reads them',
+      svc: service({}, { 'fulcrum-lb.io/protocol': 'http', 'fulcrum-lb.io/http-hosts': 'bad host', 'fulcrum-lb.io/http-path-prefix': 'api' }),
+      want: { ports: [{ port: 80, protocol: 'TCP', http: { hosts: [], pathPrefix: '/', tls: false, redirect: false } }] },
+    },
   ];
   for (const row of rows) {
     it(row.name, () => {
