@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseProbeOutput, type ProbeKind, type ProbeResult } from './probe.js';
-import type { CheckKind } from './samples.js';
+import { shardOfPod, type CheckKind, type CheckSpec } from './samples.js';
 import type { Topology } from './topology.js';
 
 /**
@@ -21,11 +21,16 @@ const CHECK_TIMEOUT_MS = 6000;
 const TOKEN = 'fulcrum-lab-check';
 const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
 
-const PROBE_KIND: Readonly<Record<CheckKind, ProbeKind>> = { 'tcp-echo': 'tcp', 'udp-echo': 'udp', http: 'http' };
+const PROBE_KIND: Readonly<Record<CheckKind, ProbeKind>> = { 'tcp-echo': 'tcp', 'udp-echo': 'udp', http: 'http', https: 'https' };
 
 /** The probe's command line for a check: `node dist/lab/probe.js tcp 192.0.2.64 5678 fulcrum-lab-check --timeout-ms 3000`. */
-export function probeArgs(kind: CheckKind, address: string, port: number): string[] {
-  return [PROBE, PROBE_KIND[kind], address, String(port), ...(kind === 'http' ? [] : [TOKEN]), '--timeout-ms', String(PROBE_TIMEOUT_MS)];
+export function probeArgs(check: CheckKind | CheckSpec, address: string, port: number, caFile?: string): string[] {
+  const spec = typeof check === 'string' ? { kind: check } : check;
+  const web = spec.kind === 'http' || spec.kind === 'https';
+  const args = [PROBE, PROBE_KIND[spec.kind], address, String(port), ...(web ? [] : [TOKEN]), '--timeout-ms', String(PROBE_TIMEOUT_MS)];
+  if (web && spec.host !== undefined) args.push('--host', spec.host);
+  if (spec.kind === 'https' && caFile !== undefined) args.push('--ca', caFile);
+  return args;
 }
 
 /**
@@ -33,15 +38,21 @@ export function probeArgs(kind: CheckKind, address: string, port: number): strin
  * must be the pod server's JSON, whose `client` is the address the backend saw (the client's own
  * through a PROXY header, else the proxy's node).
  */
-export function interpretProbe(kind: CheckKind, r: ProbeResult): CheckResult {
-  if (kind !== 'http') {
+export function interpretProbe(check: CheckKind | CheckSpec, r: ProbeResult): CheckResult {
+  const spec = typeof check === 'string' ? { kind: check } : check;
+  const kind = spec.kind;
+  if (kind !== 'http' && kind !== 'https') {
     if (r.ok && r.reply === TOKEN) return { ok: true, detail: 'echoed' };
     if (r.ok) return { ok: false, detail: `answered "${(r.reply ?? '').slice(0, 40)}"` };
     return { ok: false, detail: r.reason === 'timeout' && kind === 'udp-echo' ? 'no answer' : (r.error ?? r.reason ?? 'failed') };
   }
-  const b = r.body as { pod?: unknown; client?: { address?: unknown } } | undefined;
+  const b = r.body as { pod?: unknown; client?: { address?: unknown }; forwardedFor?: unknown } | undefined;
   if (r.ok && r.status === 200 && b && typeof b === 'object' && typeof b.pod === 'string') {
-    return { ok: true, detail: `${b.pod} saw ${typeof b.client?.address === 'string' ? b.client.address : '?'}` };
+    if (spec.shard !== undefined && shardOfPod(b.pod) !== spec.shard) return { ok: false, detail: `${b.pod} answered for ${spec.host ?? 'the host'}: not of shard ${spec.shard}` };
+    // Behind an HTTP frontend the client's address is in X-Forwarded-For; behind TCP, in the PROXY header.
+    const client = typeof b.forwardedFor === 'string' ? `${b.forwardedFor.split(',').pop()!.trim()} (X-Forwarded-For)` : typeof b.client?.address === 'string' ? b.client.address : '?';
+    const tls = r.tls ? `, ${r.tls.version}${r.tls.verified ? ' verified' : ''}` : '';
+    return { ok: true, detail: `${b.pod} saw ${client}${tls}` };
   }
   if (r.status !== undefined) {
     const text = typeof r.body === 'string' ? r.body : JSON.stringify(r.body ?? '');
@@ -51,8 +62,8 @@ export function interpretProbe(kind: CheckKind, r: ProbeResult): CheckResult {
 }
 
 /** One real connection from the client namespace, made by lab/probe.ts running there. */
-export async function checkAddress(topo: Topology, kind: CheckKind, address: string, port: number): Promise<CheckResult> {
-  const r = await topo.exec(topo.client.namespace, process.execPath, probeArgs(kind, address, port), { timeoutMs: CHECK_TIMEOUT_MS });
+export async function checkAddress(topo: Topology, kind: CheckKind | CheckSpec, address: string, port: number, caFile?: string): Promise<CheckResult> {
+  const r = await topo.exec(topo.client.namespace, process.execPath, probeArgs(kind, address, port, caFile), { timeoutMs: CHECK_TIMEOUT_MS });
   const result = parseProbeOutput(r.stdout);
   if (result) return interpretProbe(kind, result);
   const why = r.stderr.trim().split('\n')[0]?.slice(0, 80);

@@ -8,6 +8,7 @@ import { DEFAULT_PREFIX, MAX_NODES, validatePrefix } from './addressing.js';
 import { formatTable, type TableRow } from './check.js';
 import { NFT_ENV, nftSetting, onPath } from './host-link.js';
 import { startLab, type Lab, type LabService } from './lab.js';
+import { BLOG_HOST, HTTPS_HOST, SHOP_HOST } from './samples.js';
 import { delay } from './netns.js';
 
 const USAGE = `Usage: fulcrum lab [options]
@@ -76,11 +77,23 @@ export function handTryLines(ctx: HandTryContext, services: readonly LabService[
   };
   const tcp = address('echo-tcp');
   const udp = address('echo-udp');
+  const tls = address('web-tls');
+  const shared = address('shop');
+  const ca = join(ctx.stateDir, 'lab-ca.crt');
+  const named = (addr: string | undefined, host: string, scheme: 'http' | 'https', what: string): [string, string] | undefined => {
+    if (!addr) return undefined;
+    const port = scheme === 'https' ? 443 : 80;
+    if (!ctx.curl) return [probe(`${scheme} ${addr} ${port} --host ${host}${scheme === 'https' ? ` --ca ${shellWord(ca)}` : ''}`), what];
+    return [inClient(`curl -s ${scheme === 'https' ? `--cacert ${shellWord(ca)} ` : ''}--resolve ${host}:${port}:${addr} ${scheme}://${host}/`), what];
+  };
   const rows: ([string, string] | undefined)[] = [
     ctx.kubectl ? [`kubectl --kubeconfig ${shellWord(ctx.kubeconfig)} get svc -o wide`, 'the Services and their addresses'] : undefined,
     http(address('web'), 'which pod answered, and the address it saw (the proxy node)'),
     http(address('web-local'), 'externalTrafficPolicy Local + PROXY header: it saw the client'),
     http(address('web-dual', 6), 'the same over IPv6'),
+    named(tls, HTTPS_HOST, 'https', 'TLS ended by the proxy (the lab CA signed it); X-Forwarded-For shows the client'),
+    named(shared, SHOP_HOST, 'http', 'two Services on one address, told apart by Host:'),
+    named(shared, BLOG_HOST, 'http', '  the other one (its pods are the other shard)'),
     tcp ? [probe(`tcp ${tcp} 5678 hello`), 'TCP echo: {"ok":true,…,"reply":"hello"}'] : undefined,
     udp ? [probe(`udp ${udp} 5678 hello`), 'UDP echo'] : undefined,
     [inClient('ip neigh'), "the owner node's MAC for each address"],

@@ -27,6 +27,7 @@ const COLLECTIONS: Record<string, (ns: string) => string> = {
   Namespace: () => '/api/v1/namespaces',
   ServiceAccount: (ns) => `/api/v1/namespaces/${ns}/serviceaccounts`,
   ConfigMap: (ns) => `/api/v1/namespaces/${ns}/configmaps`,
+  Secret: (ns) => `/api/v1/namespaces/${ns}/secrets`,
   Service: (ns) => `/api/v1/namespaces/${ns}/services`,
   ClusterRole: () => '/apis/rbac.authorization.k8s.io/v1/clusterroles',
   ClusterRoleBinding: () => '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',

@@ -6,13 +6,14 @@ import { errorMessage } from '../src/errors.js';
 import { componentLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
 import { startApiServer, type ApiServer } from './apiserver/index.js';
+import { makeLabTls, type LabTls } from './certificates.js';
 import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
 import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
 import { describeReplyRouting } from './host-link.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
 import { LabKubelet, type LabPodSpec } from './kubelet.js';
 import { waitFor, type LabProcess } from './netns.js';
-import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, samplePods, type CheckKind } from './samples.js';
+import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, sampleAddressCount, samplePods, type CheckKind, type CheckSpec } from './samples.js';
 import { removeState, writeState, type LabPhase, type LabStateService } from './state.js';
 import { Topology } from './topology.js';
 
@@ -90,6 +91,8 @@ export class Lab {
   readonly pods: LabPod[] = [];
   readonly speakers = new Map<string, LabProcess>();
   allocator: LabProcess | undefined;
+  /** The lab CA (HTTPS samples are signed by it) and the Secret applied, once the samples are applied. */
+  tls: LabTls | undefined;
   readonly #components: ComponentOptions;
   readonly #owners = new Map<string, string>();
   #phase: LabPhase = 'starting';
@@ -106,6 +109,11 @@ export class Lab {
     this.kubeconfigs = parts.kubeconfigs;
     this.#components = parts.components;
     liveStatePaths.add(this.statePath);
+  }
+
+  /** The lab CA's certificate file, for clients that verify the HTTPS samples. */
+  get caFile(): string | undefined {
+    return this.tls?.caFile;
   }
 
   get phase(): LabPhase {
@@ -163,7 +171,10 @@ export class Lab {
 
   /** Polls until every LoadBalancer Service has an address (one per family asked for) or the time is up. */
   async waitForAddresses(timeoutMs: number): Promise<LabService[]> {
-    const wanted = (s: LabService) => (s.name === 'web-dual' ? 2 : 1);
+    const wanted = (s: LabService) => {
+      const sample = SAMPLE_SERVICES.find((x) => x.name === s.name && s.namespace === SAMPLE_NAMESPACE);
+      return sample ? sampleAddressCount(sample) : 1;
+    };
     try {
       return await waitFor('addresses on every LoadBalancer Service', async () => {
         const svcs = await this.services();
@@ -210,9 +221,9 @@ export class Lab {
       }
       for (const address of s.addresses) {
         for (const p of s.ports) {
-          const kind: CheckKind = kinds[p.port] ?? (p.protocol === 'UDP' ? 'udp-echo' : 'tcp-echo');
+          const kind: CheckKind | CheckSpec = kinds[p.port] ?? (p.protocol === 'UDP' ? 'udp-echo' : 'tcp-echo');
           const shown = address.includes(':') ? `[${address}]:${p.port}/${p.protocol}` : `${address}:${p.port}/${p.protocol}`;
-          jobs.push(checkAddress(this.topology, kind, address, p.port).then(async (r) => {
+          jobs.push(checkAddress(this.topology, kind, address, p.port, this.caFile).then(async (r) => {
             const owner = await ownerSeenByClient(this.topology, address);
             if (owner) this.#owners.set(address, owner);
             return { service, address: shown, owner: owner ?? '-', endpoints: s.endpoints, result: `${r.ok ? 'ok' : 'FAIL'} ${r.detail}${r.ok ? '' : this.#speakerHint()}` };
@@ -335,8 +346,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       progress(`starting ${pods.length} backend pods`);
       await Promise.all(pods.map((p) => lab!.runPod(p.name, p.node, p.labels)));
       lab.pods.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-      progress('applying the pool ConfigMap and the sample Services');
+      progress('applying the pool ConfigMap, the sample TLS Secret (a fresh lab CA) and the sample Services');
       await applyManifest(target, LAB_CONFIGMAP);
+      const tls = await makeLabTls(stateDir);
+      await applyManifest(target, tls.secret);
+      lab.tls = tls;
       for (const s of SAMPLE_SERVICES) await applyManifest(target, s.manifest);
     }
     if (options.allocator !== false) {

@@ -9,7 +9,8 @@ import { parseProxyHeader, type PeerAddress } from '../speaker/proxy/proxy-proto
  * The lab's backend "container": run inside a pod namespace as
  *   node dist/lab/pod-server.js --name pod1 --http 8080 --tcp-echo 5678 --udp-echo 5678 [--accept-proxy]
  *
- * - HTTP: GET / answers JSON {pod, client, peer, proxyProtocol, local, method, path, host}:
+ * - HTTP: GET / answers JSON {pod, client, peer, proxyProtocol, local, method, path, host,
+ *   forwardedFor, forwardedProto} (the last two: X-Forwarded-For/-Proto, from an HTTP frontend):
  *   `peer` is the TCP peer (the proxy), `client` the address from the PROXY header when there is
  *   one, else the peer. GET /healthz answers 200 "ok".
  * - TCP echo: echoes every byte back (after a PROXY header, which is stripped).
@@ -104,6 +105,8 @@ export async function startPodServer(options: PodServerOptions): Promise<PodServ
         method: req.method,
         path: req.url,
         host: req.headers.host ?? null,
+        forwardedFor: typeof req.headers['x-forwarded-for'] === 'string' ? req.headers['x-forwarded-for'] : null,
+        forwardedProto: typeof req.headers['x-forwarded-proto'] === 'string' ? req.headers['x-forwarded-proto'] : null,
       };
       const text = JSON.stringify(body) + '\n';
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);

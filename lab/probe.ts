@@ -1,5 +1,7 @@
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { connect, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -12,7 +14,10 @@ import { parseArgs } from 'node:util';
  *                                                  answers the first line that comes back
  *   node dist/lab/probe.js udp  HOST PORT [TEXT]   the same as one datagram, resent every second
  *   node dist/lab/probe.js http HOST PORT [PATH]   GET PATH (default "/"), answers status and body
- *   options: --timeout-ms N (default 3000); tcp: --hold-ms N [--every-ms M] keeps the
+ *   node dist/lab/probe.js https HOST PORT [PATH]  the same over TLS (SNI and Host from --host)
+ *   options: --timeout-ms N (default 3000); http/https: --host NAME (the Host header, and SNI),
+ *   https: --ca FILE (verify the certificate against it; without, it is not verified);
+ *   tcp: --hold-ms N [--every-ms M] keeps the
  *   connection open N ms, sending a numbered TEXT line every M ms (default 100), and checks
  *   that every line came back (a connection through a takeover, e.g.)
  *
@@ -20,7 +25,7 @@ import { parseArgs } from 'node:util';
  * error. It imports nothing of Fulcrum, so it starts fast and runs anywhere Node does.
  */
 
-export type ProbeKind = 'tcp' | 'udp' | 'http';
+export type ProbeKind = 'tcp' | 'udp' | 'http' | 'https';
 
 export interface ProbeRequest {
   readonly kind: ProbeKind;
@@ -31,6 +36,10 @@ export interface ProbeRequest {
   readonly text: string;
   /** http: the request path. */
   readonly path: string;
+  /** http/https: the name in Host (and SNI); undefined: the address. */
+  readonly hostName?: string;
+  /** https: the CA to verify the certificate against; undefined: not verified. */
+  readonly caFile?: string;
   readonly timeoutMs: number;
   /** tcp: keep the connection this long, one line every `everyMs` (0: one line, one answer). */
   readonly holdMs: number;
@@ -62,6 +71,8 @@ export interface ProbeResult {
   /** tcp --hold-ms: lines sent and lines that came back. */
   readonly sent?: number;
   readonly echoed?: number;
+  /** https: the TLS version and ALPN protocol agreed, the certificate's first SAN name and SHA-256 fingerprint, whether it was verified. */
+  readonly tls?: { readonly version: string; readonly alpn: string | false; readonly certificateName: string; readonly fingerprint256: string; readonly verified: boolean };
 }
 
 export const DEFAULT_PROBE_TEXT = 'fulcrum-probe';
@@ -70,15 +81,18 @@ export const DEFAULT_EVERY_MS = 100;
 /** A datagram lost while the owner's MAC is being resolved or changes gets another chance. */
 const UDP_RESEND_MS = 1000;
 const BODY_KEEP_CHARS = 4000;
-const KINDS: readonly ProbeKind[] = ['tcp', 'udp', 'http'];
+const KINDS: readonly ProbeKind[] = ['tcp', 'udp', 'http', 'https'];
 
-export const PROBE_USAGE = `Usage: node dist/lab/probe.js tcp|udp|http HOST PORT [TEXT|PATH] [--timeout-ms N] [--hold-ms N [--every-ms M]]
+export const PROBE_USAGE = `Usage: node dist/lab/probe.js tcp|udp|http|https HOST PORT [TEXT|PATH] [--timeout-ms N] [--host NAME] [--ca FILE] [--hold-ms N [--every-ms M]]
 
   tcp  HOST PORT [TEXT]   connect, send TEXT and a newline (default "${DEFAULT_PROBE_TEXT}"; '' sends
                           nothing), print the first line that comes back
   udp  HOST PORT [TEXT]   the same as one datagram (resent every second until the timeout)
   http HOST PORT [PATH]   GET PATH (default /), print the status and the body
+  https HOST PORT [PATH]  the same over TLS; prints the TLS version, ALPN, certificate name and fingerprint too
   --timeout-ms N          give up after N ms (default ${DEFAULT_PROBE_TIMEOUT_MS})
+  --host NAME             http, https: the Host header (and for https the SNI name)
+  --ca FILE               https: verify the certificate against this CA (default: not verified)
   --hold-ms N             tcp: keep the connection open N ms, sending "TEXT 1", "TEXT 2", … every
                           --every-ms M (default ${DEFAULT_EVERY_MS}); ok if every line came back
                           and the connection closed cleanly (watch one through a takeover)
@@ -104,15 +118,20 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
   if (parsed.values.help) return { kind: 'help' };
   const [kind, rawHost, rawPort, extra, ...rest] = parsed.positionals;
   const problems: string[] = [];
-  if (kind === undefined) return { kind: 'invalid', problems: ['missing the probe kind (tcp, udp or http), HOST and PORT'] };
-  if (!KINDS.includes(kind as ProbeKind)) problems.push(`probe kind "${kind}": must be tcp, udp or http`);
+  if (kind === undefined) return { kind: 'invalid', problems: ['missing the probe kind (tcp, udp, http or https), HOST and PORT'] };
+  if (!KINDS.includes(kind as ProbeKind)) problems.push(`probe kind "${kind}": must be tcp, udp, http or https`);
+  const web = kind === 'http' || kind === 'https';
   const host = rawHost?.replace(/^\[(.*)\]$/, '$1') ?? '';
   if (rawHost === undefined) problems.push('missing HOST');
   else if (isIP(host) === 0) problems.push(`HOST "${rawHost}": must be an IPv4 or IPv6 address`);
   const port = Number(rawPort);
   if (rawPort === undefined) problems.push('missing PORT');
   else if (!/^\d+$/.test(rawPort) || port < 1 || port > 65535) problems.push(`PORT "${rawPort}": must be a whole number from 1 to 65535`);
-  if (kind === 'http' && extra !== undefined && !extra.startsWith('/')) problems.push(`PATH "${extra}": must start with /`);
+  if (web && extra !== undefined && !extra.startsWith('/')) problems.push(`PATH "${extra}": must start with /`);
+  const hostName = parsed.values.host;
+  if (hostName !== undefined && (!web || !/^[A-Za-z0-9.-]+$/.test(hostName))) problems.push(`--host "${hostName}": ${web ? 'must be a host name' : 'only for http and https'}`);
+  const caFile = parsed.values.ca;
+  if (caFile !== undefined && kind !== 'https') problems.push('--ca: only for https');
   if (rest.length > 0) problems.push(`unexpected argument "${rest[0]}"`);
   const rawTimeout = parsed.values['timeout-ms'];
   const timeoutMs = rawTimeout === undefined ? DEFAULT_PROBE_TIMEOUT_MS : Number(rawTimeout);
@@ -134,8 +153,10 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
       kind: kind as ProbeKind,
       host,
       port,
-      text: kind === 'http' ? '' : (extra ?? DEFAULT_PROBE_TEXT),
-      path: kind === 'http' ? (extra ?? '/') : '/',
+      text: web ? '' : (extra ?? DEFAULT_PROBE_TEXT),
+      path: web ? (extra ?? '/') : '/',
+      ...(hostName !== undefined ? { hostName } : {}),
+      ...(caFile !== undefined ? { caFile } : {}),
       timeoutMs,
       holdMs,
       everyMs,
@@ -146,7 +167,7 @@ export function parseProbeArgs(argv: readonly string[]): ParsedProbeArgs {
 function parseArgsLoose(argv: readonly string[]) {
   return parseArgs({
     args: [...argv],
-    options: { 'timeout-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, 'every-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'timeout-ms': { type: 'string' }, 'hold-ms': { type: 'string' }, 'every-ms': { type: 'string' }, host: { type: 'string' }, ca: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
     strict: true,
   });
@@ -293,15 +314,29 @@ function probeUdp(req: ProbeRequest): Promise<ProbeResult> {
 
 function probeHttp(req: ProbeRequest): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const r = httpRequest({
+    const options = {
       host: req.host,
       port: req.port,
       path: req.path,
       method: 'GET',
-      agent: false,
-      headers: { host: formatTarget(req.host, req.port), connection: 'close', 'user-agent': 'fulcrum-lab-probe' },
-    });
+      agent: false as const,
+      headers: { host: req.hostName ?? formatTarget(req.host, req.port), connection: 'close', 'user-agent': 'fulcrum-lab-probe' },
+    };
+    const secure = req.kind === 'https';
+    const r = secure
+      ? httpsRequest({ ...options, servername: req.hostName, ca: req.caFile === undefined ? undefined : readFileSync(req.caFile), rejectUnauthorized: req.caFile !== undefined })
+      : httpRequest(options);
     const s = outcome(req, () => r.destroy(), resolve, () => `no answer within ${req.timeoutMs} ms`);
+    let tls: ProbeResult['tls'];
+    r.on('socket', (socket) => {
+      if (!secure) return;
+      socket.once('secureConnect', () => {
+        const t = socket as import('node:tls').TLSSocket;
+        const cert = t.getPeerCertificate();
+        const san = (cert.subjectaltname ?? '').split(',').map((x) => x.trim().replace(/^DNS:/, ''))[0] ?? '';
+        tls = { version: t.getProtocol() ?? '', alpn: t.alpnProtocol ?? false, certificateName: san || String(cert.subject?.CN ?? ''), fingerprint256: cert.fingerprint256 ?? '', verified: t.authorized };
+      });
+    });
     r.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -311,8 +346,9 @@ function probeHttp(req: ProbeRequest): Promise<ProbeResult> {
       res.on('end', () => {
         const status = res.statusCode ?? 0;
         const body = bodyValue(text.slice(0, BODY_KEEP_CHARS), String(res.headers['content-type'] ?? ''));
-        if (status >= 200 && status < 300) s.finish({ ok: true, status, body });
-        else s.finish({ ok: false, status, body, reason: 'status', error: `HTTP ${status}` });
+        const extra = tls === undefined ? {} : { tls };
+        if (status >= 200 && status < 300) s.finish({ ok: true, status, body, ...extra });
+        else s.finish({ ok: false, status, body, reason: 'status', error: `HTTP ${status}`, ...extra });
       });
       res.on('error', s.fail);
     });
@@ -337,6 +373,7 @@ export function runProbe(req: ProbeRequest): Promise<ProbeResult> {
     case 'udp':
       return probeUdp(req);
     case 'http':
+    case 'https':
       return probeHttp(req);
   }
 }

@@ -3,7 +3,9 @@ import type { ContainerPort } from './kubelet.js';
 
 /**
  * What `npm run lab` puts in the cluster: the pool ConfigMap, backend pods and sample Services
- * (TCP echo, HTTP, UDP echo, one externalTrafficPolicy Local, one dual-stack). Data only.
+ * (TCP echo, HTTP, UDP echo, one externalTrafficPolicy Local, one dual-stack, one HTTPS with its
+ * certificate in a Secret, and two HTTP Services told apart by Host on one shared address).
+ * Data only.
  */
 
 export const SAMPLE_NAMESPACE = 'default';
@@ -44,25 +46,42 @@ export interface SamplePod {
 /**
  * One backend per node, `web-<i>` on node i (at least two, both on node 1 with one node). The
  * second one alone carries `lab-local: "true"`, the backend of the Local Service, so its owner
- * must be that pod's node.
+ * must be that pod's node. Pods alternate between `shard: a` and `shard: b`: the two
+ * host-routed Services select one shard each, so the pod that answers shows which one routed.
  */
 export function samplePods(nodeCount: number): SamplePod[] {
   const count = Math.max(2, nodeCount);
   return Array.from({ length: count }, (_, i) => ({
     name: `web-${i + 1}`,
     node: (i % nodeCount) + 1,
-    labels: { app: 'web', ...(i === 1 ? { 'lab-local': 'true' } : {}) },
+    labels: { app: 'web', shard: i % 2 === 0 ? 'a' : 'b', ...(i === 1 ? { 'lab-local': 'true' } : {}) },
   }));
 }
 
-export type CheckKind = 'tcp-echo' | 'http' | 'udp-echo';
+export type CheckKind = 'tcp-echo' | 'http' | 'udp-echo' | 'https';
+
+/** How the lab checks one port: the kind, and for HTTP the Host name (SNI too) and the shard that must answer. */
+export interface CheckSpec {
+  readonly kind: CheckKind;
+  readonly host?: string;
+  readonly shard?: string;
+}
 
 export interface SampleService {
   readonly name: string;
   /** How the lab checks each port from the client, by port number. */
-  readonly checks: Readonly<Record<number, CheckKind>>;
+  readonly checks: Readonly<Record<number, CheckKind | CheckSpec>>;
   readonly manifest: Record<string, unknown> & { metadata: { name: string; namespace: string } & Record<string, unknown> };
 }
+
+/** The Secret of the HTTPS sample: made at lab start (lab/certificates.ts), signed by the lab's own CA. */
+export const TLS_SECRET = 'web-tls';
+/** The names the lab's certificate and Host-routed Services answer to (a documentation-style domain no resolver knows). */
+export const HTTPS_HOST = 'web-tls.lab.example';
+export const SHOP_HOST = 'shop.lab.example';
+export const BLOG_HOST = 'blog.lab.example';
+/** The sharing key of the two host-routed Services. */
+export const SHARED_HTTP_KEY = 'lab-http';
 
 function service(name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): SampleService['manifest'] {
   return {
@@ -74,6 +93,7 @@ function service(name: string, spec: Record<string, unknown>, annotations: Recor
 }
 
 const HTTP_PORT = { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP' };
+const DUAL = { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] };
 
 export const SAMPLE_SERVICES: readonly SampleService[] = [
   {
@@ -103,6 +123,60 @@ export const SAMPLE_SERVICES: readonly SampleService[] = [
   {
     name: 'web-dual',
     checks: { 80: 'http' },
-    manifest: service('web-dual', { selector: { app: 'web' }, ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], ports: [HTTP_PORT] }),
+    manifest: service('web-dual', { selector: { app: 'web' }, ...DUAL, ports: [HTTP_PORT] }),
+  },
+  {
+    name: 'web-tls',
+    checks: { 443: { kind: 'https', host: HTTPS_HOST } },
+    manifest: service(
+      'web-tls',
+      { selector: { app: 'web' }, ...DUAL, externalTrafficPolicy: 'Local', ports: [{ name: 'https', port: 443, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' }] },
+      { 'fulcrum-lb.io/tls-secret': TLS_SECRET },
+    ),
+  },
+  {
+    name: 'shop',
+    checks: { 80: { kind: 'http', host: SHOP_HOST, shard: 'a' } },
+    manifest: service(
+      'shop',
+      { selector: { app: 'web', shard: 'a' }, ...DUAL, ports: [HTTP_PORT] },
+      { 'fulcrum-lb.io/protocol': 'http', 'fulcrum-lb.io/http-hosts': SHOP_HOST, 'fulcrum-lb.io/allow-shared-ip': SHARED_HTTP_KEY },
+    ),
+  },
+  {
+    name: 'blog',
+    checks: { 80: { kind: 'http', host: BLOG_HOST, shard: 'b' } },
+    manifest: service(
+      'blog',
+      { selector: { app: 'web', shard: 'b' }, ...DUAL, ports: [HTTP_PORT] },
+      { 'fulcrum-lb.io/protocol': 'http', 'fulcrum-lb.io/http-hosts': BLOG_HOST, 'fulcrum-lb.io/allow-shared-ip': SHARED_HTTP_KEY },
+    ),
   },
 ];
+
+/** The shard of a sample pod by its name (`web-<i>`: odd i is shard a), as samplePods labels it. */
+export function shardOfPod(name: string): string | undefined {
+  const m = /^web-(\d+)$/.exec(name);
+  return m ? (Number(m[1]) % 2 === 1 ? 'a' : 'b') : undefined;
+}
+
+/** How many addresses a sample Service gets: one per IP family it asks for (two when dual-stack). */
+export function sampleAddressCount(s: SampleService): number {
+  return (s.manifest.spec as { ipFamilies?: readonly string[] } | undefined)?.ipFamilies?.length ?? 1;
+}
+
+/** A sample Service's ports as the API reports them (protocol defaulted to TCP). */
+export function samplePorts(s: SampleService): { port: number; protocol: string }[] {
+  const ports = (s.manifest.spec as { ports?: readonly { port: number; protocol?: string }[] } | undefined)?.ports ?? [];
+  return ports.map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' }));
+}
+
+/** How many rows the lab's check table has for these samples: one per address and port. */
+export function sampleCheckCount(samples: readonly SampleService[] = SAMPLE_SERVICES): number {
+  return samples.reduce((n, s) => n + sampleAddressCount(s) * samplePorts(s).length, 0);
+}
+
+/** A check spec, whatever way the sample wrote it. */
+export function checkSpec(c: CheckKind | CheckSpec): CheckSpec {
+  return typeof c === 'string' ? { kind: c } : c;
+}

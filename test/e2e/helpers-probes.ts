@@ -10,7 +10,7 @@ import type { LabProcess } from '../../lab/netns.js';
 
 // ---------------------------------------------------------------- the probing client
 
-export type ProbeMode = 'echo' | 'http';
+export type ProbeMode = 'echo' | 'http' | 'https';
 
 export interface ProbeResult {
   /** Start of the attempt, ms since the epoch. */
@@ -20,12 +20,36 @@ export interface ProbeResult {
   readonly err?: string;
 }
 
-// Runs in the client namespace: every interval, one new TCP connection that must echo a token
-// (or answer an HTTP GET) within the timeout; one JSON line per attempt on stdout.
+export interface ProberOptions {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly mode: ProbeMode;
+  /** http/https: the Host header (and for https the SNI name); default "lab". */
+  readonly hostName?: string;
+  /** https: the CA the certificate must verify against (required for https: nothing goes unverified). */
+  readonly caFile?: string;
+  /** http/https: an answer counts only if one of these pods sent it (host routing picked the right backends). */
+  readonly pods?: readonly string[];
+}
+
+// Runs in the client namespace: every interval, one new TCP (or TLS) connection that must echo a
+// token (or answer an HTTP GET with 200, from one of the expected pods) within the timeout; one
+// JSON line per attempt on stdout.
 const PROBER = `
 const net = require('node:net');
-const [host, port, intervalMs, timeoutMs, mode] = process.argv.slice(1);
+const tls = require('node:tls');
+const fs = require('node:fs');
+const [host, port, intervalMs, timeoutMs, mode, hostName, caFile, pods] = process.argv.slice(1);
 const TOKEN = 'fulcrum-resilience\\n';
+const web = mode === 'http' || mode === 'https';
+const ca = mode === 'https' ? fs.readFileSync(caFile) : undefined;
+const podRe = pods ? new RegExp('"pod":"(' + pods.split(',').join('|') + ')"') : undefined;
+const request = 'GET / HTTP/1.0\\r\\nHost: ' + (hostName || 'lab') + '\\r\\n\\r\\n';
+function answered(got) {
+  if (!web) return got === TOKEN;
+  if (!/^HTTP\\/1\\.[01] 200/.test(got)) return false;
+  return !podRe || podRe.test(got);
+}
 function attempt() {
   const t = Date.now();
   let done = false, got = '';
@@ -36,14 +60,20 @@ function attempt() {
     s.destroy();
     process.stdout.write(JSON.stringify({ t, ok, ms: Date.now() - t, ...(err ? { err } : {}) }) + '\\n');
   };
-  const s = net.connect({ host, port: Number(port) }, () => s.write(mode === 'http' ? 'GET / HTTP/1.0\\r\\nHost: lab\\r\\n\\r\\n' : TOKEN));
+  const send = () => s.write(web ? request : TOKEN);
+  const s = mode === 'https'
+    ? tls.connect({ host, port: Number(port), servername: hostName || undefined, ca, rejectUnauthorized: true }, send)
+    : net.connect({ host, port: Number(port) }, send);
   const timer = setTimeout(() => finish(false, 'timeout'), Number(timeoutMs));
   s.on('data', (d) => {
     got += d;
-    if (mode === 'http' ? /^HTTP\\/1\\.[01] 200/.test(got) : got === TOKEN) finish(true);
+    if (answered(got)) finish(true);
   });
   s.on('error', (e) => finish(false, e.code || e.message));
-  s.on('close', () => finish(false, 'closed after ' + JSON.stringify(got.slice(0, 40))));
+  s.on('close', () => {
+    const pod = /"pod":"([^"]*)"/.exec(got);
+    finish(false, podRe && pod ? 'answered by ' + pod[1] : 'closed after ' + JSON.stringify(got.slice(0, 40)));
+  });
 }
 setInterval(attempt, Number(intervalMs));
 attempt();
@@ -51,12 +81,15 @@ attempt();
 
 export class ConnectionProber {
   readonly results: ProbeResult[] = [];
+  /** `address:port`, and the Host when one is sent: `192.0.2.64:80 (shop.lab.example)`. */
   readonly target: string;
   #process: LabProcess | undefined;
 
-  constructor(lab: Lab, address: string, port: number, o: { intervalMs: number; timeoutMs: number; mode: ProbeMode }) {
-    this.target = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-    this.#process = lab.topology.spawn(lab.topology.client.namespace, process.execPath, ['-e', PROBER, address, String(port), String(o.intervalMs), String(o.timeoutMs), o.mode], {
+  constructor(lab: Lab, address: string, port: number, o: ProberOptions) {
+    if (o.mode === 'https' && o.caFile === undefined) throw new Error(`prober ${address}:${port}: https needs caFile`);
+    this.target = `${address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`}${o.hostName ? ` (${o.hostName})` : ''}`;
+    const args = [address, String(port), String(o.intervalMs), String(o.timeoutMs), o.mode, o.hostName ?? '', o.caFile ?? '', (o.pods ?? []).join(',')];
+    this.#process = lab.topology.spawn(lab.topology.client.namespace, process.execPath, ['-e', PROBER, ...args], {
       name: `prober ${this.target}`,
       onStdoutLine: (line) => {
         try {

@@ -192,13 +192,13 @@ export interface Started {
   svcs: LabService[];
 }
 
-/** The lab with its sample Services, every address answering from the client. */
-export async function startReadyLab(prefix: string): Promise<Started> {
+/** The lab (3 nodes unless told) with its sample Services, every address answering from the client. */
+export async function startReadyLab(prefix: string, nodes = 3): Promise<Started> {
   const stateDir = mkdtempSync(join(tmpdir(), `fulcrum-${prefix}-`));
   let lab: Lab | undefined;
   try {
     // info logs in the speakers' log files, whatever the test runner's level: a failure quotes their liveness verdicts
-    lab = await startLab({ prefix, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
+    lab = await startLab({ prefix, nodes, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
     await hideHostAddressesFromLab(lab);
     const svcs = await lab.waitForAddresses(30_000);
     // Every speaker has heard every other and applied that view: no start-up move is pending.

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaultStateDir } from '../../lab/lab.js';
 import { listLinks, listNamespaces, waitFor } from '../../lab/netns.js';
+import { SAMPLE_NAMESPACE, SAMPLE_SERVICES, samplePorts } from '../../lab/samples.js';
 import type { LabState } from '../../lab/state.js';
 
 // `fulcrum lab` as a user runs it, as a child process. Prefix `flc`.
@@ -58,7 +59,8 @@ describe('fulcrum lab (the command)', function () {
   it('--no-wait builds, checks, prints the table, removes everything and exits 0 only if every check passed', async () => {
     const r = spawnSync(process.execPath, [BIN, 'lab', '--no-wait', '--prefix', PREFIX, '--nodes', '2', '--address-timeout', '20s'], { encoding: 'utf8', env: ENV, timeout: 80_000 });
     const table = r.stdout.split('\n').filter((l) => l.startsWith('default/'));
-    assert.deepEqual([...new Set(table.map((l) => l.split(/\s+/)[0]))].sort(), ['default/echo-tcp', 'default/echo-udp', 'default/web', 'default/web-dual', 'default/web-local'], r.stdout + r.stderr);
+    const samples = SAMPLE_SERVICES.map((x) => `${SAMPLE_NAMESPACE}/${x.name}`).sort();
+    assert.deepEqual([...new Set(table.map((l) => l.split(/\s+/)[0]))].sort(), samples, r.stdout + r.stderr);
     const failed = table.filter((l) => / FAIL /.test(l)).length;
     assert.equal(r.status, failed === 0 ? 0 : 1, r.stdout);
     assert.match(r.stdout, failed === 0 ? /All \d+ checks passed/ : new RegExp(`${failed} of ${table.length} checks failed`));
@@ -81,13 +83,11 @@ describe('fulcrum lab (the command)', function () {
     assert.equal(state.prefix, PREFIX);
     assert.equal(state.clientNamespace, `${PREFIX}-cl`);
     assert.deepEqual(state.nodes.map((n) => n.name), [`${PREFIX}-n1`]);
-    assert.deepEqual(state.services.map((s) => [s.name, s.ports]).sort(), [
-      ['echo-tcp', [{ port: 5678, protocol: 'TCP' }]],
-      ['echo-udp', [{ port: 5678, protocol: 'UDP' }]],
-      ['web', [{ port: 80, protocol: 'TCP' }]],
-      ['web-dual', [{ port: 80, protocol: 'TCP' }]],
-      ['web-local', [{ port: 80, protocol: 'TCP' }]],
-    ]);
+    const byName = (a: [string, unknown], b: [string, unknown]) => a[0].localeCompare(b[0]);
+    assert.deepEqual(
+      state.services.map((s): [string, unknown] => [s.name, s.ports]).sort(byName),
+      SAMPLE_SERVICES.map((s): [string, unknown] => [s.name, samplePorts(s)]).sort(byName),
+    );
     assert.ok(existsSync(state.kubeconfig));
     assert.match(out, /The lab is up/);
     // One node serves every sample Service alone (no peer to hear is not being cut off).

@@ -11,6 +11,7 @@ import { defaultStateDir } from '../../lab/lab.js';
 import { removeLeftovers } from '../../lab/leftovers.js';
 import { listLinks, listNamespaces } from '../../lab/netns.js';
 import { parseProbeOutput } from '../../lab/probe.js';
+import { SAMPLE_NAMESPACE, SAMPLE_SERVICES, sampleAddressCount, sampleCheckCount, samplePorts } from '../../lab/samples.js';
 import { Topology } from '../../lab/topology.js';
 
 // The lab without nftables: replies of the lab host go back by a source-address policy rule,
@@ -200,10 +201,13 @@ describe('fulcrum lab --no-wait without nftables', function () {
     assert.ok(routing, out);
     assert.match(routing[2]!, why);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('default/'));
-    assert.deepEqual(rows.map((l) => l.split(/\s+/)[0]).sort(), ['default/echo-tcp', 'default/echo-udp', 'default/web', 'default/web-dual', 'default/web-dual', 'default/web-local'], out);
-    for (const row of rows) assert.match(row, / ok (echoed|web-\d saw \S+)$/, out);
+    // one row per address and port of each sample
+    const expected = SAMPLE_SERVICES.flatMap((x) => Array<string>(sampleAddressCount(x) * samplePorts(x).length).fill(`${SAMPLE_NAMESPACE}/${x.name}`));
+    assert.deepEqual(rows.map((l) => l.split(/\s+/)[0]).sort(), expected.sort(), out);
+    for (const row of rows) assert.match(row, / ok (echoed|web-\d saw \S+( \(X-Forwarded-For\))?(, TLSv1\.[23] verified)?)$/, out);
+    for (const tls of rows.filter((l) => l.startsWith('default/web-tls '))) assert.match(tls, /, TLSv1\.[23] verified$/, 'HTTPS verified against the lab CA');
     assert.match(row(rows, 'default/web-local'), / ok web-2 saw 192\.0\.2\.2$/, 'externalTrafficPolicy Local: the backend saw the client through the PROXY header');
-    assert.match(r.stdout, /All 6 checks passed\./);
+    assert.match(r.stdout, new RegExp(`All ${sampleCheckCount()} checks passed\\.`));
     assert.equal(r.status, 0, out);
     assert.deepEqual(await leftovers(PREFIX), []);
     assert.deepEqual(rulesFor(Number(routing[1])), []);
@@ -215,7 +219,7 @@ describe('fulcrum lab --no-wait without nftables', function () {
     return rows.find((l) => l.startsWith(`${service} `)) ?? '';
   }
 
-  it(`${NFT_ENV}=0: every check passes (TCP, UDP, HTTP, IPv6, PROXY with ETP Local) and nothing is left`, async () => {
+  it(`${NFT_ENV}=0: every check passes (TCP, UDP, HTTP, HTTPS, Host routing, IPv6, PROXY with ETP Local) and nothing is left`, async () => {
     await runLab({ ...process.env, [NFT_ENV]: '0' }, new RegExp(`^${NFT_ENV}=0$`));
   });
 

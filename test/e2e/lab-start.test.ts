@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { apiRequest } from '../../lab/kube-rest.js';
 import { startLab, type Lab } from '../../lab/lab.js';
 import { listLinks, listNamespaces, waitFor } from '../../lab/netns.js';
+import { SAMPLE_SERVICES, sampleAddressCount, sampleCheckCount } from '../../lab/samples.js';
 import type { LabState } from '../../lab/state.js';
 
 // startLab in-process, as the speaker's e2e tests use it: allocator on, speakers off (this file
@@ -90,11 +91,11 @@ describe('lab: startLab in-process (2 nodes, allocator, no speakers)', function 
     }
   });
 
-  it('the allocator gives every sample Service an address from the lab pools (two for the dual-stack one)', async () => {
+  it('the allocator gives every sample Service an address from the lab pools (two for each dual-stack one)', async () => {
     const svcs = await lab.waitForAddresses(30_000);
-    assert.deepEqual(svcs.map((s) => s.name).sort(), ['echo-tcp', 'echo-udp', 'web', 'web-dual', 'web-local']);
+    assert.deepEqual(svcs.map((s) => s.name).sort(), SAMPLE_SERVICES.map((s) => s.name).sort());
     for (const s of svcs) {
-      assert.equal(s.addresses.length, s.name === 'web-dual' ? 2 : 1, `${s.name}: ${s.addresses.join(', ')}`);
+      assert.equal(s.addresses.length, sampleAddressCount(SAMPLE_SERVICES.find((x) => x.name === s.name)!), `${s.name}: ${s.addresses.join(', ')}`);
       for (const a of s.addresses) assert.ok(inLabPools(a), `${s.name}: ${a}`);
     }
     assert.equal(svcs.find((s) => s.name === 'web-local')!.endpoints, `1 ready (${PREFIX}-n2)`);
@@ -102,7 +103,7 @@ describe('lab: startLab in-process (2 nodes, allocator, no speakers)', function 
 
   it('with no speaker, no address answers and every check says so', async () => {
     const rows = await lab.check();
-    assert.equal(rows.length, 6);
+    assert.equal(rows.length, sampleCheckCount(), 'one check per address and port');
     for (const r of rows) assert.match(r.result, /^FAIL /, `${r.service} ${r.address}`);
   });
 

@@ -22,6 +22,12 @@ describe('lab probe: command line', () => {
     { name: 'udp takes an IPv6 host in brackets and a timeout', argv: ['udp', '[2001:db8::100]', '5678', '--timeout-ms', '500'], want: request({ kind: 'udp', host: '2001:db8::100', timeoutMs: 500 }) },
     { name: 'http gets / by default and sends no text', argv: ['http', '2001:db8::100', '80'], want: request({ kind: 'http', host: '2001:db8::100', port: 80, text: '' }) },
     { name: 'http takes a path', argv: ['http', '192.0.2.66', '80', '/healthz'], want: request({ kind: 'http', host: '192.0.2.66', port: 80, text: '', path: '/healthz' }) },
+    {
+      name: 'https takes the Host (and SNI) name and the CA to verify against',
+      argv: ['https', '192.0.2.70', '443', '--host', 'web-tls.lab.example', '--ca', '/tmp/lab-ca.crt'],
+      want: request({ kind: 'https', host: '192.0.2.70', port: 443, text: '', hostName: 'web-tls.lab.example', caFile: '/tmp/lab-ca.crt' }),
+    },
+    { name: '--ca is for https only', argv: ['http', '192.0.2.70', '80', '--ca', '/tmp/lab-ca.crt'], want: { kind: 'invalid', problems: ['--ca: only for https'] } },
     { name: 'tcp --hold-ms keeps the connection, a line every --every-ms', argv: ['tcp', '192.0.2.64', '5678', '--hold-ms', '5000', '--every-ms', '50'], want: request({ holdMs: 5000, everyMs: 50 }) },
     {
       name: '--hold-ms is for tcp only, --every-ms only with it',
@@ -30,11 +36,11 @@ describe('lab probe: command line', () => {
     },
     { name: '--every-ms without --hold-ms is named', argv: ['tcp', '192.0.2.64', '5678', '--every-ms', '10'], want: { kind: 'invalid', problems: ['--every-ms: only with --hold-ms'] } },
     { name: '--help asks for the usage', argv: ['--help'], want: { kind: 'help' } },
-    { name: 'nothing at all names what is missing', argv: [], want: { kind: 'invalid', problems: ['missing the probe kind (tcp, udp or http), HOST and PORT'] } },
+    { name: 'nothing at all names what is missing', argv: [], want: { kind: 'invalid', problems: ['missing the probe kind (tcp, udp, http or https), HOST and PORT'] } },
     {
       name: 'every problem is reported, not just the first',
       argv: ['ftp', 'lab-host', '70000', 'x', 'y'],
-      want: { kind: 'invalid', problems: ['probe kind "ftp": must be tcp, udp or http', 'HOST "lab-host": must be an IPv4 or IPv6 address', 'PORT "70000": must be a whole number from 1 to 65535', 'unexpected argument "y"'] },
+      want: { kind: 'invalid', problems: ['probe kind "ftp": must be tcp, udp, http or https', 'HOST "lab-host": must be an IPv4 or IPv6 address', 'PORT "70000": must be a whole number from 1 to 65535', 'unexpected argument "y"'] },
     },
     { name: 'a missing port is named', argv: ['tcp', '192.0.2.64'], want: { kind: 'invalid', problems: ['missing PORT'] } },
     { name: 'an http path must start with /', argv: ['http', '192.0.2.66', '80', 'healthz'], want: { kind: 'invalid', problems: ['PATH "healthz": must start with /'] } },
