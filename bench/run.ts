@@ -1,5 +1,6 @@
-// `npm run bench [-- --quick] [--only l4,ipam,...] [--workers N] [--markdown]`
-// The L4 suite (Fulcrum / haproxy / kernel DNAT / direct), then every other benchmark module
+// `npm run bench [-- --quick] [--only l4,l7,ipam,...] [--workers N] [--markdown]`
+// The L4 suite (Fulcrum / haproxy / kernel DNAT / direct), the L7 suite (HTTP and TLS: Fulcrum /
+// haproxy / direct), then every other benchmark module
 // found in dist/bench/, one table, and bench/results/latest.json plus a dated copy.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -8,14 +9,15 @@ import { errorMessage } from '../src/errors.js';
 import { killAllNow } from './lib/children.js';
 import { assertWorkloads, formatMarkdown, formatTable, writeResults, type BenchRun, type Workload } from './lib/report.js';
 import { runL4 } from './l4/suite.js';
+import { runL7 } from './l7/suite.js';
 
 /** Modules written beside this one, each exporting `run(opts: { quick }): Promise<Workload[]>`. */
 const MODULES = ['ipam', 'allocator', 'membership', 'failover'] as const;
-const SUITES = ['l4', ...MODULES] as const;
+const SUITES = ['l4', 'l7', ...MODULES] as const;
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--workers N] [--markdown] [--no-write]
 
-  --quick      short version of every suite (the L4 suite takes about 2 minutes)
+  --quick      short version of every suite (the L4 suite takes about 2 minutes, L7 about 1)
   --only       comma-separated suites to run (default: all that exist)
   --workers    Fulcrum worker processes = haproxy threads (default 1)
   --markdown   also print the table as Markdown
@@ -70,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
     try {
       if (suite === 'l4') {
         workloads.push(...(await runL4({ quick, workers, log })));
+      } else if (suite === 'l7') {
+        workloads.push(...(await runL7({ quick, workers, log })));
       } else {
         const run = await loadModule(suite);
         if (typeof run === 'string') {
@@ -85,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       log(`bench: ${suite} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
     }
   }
-  const labels = only.includes('l4') ? { fulcrum: `fulcrum (${workers} worker${workers > 1 ? 's' : ''})`, haproxy: `haproxy (nbthread ${workers})` } : {};
+  const labels = only.includes('l4') || only.includes('l7') ? { fulcrum: `fulcrum (${workers} worker${workers > 1 ? 's' : ''})`, haproxy: `haproxy (nbthread ${workers})` } : {};
   process.stdout.write(`\nfulcrum bench ${quick ? '(quick) ' : ''}${startedAt.toISOString()}\n\n${formatTable(workloads, labels)}`);
   if (values.markdown) process.stdout.write(`\n${formatMarkdown(workloads, labels)}`);
   if (!values['no-write'] && workloads.length > 0) {

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../../src/errors.js';
-import { freePort, onCleanup, start, stop, waitForOutput, type Spawned } from '../lib/children.js';
+import { distinctPorts, onCleanup, start, stop, waitForOutput, type Spawned } from '../lib/children.js';
 import type { CpuPlan } from '../lib/cpu.js';
 import { NFT_TABLE, SERVICES, fulcrumConfig, haproxyProxyConfig, httpBackendConfig, nftRuleset, type Service, type Topology } from './config.js';
 import { startHaproxy, startHttpCloseBackend, startIperf3Server, startUdpEcho } from './tools.js';
@@ -17,16 +17,7 @@ const HOST = '127.0.0.1';
 export async function allocateTopology(): Promise<Topology> {
   // Ports picked by the kernel one after the other; UDP reuses a number free for TCP (also
   // free for UDP on a quiet loopback; a clash would show as a bind error at start).
-  const ports = new Set<number>();
-  const take = async (): Promise<number> => {
-    for (;;) {
-      const p = await freePort();
-      if (!ports.has(p)) {
-        ports.add(p);
-        return p;
-      }
-    }
-  };
+  const take = distinctPorts();
   const map = async <K extends string>(keys: readonly K[]): Promise<Record<K, number>> => {
     const out = {} as Record<K, number>;
     for (const k of keys) out[k] = await take();

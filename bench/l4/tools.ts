@@ -9,7 +9,7 @@ const UDP_ECHO = fileURLToPath(new URL('./udp-echo.js', import.meta.url));
 const HTTP_BACKEND = fileURLToPath(new URL('./http-backend.js', import.meta.url));
 
 /** Slack on top of a run's own duration before `timeout` kills a stuck load generator. */
-const SLACK_S = 20;
+export const SLACK_S = 20;
 
 export interface LoadOptions {
   host: string;

@@ -193,6 +193,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Ports free a moment ago, none given twice (a UDP user may reuse a number free for TCP). */
+export function distinctPorts(): () => Promise<number> {
+  const taken = new Set<number>();
+  return async () => {
+    for (;;) {
+      const p = await freePort();
+      if (!taken.has(p)) {
+        taken.add(p);
+        return p;
+      }
+    }
+  };
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
