@@ -63,6 +63,9 @@ const RESULT_BY_CODE: ReadonlyMap<string, HandshakeResult> = new Map<string, Han
   ['ERR_SSL_NO_APPLICATION_PROTOCOL', 'noApplicationProtocol'],
   ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'unknownCa'],
   ...['SSLV3_ALERT_BAD_CERTIFICATE', 'SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'SSLV3_ALERT_CERTIFICATE_EXPIRED', 'SSLV3_ALERT_CERTIFICATE_REVOKED', 'SSLV3_ALERT_UNSUPPORTED_CERTIFICATE'].map((c) => [`ERR_SSL_${c}`, 'badCertificate'] as const),
+  // OpenSSL 3.2+ (Node 22 and later) names the SSLv3 alerts `SSL/TLS_ALERT_*`
+  ...['HANDSHAKE_FAILURE'].map((c) => [`ERR_SSL_SSL/TLS_ALERT_${c}`, 'noCipher'] as const),
+  ...['BAD_CERTIFICATE', 'CERTIFICATE_UNKNOWN', 'CERTIFICATE_EXPIRED', 'CERTIFICATE_REVOKED', 'UNSUPPORTED_CERTIFICATE'].map((c) => [`ERR_SSL_SSL/TLS_ALERT_${c}`, 'badCertificate'] as const),
   // A plain-HTTP request, an HTTP proxy's CONNECT, or bytes that are no TLS record at all.
   ...['HTTP_REQUEST', 'HTTPS_PROXY_REQUEST', 'WRONG_VERSION_NUMBER', 'PACKET_LENGTH_TOO_LONG'].map((c) => [`ERR_SSL_${c}`, 'notTls'] as const),
   ...['ECONNRESET', 'EPIPE', 'ECONNABORTED'].map((c) => [c, 'closed'] as const),

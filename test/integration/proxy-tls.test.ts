@@ -148,7 +148,8 @@ describe('TLS termination (speaker/proxy/tls.ts) with real clients', function ()
   it('refuses TLS 1.1 and clients without a cipher in common, and counts why', async () => {
     const { port, tp } = await start(spec(a));
     assert.equal(await refused(port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
-    assert.equal(await refused(port, { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA256:ECDHE-RSA-AES128-SHA' }), 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE');
+    // the alert's name depends on the OpenSSL Node links (3.0: SSLV3_ALERT_, 3.2+: SSL/TLS_ALERT_)
+    assert.match(await refused(port, { maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:AES256-SHA256:ECDHE-RSA-AES128-SHA' }), /^ERR_SSL_(SSLV3|SSL\/TLS)_ALERT_HANDSHAKE_FAILURE$/);
     await waitFor('both failures counted', () => tp.termination.stats.handshakes.noCipher === 1 && tp.termination.stats.handshakes.protocolVersion === 1);
   });
 

@@ -12,6 +12,8 @@ describe('handshakeResultOf: why a handshake failed, from the OpenSSL reason', (
     { name: "the client's unknown_ca alert is unknownCa", error: err('ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'), want: 'unknownCa' },
     { name: "the client's certificate_unknown alert is badCertificate", error: err('ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN'), want: 'badCertificate' },
     { name: "the client's certificate_expired alert is badCertificate", error: err('ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED'), want: 'badCertificate' },
+    { name: 'the same alerts as OpenSSL 3.2+ names them', error: err('ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_UNKNOWN'), want: 'badCertificate' },
+    { name: 'a handshake_failure alert as OpenSSL 3.2+ names it is noCipher', error: err('ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE'), want: 'noCipher' },
     { name: 'plain HTTP on a TLS port is notTls', error: err('ERR_SSL_HTTP_REQUEST'), want: 'notTls' },
     { name: "an HTTP proxy's CONNECT is notTls", error: err('ERR_SSL_HTTPS_PROXY_REQUEST'), want: 'notTls' },
     { name: 'bytes that are no TLS record are notTls', error: err('ERR_SSL_WRONG_VERSION_NUMBER'), want: 'notTls' },
