@@ -1,19 +1,20 @@
-import { Dissemination } from './dissemination.js';
-import { isUp, MemberTable, type MembershipChange, type Suspicion } from './members.js';
+import { isUp, type MemberTable, type MembershipChange } from './members.js';
 import { DEFAULT_MEMBERSHIP_OPTIONS, type MembershipOptions } from './options.js';
-import type { MemberState, Outgoing, PacketType, Packet, Update } from './packet.js';
+import type { MemberState, Outgoing, Packet, Update } from './packet.js';
 import { phaseOf, ProbeBook, roundTargets } from './probes.js';
 import { SelfIncarnation } from './refutation.js';
 import { sample } from './prng.js';
 import { selfStanding, type SelfStanding } from './standing.js';
-import { armSuspicion, expectedConfirmations, newSuspicion } from './suspicion.js';
+import { Verdicts, type Accusation } from './verdicts.js';
 
 export type { MembershipChange } from './members.js';
 
 /**
  * The SWIM failure detector with Lifeguard's local health, as a state machine with no I/O: the
  * caller feeds `tick(now)` and `receive(packet, now)` and sends what they return. Randomness is
- * injected. One instance per node; speaker/membership/README.md describes the protocol.
+ * injected. One instance per node; speaker/membership/README.md describes the protocol. This
+ * class runs the clock (rounds, probes, timeouts, isolation) and dispatches packets; SWIM's
+ * update rules and the outbox are in verdicts.ts.
  */
 export interface Step {
   readonly send: Outgoing[];
@@ -30,10 +31,12 @@ export class FailureDetector {
   readonly options: MembershipOptions;
   readonly #random: () => number;
   readonly #incarnation: SelfIncarnation;
+  readonly #verdicts: Verdicts;
+  /** The verdicts' member table. */
   readonly #members: MemberTable;
   readonly #probes = new ProbeBook();
-  /** Private accusations: our probe failed, only the accused knows yet (see #accuse). */
-  readonly #accusations = new Map<string, { incarnation: number; publicAt: number }>();
+  /** The verdicts' private accusations: our probe failed, only the accused knows yet (see Verdicts.accuse). */
+  readonly #accusations: Map<string, Accusation>;
   /** Peers added since we last heard from them directly: alive in our view only by assumption. */
   readonly #unheard = new Set<string>();
   readonly #phaseMs: number;
@@ -43,9 +46,6 @@ export class FailureDetector {
   #lastHeardAt: number;
   #standing: SelfStanding = { kind: 'member' };
   #leaving = false;
-  readonly #gossip: Dissemination;
-  #out: Outgoing[] = [];
-  #changes: MembershipChange[] = [];
   /** nextTickAt() after the last step: a tick much later than this is a stall. */
   #dueAt: number;
 
@@ -56,13 +56,14 @@ export class FailureDetector {
     this.options = opts.options ?? DEFAULT_MEMBERSHIP_OPTIONS;
     this.#random = opts.random;
     this.#incarnation = new SelfIncarnation(name, opts.incarnation ?? 0);
-    this.#members = new MemberTable(name);
+    this.#verdicts = new Verdicts(name, this.options, opts.random, this.#incarnation);
+    this.#members = this.#verdicts.members;
+    this.#accusations = this.#verdicts.accusations;
     // Until it has peers, a node's round starts at its own phase (then at its target's).
     this.#phaseMs = phaseOf(name, this.options.probeIntervalMs);
     this.#nextProbeRound = Math.ceil((opts.now - this.#phaseMs) / this.options.probeIntervalMs);
     this.#nextProbeAt = this.#nextProbeRound * this.options.probeIntervalMs + this.#phaseMs;
     this.#lastHeardAt = opts.now;
-    this.#gossip = new Dissemination(this.options);
     this.#dueAt = this.nextTickAt();
   }
 
@@ -103,18 +104,18 @@ export class FailureDetector {
     const gone = [...this.#members.entries()].filter(([n]) => !wanted.has(n)).map(([n]) => n);
     for (const n of gone) {
       this.#unheard.delete(n);
-      this.#change(this.#members.remove(n));
+      this.#verdicts.change(this.#members.remove(n));
     }
     let added = false;
     for (const n of wanted) {
       if (this.#members.get(n)) continue;
-      this.#change(this.#members.add(n));
+      this.#verdicts.change(this.#members.add(n));
       this.#unheard.add(n);
       added = true;
     }
     // New peers get isolationMs to be heard before their silence counts against us.
     if (added) this.#lastHeardAt = Math.max(this.#lastHeardAt, now);
-    this.#gossip.setClusterSize(this.#members.size + 1);
+    this.#verdicts.gossip.setClusterSize(this.#members.size + 1);
     if (!this.#leaving) this.#updateStanding(now);
     return this.#flush();
   }
@@ -147,17 +148,17 @@ export class FailureDetector {
         case 'directTimeout': {
           const helpers = sample(this.#members.upNames(), this.options.indirectProbes, this.#random, (n) => n === e.probe.target || n === this.name);
           e.probe.helpers = helpers.length;
-          for (const h of helpers) this.#send(h, 'pingReq', e.seq, e.probe.target);
+          for (const h of helpers) this.#verdicts.send(h, 'pingReq', e.seq, e.probe.target);
           break;
         }
         case 'failed':
           if (!member) break; // an isolated node's failed probes say nothing about the target
           // Lifeguard: a failed probe and every missing nack hint that we are the slow side.
           this.#adjustHealth(1 + (e.probe.helpers - e.probe.nacks));
-          this.#accuse(e.probe.target, now);
+          this.#verdicts.accuse(e.probe.target, now);
           break;
         case 'relayExpired':
-          this.#send(e.relay.origin, 'nack', e.relay.originSeq, '');
+          this.#verdicts.send(e.relay.origin, 'nack', e.relay.originSeq, '');
           break;
       }
     }
@@ -169,9 +170,9 @@ export class FailureDetector {
       // No refutation in the grace period: make the suspicion public, and ask the members it is
       // sent to at once to probe the suspect themselves (independent confirmations, fast).
       const u: Update = { name: n, state: 'suspect', incarnation: m.incarnation, by: this.name };
-      this.#suspect(u, now);
-      this.#spread(u, 'fanout', n);
-      this.#send(n, 'gossip', 0, '', [u]);
+      this.#verdicts.suspect(u, now);
+      this.#verdicts.spread(u, 'fanout', n);
+      this.#verdicts.send(n, 'gossip', 0, '', [u]);
     }
     if (member) {
       for (const n of [...this.#members.suspects()]) {
@@ -181,11 +182,11 @@ export class FailureDetector {
           // Ask again, with the suspicion: the suspect refutes, and any packet from it with a
           // higher incarnation ends it here; one lost datagram must not decide.
           sus.nextPingAt = now + this.options.probeIntervalMs / 2;
-          this.#send(n, 'ping', this.#probes.nextSeq(), n, [{ name: n, state: 'suspect', incarnation: m.incarnation, by: this.name }]);
+          this.#verdicts.send(n, 'ping', this.#probes.nextSeq(), n, [{ name: n, state: 'suspect', incarnation: m.incarnation, by: this.name }]);
         }
         if (now < sus.deadline) continue;
-        this.#change(this.#members.setState(n, 'dead', m.incarnation));
-        this.#spread({ name: n, state: 'dead', incarnation: m.incarnation, by: '' }, 'fanout');
+        this.#verdicts.change(this.#members.setState(n, 'dead', m.incarnation));
+        this.#verdicts.spread({ name: n, state: 'dead', incarnation: m.incarnation, by: '' }, 'fanout');
       }
     }
     if (now >= this.#nextProbeAt) {
@@ -193,7 +194,7 @@ export class FailureDetector {
       if (probe !== undefined) this.#probe(probe, now);
       // A designated target held dead is asked too (no verdict hangs on it): a healed or
       // restarted node hears within a round that it was declared dead, and refutes.
-      if (designated !== probe && this.#members.get(designated!)?.state === 'dead') this.#send(designated!, 'ping', this.#probes.nextSeq(), designated!);
+      if (designated !== probe && this.#members.get(designated!)?.state === 'dead') this.#verdicts.send(designated!, 'ping', this.#probes.nextSeq(), designated!);
       // Lifeguard: a node in poor local health probes less often; a late tick skips missed rounds.
       const current = Math.floor(now / this.options.probeIntervalMs);
       this.#nextProbeRound = Math.max(this.#nextProbeRound + 1 + this.#localHealth, current + 1);
@@ -212,18 +213,18 @@ export class FailureDetector {
       this.#unheard.delete(packet.from);
       this.#accusations.delete(packet.from); // it talks: whatever our probe saw, it is not dead
       this.#updateStanding(now);
-      if (packet.incarnation > sender.incarnation) this.#apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
-      else if (!isUp(sender.state)) this.#tellItsDead(packet.from);
+      if (packet.incarnation > sender.incarnation) this.#verdicts.apply({ name: packet.from, state: 'alive', incarnation: packet.incarnation, by: '' }, now);
+      else if (!isUp(sender.state)) this.#verdicts.tellItsDead(packet.from);
     }
     // A gossip packet whose target is us is a private accusation (see #accuse).
     const accusedPrivately = packet.type === 'gossip' && packet.target === this.name;
     for (const u of packet.updates) {
       if (u.name === this.name) this.#aboutSelf(u, packet.from, accusedPrivately);
-      else this.#apply(u, now);
+      else this.#verdicts.apply(u, now);
     }
     switch (packet.type) {
       case 'ping':
-        if (packet.target === this.name) this.#send(packet.from, 'ack', packet.seq, '');
+        if (packet.target === this.name) this.#verdicts.send(packet.from, 'ack', packet.seq, '');
         break;
       case 'ack': {
         const { answered, relay } = this.#probes.ack(packet.seq);
@@ -231,14 +232,14 @@ export class FailureDetector {
           this.#adjustHealth(-1);
           this.#unheard.delete(answered); // through a helper too: it is up, if not on our direct path
         }
-        if (relay) this.#send(relay.origin, 'ack', relay.originSeq, '');
+        if (relay) this.#verdicts.send(relay.origin, 'ack', relay.originSeq, '');
         break;
       }
       case 'pingReq': {
         if (packet.target === this.name || !packet.target) break;
         // Lifeguard: answer with a nack before the origin gives up (at 80 % of its indirect window).
         const windowMs = (this.options.probeTimeoutMs - this.options.directTimeoutMs) * 0.8;
-        this.#send(packet.target, 'ping', this.#probes.relay(packet.from, packet.seq, now + windowMs), packet.target);
+        this.#verdicts.send(packet.target, 'ping', this.#probes.relay(packet.from, packet.seq, now + windowMs), packet.target);
         break;
       }
       case 'nack':
@@ -249,7 +250,7 @@ export class FailureDetector {
         const t = accusedPrivately || !packet.target ? undefined : this.#members.get(packet.target);
         if (t?.state === 'suspect' && this.#standing.kind === 'member' && !this.#probes.isProbing(packet.target)) this.#probe(packet.target, now);
         // We hold it dead or gone already: the accuser is behind (it just started), tell it.
-        if (t && !isUp(t.state)) this.#send(packet.from, 'gossip', 0, '', [{ name: packet.target, state: t.state, incarnation: t.incarnation, by: '' }]);
+        if (t && !isUp(t.state)) this.#verdicts.send(packet.from, 'gossip', 0, '', [{ name: packet.target, state: t.state, incarnation: t.incarnation, by: '' }]);
         break;
       }
     }
@@ -260,23 +261,15 @@ export class FailureDetector {
   leave(): Step {
     if (this.#leaving) return this.#flush();
     const update: Update = { name: this.name, state: 'left', incarnation: this.#incarnation.value, by: '' };
-    for (const [n] of this.#members.entries()) this.#send(n, 'gossip', 0, '', [update]);
+    for (const [n] of this.#members.entries()) this.#verdicts.send(n, 'gossip', 0, '', [update]);
     this.#leaving = true;
     return this.#flush();
-  }
-
-  /**
-   * It talks, but we hold it dead or gone: tell it, so it refutes with a higher incarnation. It
-   * has probably just started, with every peer alive in its view: tell it who else is down too.
-   */
-  #tellItsDead(name: string): void {
-    this.#send(name, 'gossip', 0, '', this.#members.downNews(name, this.options.maxPiggyback));
   }
 
   #probe(target: string, now: number): void {
     const scale = 1 + this.#localHealth;
     const seq = this.#probes.start(target, now + this.options.directTimeoutMs * scale, now + this.options.probeTimeoutMs * scale);
-    this.#send(target, 'ping', seq, target);
+    this.#verdicts.send(target, 'ping', seq, target);
   }
 
   #adjustHealth(delta: number): void {
@@ -294,7 +287,7 @@ export class FailureDetector {
     }
     this.#lastHeardAt = Math.min(now, this.#lastHeardAt + lateMs);
     this.#adjustHealth(1);
-    this.#changes.push({ kind: 'stalled', lateMs });
+    this.#verdicts.change({ kind: 'stalled', lateMs });
   }
 
   #updateStanding(now: number): void {
@@ -316,85 +309,12 @@ export class FailureDetector {
       this.#members.clearSuspicions();
       this.#accusations.clear();
       this.#probes.clearProbes();
-      this.#gossip.clear();
+      this.#verdicts.gossip.clear();
       this.#localHealth = 0;
-      this.#changes.push({ kind: 'isolated' });
+      this.#verdicts.change({ kind: 'isolated' });
     } else if (next.kind === 'member') {
-      this.#changes.push({ kind: 'rejoined' });
+      this.#verdicts.change({ kind: 'rejoined' });
     }
-  }
-
-  /**
-   * Our probe of `name` failed. If others already suspect it, we confirm: to the members who
-   * accuse it (their timers are the short ones) and a few others. Otherwise we accuse it
-   * privately first: only the accused is told, and the suspicion goes public after
-   * accusationGraceMs unless it answers. A slow-but-alive node thus costs a few packets, not a
-   * cluster-wide broadcast of the suspicion and then of its refutation.
-   */
-  #accuse(name: string, now: number): void {
-    const m = this.#members.get(name);
-    if (!m || !isUp(m.state)) return;
-    const u: Update = { name, state: 'suspect', incarnation: m.incarnation, by: this.name };
-    if (m.state === 'suspect') {
-      if (!this.#suspect(u, now)) return;
-      // To the accusers (their timers run) and the suspect (so it can refute to us directly).
-      for (const c of m.suspicion!.confirmers) if (c !== this.name) this.#send(c, 'gossip', 0, '', [u]);
-      this.#send(name, 'gossip', 0, '', [u]);
-      this.#spread(u, 'fanout');
-      return;
-    }
-    if (this.#accusations.has(name)) return;
-    this.#accusations.set(name, { incarnation: m.incarnation, publicAt: now + this.options.accusationGraceMs });
-    this.#send(name, 'gossip', 0, name, [u]);
-  }
-
-  /**
-   * SWIM's update rules for news from others (incarnation order, then alive < suspect < dead;
-   * left is final). What changes a verdict (dead, left, a return) is forwarded at once by
-   * everyone who learns it; a suspicion or its end rides on later packets.
-   */
-  #apply(u: Update, now: number): void {
-    const m = this.#members.get(u.name);
-    if (!m) return;
-    switch (u.state) {
-      case 'alive': {
-        if (u.incarnation <= m.incarnation) return;
-        this.#accusations.delete(u.name);
-        const wasUp = isUp(m.state);
-        this.#change(this.#members.setState(u.name, 'alive', u.incarnation));
-        // A return from dead or left changes verdicts everywhere: forward it at once. The end
-        // of a suspicion changes none; its accusers hear the refutation from the suspect itself.
-        this.#spread(u, wasUp ? 'queue' : 'fanout');
-        return;
-      }
-      case 'suspect':
-        if (this.#suspect(u, now)) this.#spread(u, 'queue');
-        return;
-      case 'dead':
-      case 'left':
-        if (m.state === 'left' || (m.state === 'dead' && u.state === 'dead') || u.incarnation < m.incarnation) return;
-        this.#change(this.#members.setState(u.name, u.state, u.incarnation));
-        this.#spread(u, 'fanout');
-        return;
-    }
-  }
-
-  /** Records a suspicion or one more accuser of it (Lifeguard: each shortens the timeout); false if nothing new. */
-  #suspect(u: Update, now: number): boolean {
-    const m = this.#members.get(u.name);
-    if (!m || !isUp(m.state) || u.incarnation < m.incarnation) return false;
-    let s: Suspicion;
-    if (m.state === 'alive' || u.incarnation > m.incarnation) {
-      s = newSuspicion(u.by, now);
-      this.#change(this.#members.setState(u.name, 'suspect', u.incarnation, s));
-    } else {
-      s = m.suspicion!;
-      if (s.confirmers.has(u.by)) return false;
-      s.confirmers.add(u.by);
-    }
-    // K is bounded by the members that can still confirm: the up ones.
-    armSuspicion(s, u.by, this.name, now, expectedConfirmations(this.options.suspicionConfirmations, this.#members.upCount + 1), this.options);
-    return true;
   }
 
   /** News about us: refute it (refutation.ts decides to whom). */
@@ -402,40 +322,17 @@ export class FailureDetector {
     const r = this.#incarnation.onNews(u, from, privately);
     if (r.bumped && u.state === 'suspect') this.#adjustHealth(1); // Lifeguard: being suspected hints we are slow
     // Held dead (or gone) by someone: they may have taken our addresses over meanwhile.
-    if (r.bumped && (u.state === 'dead' || u.state === 'left')) this.#changes.push({ kind: 'declaredDown', by: u.by || from });
-    if (r.broadcast) this.#spread(this.#selfUpdate(), 'fanout');
-    for (const to of r.tell) this.#send(to, 'gossip', 0, '', [this.#selfUpdate()]);
+    if (r.bumped && (u.state === 'dead' || u.state === 'left')) this.#verdicts.change({ kind: 'declaredDown', by: u.by || from });
+    if (r.broadcast) this.#verdicts.spread(this.#selfUpdate(), 'fanout');
+    for (const to of r.tell) this.#verdicts.send(to, 'gossip', 0, '', [this.#selfUpdate()]);
   }
 
   #selfUpdate(): Update {
     return { name: this.name, state: 'alive', incarnation: this.#incarnation.value, by: '' };
   }
 
-  #change(c: MembershipChange | undefined): void {
-    if (c) this.#changes.push(c);
-  }
-
-  /**
-   * Queue `u` for piggybacking; 'fanout' also sends it at once to gossipFanout random members.
-   * `check`: ask them to probe that suspect themselves (independent confirmations, fast).
-   */
-  #spread(u: Update, how: 'queue' | 'fanout', check = ''): void {
-    this.#gossip.enqueue(u, how === 'fanout' && u.state !== 'suspect');
-    if (how === 'queue') return;
-    for (const n of sample(this.#members.upNames(), this.options.gossipFanout, this.#random, (x) => x === this.name || x === u.name)) {
-      this.#send(n, 'gossip', 0, check, [u]);
-    }
-  }
-
-  #send(to: string, type: PacketType, seq: number, target: string, first: readonly Update[] = []): void {
-    const updates = this.#gossip.take(this.options.maxPiggyback - first.length, first);
-    this.#out.push({ to, packet: { type, from: this.name, incarnation: this.#incarnation.value, seq, target, updates } });
-  }
-
   #flush(): Step {
-    const step = { send: this.#out, changes: this.#changes };
-    this.#out = [];
-    this.#changes = [];
+    const step = this.#verdicts.take();
     this.#dueAt = this.nextTickAt();
     return step;
   }

@@ -1,6 +1,6 @@
 /**
  * One client connection of an HTTP frontend (plain or TLS): requests are parsed by llhttp
- * (http/parser.ts), checked (http/head.ts), routed (http-routes.ts) and forwarded one at a
+ * (http/parser.ts), checked (http/request-head.ts), routed (http-routes.ts) and forwarded one at a
  * time, each as an exchange (http-exchange.ts) on a connection to an endpoint taken from the
  * backend's idle pool or opened. Requests pipelined behind one in flight wait, parsed, in a short
  * queue (the socket stops reading meanwhile). Keep-alive to the client, `Upgrade` turning the
@@ -11,16 +11,16 @@ import type net from 'node:net';
 import { coarseNow } from './coarse-timer.js';
 import type { FrontendContext } from './context.js';
 import { HttpExchange } from './http-exchange.js';
-import { checkRequestHead, errorResponse, redirectResponse, rejectParseError, type ErrorStatus, type RequestVerdict } from './http/head.js';
+import { errorResponse, redirectResponse, type ErrorStatus } from './http/own-responses.js';
+import { checkRequestHead, rejectParseError, type RequestVerdict } from './http/request-head.js';
 import { HttpParser, type HeadAnswer, type HttpHead, type HttpParserOwner } from './http/parser.js';
 import type { EndpointRuntime } from './backend-pool.js';
 import type { UpstreamConn } from './http-upstream.js';
 import { encodeProxyV1, encodeProxyV2, unmapIPv4 } from './proxy-protocol.js';
-import { giveReadBuffer, takeReadBuffer, useReadBuffer } from './read-buffers.js';
+import { listenToClient } from './http-client-events.js';
+import { giveReadBuffer } from './read-buffers.js';
 import { HTTP_MAX_HEADER_BYTES, HTTP_MAX_HEADER_COUNT } from './model.js';
 
-export const kConnection = Symbol('fulcrum.httpConnection');
-type ClientSocket = net.Socket & { [kConnection]: HttpConnection };
 
 export type ConnectionState = 'idle' | 'head' | 'exchange' | 'tunnel' | 'closed';
 
@@ -95,19 +95,7 @@ export class HttpConnection implements HttpParserOwner {
     this.trustForwardedFor = ctx.trustedForwarders!.contains(clientAddress);
     this.lastActiveMs = coarseNow();
     this.parser = new HttpParser('request', this, { maxHeaderBytes: HTTP_MAX_HEADER_BYTES });
-    (client as ClientSocket)[kConnection] = this;
-    if (!secure) {
-      this.readBuffer = takeReadBuffer() ?? null;
-      if (this.readBuffer !== null && !useReadBuffer(client, this.readBuffer, onClientRead)) {
-        giveReadBuffer(this.readBuffer);
-        this.readBuffer = null;
-      }
-    }
-    if (this.readBuffer === null) client.on('data', onClientData);
-    client.on('drain', onClientDrain);
-    client.on('end', onClientEnd);
-    client.on('error', onClientError);
-    client.on('close', onClientClose);
+    this.readBuffer = listenToClient(this, client, !secure);
   }
 
   // ---- parser events (requests) ----------------------------------------------------------
@@ -406,53 +394,4 @@ export class HttpConnection implements HttpParserOwner {
     this.exchange?.clientGone();
     this.owner.connectionClosed(this);
   }
-}
-
-function onClientData(this: ClientSocket, chunk: Buffer): void {
-  onChunk(this[kConnection], chunk, false);
-}
-
-/** The fast path: `buf` is read into again once this returns true. */
-function onClientRead(this: ClientSocket, nread: number, buf: Buffer): boolean {
-  const c = this[kConnection];
-  onChunk(c, nread === buf.length ? buf : buf.subarray(0, nread), true);
-  return !c.paused && !c.closed;
-}
-
-/** `reused`: the chunk is a view of the read buffer, to copy where it is kept past this call. */
-function onChunk(c: HttpConnection, chunk: Buffer, reused: boolean): void {
-  c.lastActiveMs = coarseNow();
-  c.ctx.stats.bytesIn += chunk.length;
-  if (c.state === 'tunnel') {
-    c.exchange?.tunnelFromClient(reused ? Buffer.from(chunk) : chunk);
-    return;
-  }
-  if (c.afterUpgrade !== null) {
-    c.afterUpgrade.push(Buffer.from(chunk)); // read before the pause took effect: held until the endpoint answers
-    return;
-  }
-  c.feed(chunk);
-}
-
-function onClientDrain(this: ClientSocket): void {
-  this[kConnection].clientFlushed();
-}
-
-function onClientEnd(this: ClientSocket): void {
-  const c = this[kConnection];
-  if (c.state === 'tunnel') {
-    c.exchange?.tunnelClientEnded();
-    return;
-  }
-  // A client that half-closes after its request still reads the response; then we close.
-  c.closing = true;
-  if (c.exchange === null) c.finish();
-}
-
-function onClientError(this: ClientSocket): void {
-  // 'close' follows
-}
-
-function onClientClose(this: ClientSocket): void {
-  this[kConnection].released();
 }

@@ -1,22 +1,24 @@
 /**
  * One request and its response, between a client connection (http-connection.ts) and an
- * endpoint connection (http-upstream.ts). The request head goes out edited (http/head.ts),
- * bodies pass by their framing (re-chunked when chunked), each direction with backpressure.
+ * endpoint connection (http-upstream.ts). The heads go out edited (http/request-head.ts,
+ * http/response-head.ts), bodies pass by their framing (re-chunked when chunked), each
+ * direction with backpressure.
  * Failures before any byte of a response are the proxy's to answer (502/503/504) and, when it
  * is safe, retried on another endpoint: a connect that failed (nothing was sent), or a reused
  * idle connection that closed before answering an idempotent request (haproxy's
  * `http-reuse safe` + `retry-on conn-failure`). After the response started, a failure can only
  * cut the client connection.
  */
-import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { coarseNow } from './coarse-timer.js';
 import type { BackendPool, EndpointRuntime } from './backend-pool.js';
 import type { HttpConnection } from './http-connection.js';
 import { HTTP_MAX_HEADER_BYTES } from './model.js';
-import { checkResponseHead, forwardedRequestHead, forwardedResponseHead, rejectResponseParseError, type RequestFacts, type ResponseBodyKind } from './http/head.js';
+import { forwardedRequestHead, type RequestFacts } from './http/request-head.js';
+import { checkResponseHead, forwardedResponseHead, rejectResponseParseError, type ResponseBodyKind } from './http/response-head.js';
 import type { HeadAnswer, HttpHead } from './http/parser.js';
 import { UpstreamConn, type UpstreamUser } from './http-upstream.js';
+import { corkUntilTick, stickyCookie, stickyCookieValue } from './http-wire.js';
 
 export type ExchangeState = 'picking' | 'connecting' | 'waiting' | 'response' | 'tunnel' | 'done';
 
@@ -99,12 +101,12 @@ export class HttpExchange implements UpstreamUser {
     const pool = this.pool;
     const cookie = pool.spec.stickyCookie;
     if (cookie !== undefined) {
-      const id = cookieValue(this.head.headers, cookie);
+      const id = stickyCookieValue(this.head.headers, cookie);
       const e = id === undefined ? undefined : pool.byCookie(id, this.tried);
       if (e !== undefined) return e;
     }
     const e = pool.pick(this.conn.clientAddress, this.tried, coarseNow());
-    if (cookie !== undefined && e !== undefined) this.setCookie = `${cookie}=${e.cookieId}; Path=/; HttpOnly`;
+    if (cookie !== undefined && e !== undefined) this.setCookie = stickyCookie(cookie, e.cookieId);
     return e;
   }
 
@@ -389,37 +391,4 @@ export class HttpExchange implements UpstreamUser {
     this.upstream = null;
     u?.destroy();
   }
-}
-
-/** The value of cookie `name` in the request's Cookie headers, if any. */
-export function cookieValue(headers: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.length !== 6 || headers[i]!.toLowerCase() !== 'cookie') continue;
-    for (const part of headers[i + 1]!.split(';')) {
-      const eq = part.indexOf('=');
-      if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-    }
-  }
-  return undefined;
-}
-
-const kCorked = Symbol('fulcrum.corked');
-type Corkable = net.Socket & { [kCorked]?: boolean };
-
-/**
- * Holds a socket's writes until the current turn of the event loop ends, then sends them in one
- * writev: a response head and its body (or a request head and its body) read from one chunk go
- * out in one system call instead of one each (node:http does the same).
- */
-export function corkUntilTick(socket: net.Socket): void {
-  const s = socket as Corkable;
-  if (s[kCorked] === true) return;
-  s[kCorked] = true;
-  s.cork();
-  process.nextTick(uncork, s);
-}
-
-function uncork(s: Corkable): void {
-  s[kCorked] = false;
-  s.uncork();
 }

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { DEFAULT_HTTP_OPTIONS } from '../../speaker/proxy/model.js';
 import { SMUGGLING_ROWS, type SmugglingRow } from '../fixtures/http-smuggling.js';
-import { checkRequestHead } from '../../speaker/proxy/http/head.js';
+import { checkRequestHead } from '../../speaker/proxy/http/request-head.js';
 import { HttpParser, type HeadAnswer, type HttpHead, type HttpParserOwner } from '../../speaker/proxy/http/parser.js';
 import { waitFor } from '../helpers/wait.js';
 import { backend, endpoint, model, Resources } from './proxy-harness.js';

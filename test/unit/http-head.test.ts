@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
-import {
-  checkRequestHead, checkResponseHead, errorResponse, forwardedRequestHead, forwardedResponseHead, redirectResponse, rejectParseError,
-  rejectResponseParseError, type ErrorStatus, type RequestEdits, type RequestFacts, type ResponseEdits,
-} from '../../speaker/proxy/http/head.js';
+import { errorResponse, redirectResponse, type ErrorStatus } from '../../speaker/proxy/http/own-responses.js';
+import { checkRequestHead, forwardedRequestHead, rejectParseError, type RequestEdits, type RequestFacts } from '../../speaker/proxy/http/request-head.js';
+import { checkResponseHead, forwardedResponseHead, rejectResponseParseError, type ResponseEdits } from '../../speaker/proxy/http/response-head.js';
 import type { HttpHead } from '../../speaker/proxy/http/parser.js';
 
 /** A request head as llhttp hands it out; rows override what differs. Frozen, so a mutation throws. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SMUGGLING_ROWS, type SmugglingRow } from '../fixtures/http-smuggling.js';
-import { checkRequestHead, rejectParseError, type RequestFacts } from '../../speaker/proxy/http/head.js';
+import { checkRequestHead, rejectParseError, type RequestFacts } from '../../speaker/proxy/http/request-head.js';
 import { HttpParser, type HeadAnswer, type HttpHead, type HttpParserOwner } from '../../speaker/proxy/http/parser.js';
 
 interface Outcome {

@@ -2,7 +2,8 @@
  * One llhttp parser for one connection, through Node's own binding (`_http_common`'s
  * HTTPParser: what node:http uses, strict unless told otherwise). It turns bytes into three
  * events for an owner: a head, body chunks, the end of a message. Policy (what to refuse, what
- * to forward) is not here: `head.ts` decides on the head this hands out.
+ * to forward) is not here: `request-head.ts` and `response-head.ts` decide on the heads this
+ * hands out.
  *
  * Hot path (house rule 9): the llhttp callbacks are static methods set once in the constructor
  * and find this wrapper through a symbol on the native parser, so there is no closure per
@@ -102,7 +103,8 @@ export interface HttpHead {
   readonly contentLength: number;
   /**
    * llhttp (strict) has checked every name is a token and no value holds a control character
-   * but HTAB: head.ts then skips that scan (about half its cost). False on heads built elsewhere.
+   * but HTAB: request-head.ts then skips that scan (about half its cost). False on heads built
+   * elsewhere.
    */
   readonly charactersChecked: boolean;
 }

@@ -1,11 +1,13 @@
 /**
- * The proxy's rules on an HTTP/1 head, on top of llhttp's strict parsing (parser.ts). Pure: no
- * sockets, timers or logger. A head is forwarded only when every reading of it is the same for
- * the proxy and for any backend: ambiguous framing, hosts or targets are refused with a status
- * and a stable `reason` (metrics count reasons; `detail` is for logs). What llhttp already
- * refuses is checked again here, so a head from elsewhere (tests, a future parser) gets the same
- * verdict; only the character scan of names and values is skipped on heads llhttp checked
- * (`charactersChecked`). The rules, their statuses and the corpus are in README.md.
+ * The proxy's rules on an HTTP/1 request head, on top of llhttp's strict parsing (parser.ts), and
+ * the head sent on to the endpoint. Pure: no sockets, timers or logger. A head is forwarded only
+ * when every reading of it is the same for the proxy and for any backend: ambiguous framing,
+ * hosts or targets are refused with a status and a stable `reason` (metrics count reasons;
+ * `detail` is for logs). What llhttp already refuses is checked again here, so a head from
+ * elsewhere (tests, a future parser) gets the same verdict; only the character scan of names and
+ * values is skipped on heads llhttp checked (`charactersChecked`). Responses are in
+ * response-head.ts, the proxy's own answers in own-responses.ts; the rules, their statuses and
+ * the corpus are in README.md.
  */
 import net from 'node:net';
 import type { HttpHead, HttpParseError } from './parser.js';
@@ -57,21 +59,23 @@ export type RequestVerdict =
   | { readonly kind: 'forward'; readonly facts: RequestFacts }
   | { readonly kind: 'reject'; readonly status: RejectStatus; readonly reason: RequestRejectReason; readonly detail: string };
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A token (RFC 9110 §5.6.2): header names, methods, codings. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Control characters other than HTAB (obs-text, 0x80-0xFF, is allowed). */
-const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+export const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
 /** host[:port]: a strict reg-name (letters, digits, - . _), an IPv4 address or a bracketed IPv6 one. */
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]*))(?::([0-9]{0,5}))?$/;
 const ABSOLUTE_FORM = /^(https?):\/\/([^/?#]*)(.*)$/i;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
 /** llhttp takes these only on an RTSP/1.0 request line, which the head cannot show otherwise (it reads as 1.0). */
 const RTSP_ONLY = new Set(['DESCRIBE', 'ANNOUNCE', 'SETUP', 'PLAY', 'PAUSE', 'TEARDOWN', 'GET_PARAMETER', 'SET_PARAMETER', 'REDIRECT', 'RECORD', 'FLUSH']);
-const NONE: readonly string[] = Object.freeze([]);
+/** The empty list, shared: no allocation for the heads that have nothing to list. */
+export const NONE: readonly string[] = Object.freeze([]);
 /** Names that framing or the proxy's own headers depend on: another spelling of them (`Content_Length`, `Transfer--Encoding`) is refused, since CGI-style backends fold `_` into `-`. */
 const GUARDED_NAMES = new Set(['content-length', 'transfer-encoding', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-forwarded-host']);
 
 /** Strips OWS (SP, HTAB) only: String.prototype.trim also strips NBSP (0xA0) and would read `\xa0chunked` as chunked. */
-function trimOws(value: string): string {
+export function trimOws(value: string): string {
   return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
@@ -272,11 +276,11 @@ export interface RequestEdits {
 }
 
 /** Always removed (RFC 9110 §7.6.1), besides what Connection lists; HTTP2-Settings only ever comes with an h2c upgrade, which is not forwarded. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
+export const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
 /** Set by the proxy itself, never passed on as received. */
 const SET_BY_PROXY = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', 'content-length', 'host']);
 /** The lengths of those names: any other name is passed on without lower-casing it (no string made per header). */
-const SPECIAL_LENGTHS = new Set([...HOP_BY_HOP, ...SET_BY_PROXY].map((n) => n.length));
+export const SPECIAL_LENGTHS: ReadonlySet<number> = new Set([...HOP_BY_HOP, ...SET_BY_PROXY].map((n) => n.length));
 
 /**
  * The request head sent to the endpoint, as latin1 text from the request line to the empty line:
@@ -328,164 +332,4 @@ function forwardedNode(address: string): string {
 
 function forwardedValue(value: string): string {
   return TOKEN.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
-}
-
-// ---- responses from endpoints -------------------------------------------------------------
-
-export type ResponseBodyKind = 'none' | 'length' | 'chunked' | 'close';
-
-export interface ResponseFacts {
-  /** A 1xx other than 101: passed on (unless the client speaks HTTP/1.0) while the final response is awaited. */
-  readonly interim: boolean;
-  /** A 101 to an upgrade the client asked for: the connection becomes a tunnel. */
-  readonly upgrade: boolean;
-  /** How the endpoint delimits the body: none for HEAD, 1xx, 204 and 304 (the runtime answers skipBody). */
-  readonly bodyKind: ResponseBodyKind;
-  /** When `bodyKind` is `length`, else -1. */
-  readonly contentLength: number;
-  /** The endpoint connection may carry another exchange once this one completed cleanly. */
-  readonly keepAlive: boolean;
-}
-
-export type ResponseRejectReason =
-  | 'responseVersionInvalid' | 'responseStatusInvalid' | 'responseHeaderInvalid' | 'responseContentLengthInvalid'
-  | 'responseFramingAmbiguous' | 'responseTransferEncodingUnsupported' | 'responseUnexpectedUpgrade'
-  | 'responseHeaderTooLarge' | 'responseMalformed' | 'responseTruncated';
-
-export type ResponseVerdict =
-  | { readonly kind: 'forward'; readonly facts: ResponseFacts }
-  | { readonly kind: 'reject'; readonly status: 502; readonly reason: ResponseRejectReason; readonly detail: string };
-
-function bad(reason: ResponseRejectReason, detail: string): ResponseVerdict {
-  return { kind: 'reject', status: 502, reason, detail };
-}
-
-/** Checks what an endpoint answered to `request`: anything ambiguous is a 502 (and the endpoint connection is closed). */
-export function checkResponseHead(head: HttpHead, request: RequestFacts): ResponseVerdict {
-  if (head.versionMajor !== 1 || (head.versionMinor !== 0 && head.versionMinor !== 1)) {
-    return bad('responseVersionInvalid', `HTTP/${head.versionMajor}.${head.versionMinor}`);
-  }
-  const status = head.statusCode;
-  if (status < 100 || status > 599) return bad('responseStatusInvalid', `status ${status}`);
-  const h = head.headers;
-  let clCount = 0, clValue = '', teCount = 0, teValue = '', upgradeValue = '';
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!, value = h[i + 1]!;
-    if (!TOKEN.test(name) || CTL.test(value)) return bad('responseHeaderInvalid', `header ${JSON.stringify(name)}`);
-    switch (name.length) {
-      case 7: if (name.toLowerCase() === 'upgrade') upgradeValue = value; break;
-      case 14: if (name.toLowerCase() === 'content-length') { clCount++; clValue = value; } break;
-      case 17: if (name.toLowerCase() === 'transfer-encoding') { teCount++; teValue = value; } break;
-    }
-  }
-  if (clCount > 1) return bad('responseContentLengthInvalid', `${clCount} Content-Length headers`);
-  if (clCount === 1 && !/^[0-9]{1,15}$/.test(clValue)) return bad('responseContentLengthInvalid', `Content-Length ${JSON.stringify(clValue)}`);
-  if (teCount > 0 && (clCount > 0 || head.versionMinor === 0)) return bad('responseFramingAmbiguous', 'Transfer-Encoding with Content-Length, or in HTTP/1.0');
-  if (teCount > 1 || (teCount === 1 && (teValue.length !== 7 || teValue.toLowerCase() !== 'chunked'))) {
-    return bad('responseTransferEncodingUnsupported', `Transfer-Encoding ${JSON.stringify(teValue)}`);
-  }
-  if (status === 101) {
-    if (request.upgrade === null || upgradeValue === '') return bad('responseUnexpectedUpgrade', '101 to a request that asked for no upgrade');
-    return { kind: 'forward', facts: { interim: false, upgrade: true, bodyKind: 'none', contentLength: -1, keepAlive: false } };
-  }
-  if (status < 200) return { kind: 'forward', facts: { interim: true, upgrade: false, bodyKind: 'none', contentLength: -1, keepAlive: true } };
-  let bodyKind: ResponseBodyKind = 'close';
-  let contentLength = -1;
-  if (request.method === 'HEAD' || status === 204 || status === 304) bodyKind = 'none';
-  else if (teCount === 1) bodyKind = 'chunked';
-  else if (clCount === 1) {
-    contentLength = Number(clValue);
-    bodyKind = 'length';
-  }
-  return { kind: 'forward', facts: { interim: false, upgrade: false, bodyKind, contentLength, keepAlive: head.keepAlive && bodyKind !== 'close' } };
-}
-
-/** A parse error of a response as a reject (always 502; the endpoint connection is closed). */
-export function rejectResponseParseError(error: HttpParseError): ResponseVerdict & { readonly kind: 'reject' } {
-  const reason: ResponseRejectReason = error.code === 'HPE_HEADER_OVERFLOW' ? 'responseHeaderTooLarge' : error.code === 'HPE_INVALID_EOF_STATE' ? 'responseTruncated' : 'responseMalformed';
-  return { kind: 'reject', status: 502, reason, detail: `${error.code}: ${error.reason}` };
-}
-
-export interface ResponseEdits {
-  /** The client connection closes after this response: `Connection: close`. */
-  readonly close: boolean;
-  /** How the runtime writes the body to the client: `length` and `none` keep Content-Length, `chunked` writes `Transfer-Encoding: chunked` instead, `close` neither. */
-  readonly framing: ResponseBodyKind;
-  /** A `Set-Cookie` value to add (the sticky cookie), or null. */
-  readonly setCookie: string | null;
-  /** The client speaks HTTP/1.0 and stays open: `Connection: keep-alive`. */
-  readonly http10KeepAlive?: boolean;
-}
-
-/** The response head sent to the client: HTTP/1.1 status line, hop-by-hop headers removed, the framing the runtime writes. */
-export function forwardedResponseHead(head: HttpHead, edits: ResponseEdits): string {
-  let out = `HTTP/1.1 ${head.statusCode} ${head.reason}\r\n`;
-  const h = head.headers;
-  let listed: readonly string[] = NONE;
-  let upgradeValue = '';
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!;
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      for (const token of h[i + 1]!.toLowerCase().split(',')) {
-        const t = trimOws(token);
-        if (t !== 'close' && t !== 'keep-alive' && t !== 'upgrade' && t !== 'content-length') listed = listed === NONE ? [t] : [...listed, t];
-      }
-    } else if (name.length === 7 && name.toLowerCase() === 'upgrade') upgradeValue = h[i + 1]!;
-  }
-  const keepLength = edits.framing === 'length' || edits.framing === 'none';
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i]!;
-    if (listed.length > 0 || SPECIAL_LENGTHS.has(name.length)) {
-      const lower = name.toLowerCase();
-      if (HOP_BY_HOP.has(lower) || listed.includes(lower)) continue;
-      if (lower === 'content-length' && !keepLength) continue;
-    }
-    out += `${name}: ${h[i + 1]!}\r\n`;
-  }
-  if (edits.setCookie !== null) out += `Set-Cookie: ${edits.setCookie}\r\n`;
-  if (edits.framing === 'chunked') out += 'Transfer-Encoding: chunked\r\n';
-  if (head.statusCode === 101) out += `Connection: upgrade\r\nUpgrade: ${upgradeValue}\r\n`;
-  else if (edits.close) out += 'Connection: close\r\n';
-  else if (edits.http10KeepAlive === true) out += 'Connection: keep-alive\r\n';
-  return `${out}\r\n`;
-}
-
-// ---- the proxy's own responses --------------------------------------------------------------
-
-export type ErrorStatus = 400 | 404 | 408 | 413 | 431 | 501 | 502 | 503 | 504 | 505;
-
-const ERROR_TEXTS: Readonly<Record<ErrorStatus, readonly [string, string]>> = {
-  400: ['Bad Request', 'The request is malformed or ambiguous.'],
-  404: ['Not Found', 'No route matches this host and path.'],
-  408: ['Request Timeout', 'The request did not arrive in time.'],
-  413: ['Content Too Large', 'The request body is too large.'],
-  431: ['Request Header Fields Too Large', 'The request headers are too large or too many.'],
-  501: ['Not Implemented', 'This proxy does not implement what the request asks for.'],
-  502: ['Bad Gateway', 'The endpoint failed or answered something invalid.'],
-  503: ['Service Unavailable', 'No endpoint is available.'],
-  504: ['Gateway Timeout', 'The endpoint did not answer in time.'],
-  505: ['HTTP Version Not Supported', 'Only HTTP/1.0 and HTTP/1.1 are served here.'],
-};
-
-/** Each response built once, at load, in its keep-alive and its closing form. */
-const ERROR_RESPONSES = new Map<ErrorStatus, readonly [string, string]>(
-  (Object.keys(ERROR_TEXTS) as `${ErrorStatus}`[]).map((key) => {
-    const status = Number(key) as ErrorStatus;
-    const [text, body] = ERROR_TEXTS[status];
-    const start = `HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length + 1}\r\nCache-Control: no-store\r\n`;
-    return [status, [`${start}\r\n${body}\n`, `${start}Connection: close\r\n\r\n${body}\n`]] as const;
-  }),
-);
-
-/** The proxy's own answer: a short text body, `Connection: close` unless the connection stays open. */
-export function errorResponse(status: ErrorStatus, keepAlive: boolean): string {
-  const forms = ERROR_RESPONSES.get(status);
-  if (forms === undefined) throw new Error(`incoherent error status ${status}`);
-  return keepAlive ? forms[0] : forms[1];
-}
-
-/** A 308 to `location` (an https redirect keeps the method and body, unlike 301). */
-export function redirectResponse(location: string, keepAlive = true): string {
-  if (location === '' || /[\x00-\x20\x7f]/.test(location)) throw new Error(`incoherent redirect location ${JSON.stringify(location)}`);
-  return `HTTP/1.1 308 Permanent Redirect\r\nLocation: ${location}\r\nContent-Length: 0\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
 }
