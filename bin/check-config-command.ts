@@ -1,13 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import { EXIT_FAILURE, EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
 import { FulcrumError, UsageError } from '../src/errors.js';
-import { parseConfig } from '../src/config/parse.js';
+import { parseConfigInput } from '../src/config/parse.js';
 import { summarizeConfig } from '../src/config/summary.js';
 
 const USAGE = `Usage: fulcrum check-config FILE|-
 
-Validates a Fulcrum pool config: a ConfigMap manifest (data key "config") or the bare config
-YAML, from FILE or from stdin with "-". MetalLB's legacy address-pools format is accepted.
+Validates a Fulcrum pool config, from FILE or from stdin with "-", either of:
+  - the ConfigMap: a manifest (data key "config") or the bare config YAML; MetalLB's legacy
+    address-pools format is accepted;
+  - MetalLB's resources (metallb.io/v1beta1 IPAddressPool and L2Advertisement): the manifests
+    you apply, or "kubectl get ipaddresspools,l2advertisements -A -o yaml". BGP kinds and the
+    fields Fulcrum cannot honour are reported as errors, ignored ones as warnings.
+The input is read as MetalLB's when it holds any metallb.io object.
 
 On success prints a summary (pools, sizes per family, warnings) on stdout and exits 0.
 Otherwise prints every error, one per line, on stderr and exits 1.
@@ -57,7 +62,7 @@ function decode(data: Buffer): string | undefined {
 
 export const command: Command = {
   name: 'check-config',
-  summary: 'validate a pool ConfigMap (file or -); print a summary or every error',
+  summary: 'validate a pool ConfigMap or MetalLB resources (file or -); print a summary or every error',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
     const { positionals } = parseCommandArgs(argv, {}, true);
@@ -68,13 +73,13 @@ export const command: Command = {
       process.stderr.write('input is not YAML: it is not UTF-8 text (a binary file?)\n');
       return EXIT_FAILURE;
     }
-    const result = parseConfig(text);
+    const result = parseConfigInput(text);
     if (!result.ok) {
       const lines = [...result.errors, ...result.warnings.map((w) => `warning: ${w}`)];
       process.stderr.write(lines.join('\n') + '\n');
       return EXIT_FAILURE;
     }
-    process.stdout.write(summarizeConfig(result.config, result.warnings));
+    process.stdout.write(summarizeConfig(result.config, result.warnings, result.source));
     return EXIT_OK;
   },
 };

@@ -27,13 +27,24 @@ export const ERROR_CODES = {
     template: '{where}unknown key {key}{suggestion}',
     summary: 'a key Fulcrum does not know (typo); `where` is empty or ends in ": ", `suggestion` is empty or " (did you mean …?)"',
   },
-  FUL_ERR_CONFIG_UNSUPPORTED: { template: '{field}: {what} is not supported, layer2 only', summary: 'BGP: protocol bgp, peers, bgp-communities, bgp-advertisements' },
+  FUL_ERR_CONFIG_UNSUPPORTED: {
+    template: '{field}: {what} is not supported, layer2 only',
+    summary: "BGP: protocol bgp, peers, bgp-communities, bgp-advertisements; MetalLB's BGPPeer, BGPAdvertisement, Community, BFDProfile",
+  },
+  FUL_ERR_CONFIG_UNSUPPORTED_FIELD: {
+    template: '{field} is not supported: {reason}',
+    summary: 'a MetalLB field or kind Fulcrum cannot honour (an L2Advertisement with serviceSelectors, the removed AddressPool kind)',
+  },
   FUL_ERR_CONFIG_TYPE: { template: '{field}: {value} is not {expected}', summary: 'a field of the wrong type (bad boolean, name not a string, …)' },
   FUL_ERR_POOL_NAME: { template: '{field}: {reason}', summary: 'a missing, invalid or duplicate pool name' },
   FUL_ERR_POOL_RANGE: { template: '{field}: {value} {reason}', summary: 'an address that is not a range, start after end, mixed families' },
   FUL_ERR_POOL_OVERLAP: { template: '{field}: {value} overlaps {other}', summary: 'two ranges overlap, within a pool or across pools' },
   FUL_ERR_POOL_EMPTY: { template: '{field}: the pool has no addresses', summary: 'a pool without addresses' },
-  FUL_ERR_POOL_SELECTOR: { template: '{field}: {value} {reason}', summary: 'a bad node selector: operator, values, label key or label value' },
+  FUL_ERR_POOL_SELECTOR: {
+    template: '{field}: {value} {reason}',
+    summary: 'a bad label selector (of nodes, namespaces, Services or pools): operator, values, label key or value, a repeated selector',
+  },
+  FUL_ERR_POOL_ALLOCATION: { template: '{field}: {value} {reason}', summary: 'a bad serviceAllocation: a priority that is not an integer of 0 or more, a bad or repeated namespace' },
   FUL_ERR_POOL_INTERFACE: { template: '{field}: {value} {reason}', summary: 'a bad or repeated interface name' },
   FUL_WARN_HOST_BITS: { template: '{field}: {value} has host bits set; it means the network {network}', summary: 'warning: a CIDR with host bits set' },
   FUL_WARN_NO_USABLE_ADDRESS: {
@@ -42,6 +53,15 @@ export const ERROR_CODES = {
   },
   FUL_WARN_NO_POOLS: { template: 'the config has no address pools: no Service will get an address', summary: 'warning: the config has no pools' },
   FUL_WARN_CONFIGMAP_NAME: { template: 'ConfigMap "{configMap}": Fulcrum reads {expected}', summary: 'warning: the ConfigMap is not fulcrum-system/config' },
+  FUL_WARN_CONFIG_IGNORED: {
+    template: '{field} is ignored: {reason}',
+    summary: "warning: a MetalLB field or kind that changes nothing Fulcrum does (preferredNodeSelectors, MetalLB's status kinds)",
+  },
+  FUL_WARN_POOL_NOT_ANNOUNCED: {
+    template: '{field}: no L2Advertisement selects the pool: its addresses are assigned but not announced',
+    summary: 'warning: an IPAddressPool without an L2Advertisement (MetalLB does the same)',
+  },
+  FUL_WARN_UNKNOWN_POOL: { template: '{field}: {value} is not the name of any IPAddressPool', summary: 'warning: an L2Advertisement names a pool that is not there (MetalLB ignores it too)' },
 
   // Kubernetes API (src/k8s).
   FUL_ERR_KUBECONFIG: { template: '{source}: {reason}', summary: 'no usable kubeconfig or in-cluster configuration' },

@@ -1,5 +1,5 @@
 import type { V1Node, V1Service } from '@kubernetes/client-node';
-import { poolSelectsNode } from '../../src/config/node-selector.js';
+import { poolInterfacesOn, poolSelectsNode } from '../../src/config/node-selector.js';
 import type { Config, Pool } from '../../src/config/types.js';
 import { parseAddress, rangeContains } from '../../src/address.js';
 import { annotationText } from '../../src/service/annotations.js';
@@ -122,7 +122,8 @@ function planAddress(address: string, g: Gathered, s: SpeakerSnapshot, nodesByNa
   const base = { address, services, pool: g.pool?.name };
   if (!g.pool) return { ...base, interfaces: [], owner: { kind: 'none', reason: 'noPool' } };
   const pool = g.pool;
-  const interfaces = pool.interfaces.length === 0 ? [...s.interfaces] : s.interfaces.filter((i) => pool.interfaces.includes(i));
+  // This node's: the interfaces of the pool's advertisements that select it (src/config/node-selector.ts).
+  const interfaces = poolInterfacesOn(pool, nodesByName.get(s.me)?.metadata?.labels ?? {}, s.interfaces);
   const eligible = [...nodesByName.values()].filter((n) => nodeEligibility(n, pool, s.alive).eligible).map((n) => n.metadata!.name!);
   const local = localPreference(g.services, eligible, s.endpoints);
   const candidates = local ? eligible.filter((n) => (local.get(n) ?? 0) > 0) : eligible;

@@ -1,5 +1,5 @@
 import { renderMessage, type ErrorParams } from '../errors.js';
-import type { ConfigIssue, ConfigIssueCode } from './types.js';
+import type { ConfigIssue, ConfigIssueCode, ObjectRef } from './types.js';
 
 type ConfigErrorCode = Extract<ConfigIssueCode, `FUL_ERR_${string}`>;
 type ConfigWarningCode = Extract<ConfigIssueCode, `FUL_WARN_${string}`>;
@@ -9,14 +9,29 @@ type ConfigWarningCode = Extract<ConfigIssueCode, `FUL_WARN_${string}`>;
  * the templates of the error registry (src/error-codes.ts), like the messages of thrown errors.
  */
 export class IssueList {
-  readonly all: ConfigIssue[] = [];
+  readonly all: ConfigIssue[];
+  readonly #object: ObjectRef | undefined;
+
+  constructor(all: ConfigIssue[] = [], object?: ObjectRef) {
+    this.all = all;
+    this.#object = object;
+  }
+
+  /** The same list, with every issue raised through it tagged with `object` (for an Event on it). */
+  about(object: ObjectRef): IssueList {
+    return new IssueList(this.all, object);
+  }
 
   error<C extends ConfigErrorCode>(code: C, params: ErrorParams<C>): void {
-    this.all.push({ severity: 'error', code, message: renderMessage(code, params) });
+    this.#push({ severity: 'error', code, message: renderMessage(code, params) });
   }
 
   warn<C extends ConfigWarningCode>(code: C, params: ErrorParams<C>): void {
-    this.all.push({ severity: 'warning', code, message: renderMessage(code, params) });
+    this.#push({ severity: 'warning', code, message: renderMessage(code, params) });
+  }
+
+  #push(issue: ConfigIssue): void {
+    this.all.push(this.#object ? { ...issue, object: this.#object } : issue);
   }
 
   get hasErrors(): boolean {

@@ -1,19 +1,49 @@
-import YAML from 'yaml';
 import { IssueList, checkKeys, isMapping, show } from './issues.js';
+import { flattenLists, isManifest, readDocuments, readYaml } from './documents.js';
+import { isMetalLBObject, convertMetalLB } from './metallb.js';
 import { parsePool, type ParsedPool } from './pool.js';
-import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, type Config, type ParseConfigResult } from './types.js';
-import { rangesOverlap, type AddressRange } from '../address.js';
+import { checkPools } from './pool-checks.js';
+import { CONFIGMAP_KEY, CONFIGMAP_NAME, CONFIGMAP_NAMESPACE, type Config, type ParseConfigResult, type ParseInputResult } from './types.js';
 
 /**
- * Text in, validated config or every error out. Pure: no I/O, no logging.
+ * The ConfigMap's config: text in, validated config or every error out. Pure: no I/O, no logging.
  *
  * The input is either the bare config (the YAML under the ConfigMap's `config` key) or a whole
- * ConfigMap manifest (possibly among other documents). YAML is read as 1.2 (so a label value
- * `no` stays a string); boolean fields also take the YAML 1.1 words MetalLB's yaml.v2 took.
+ * ConfigMap manifest (possibly among other documents, or in a `kind: List`). YAML is read as
+ * 1.2 (so a label value `no` stays a string); boolean fields also take the YAML 1.1 words
+ * MetalLB's yaml.v2 took.
  */
 export function parseConfig(text: string): ParseConfigResult {
   const issues = new IssueList();
-  const config = parseText(issues, text);
+  const values = readDocuments(issues, text);
+  return result(issues, values === undefined ? undefined : parseConfigMapValues(issues, flattenLists(values)));
+}
+
+/**
+ * What `fulcrum check-config` reads: the ConfigMap (or its bare config) as `parseConfig`, or a
+ * file of MetalLB resources (a multi-document manifest, or a `kubectl get ipaddresspools,
+ * l2advertisements -A -o yaml` List) as `parseMetalLBResources`. The input is MetalLB's when it
+ * holds any `metallb.io/*` object; a ConfigMap with a `config` key beside them is refused,
+ * since Fulcrum reads one source at a time.
+ */
+export function parseConfigInput(text: string): ParseInputResult {
+  const issues = new IssueList();
+  const values = readDocuments(issues, text);
+  const objects = values === undefined ? [] : flattenLists(values);
+  if (values === undefined || !objects.some(isMetalLBObject)) {
+    return { ...result(issues, values === undefined ? undefined : parseConfigMapValues(issues, objects)), source: 'configMap' };
+  }
+  const configMap = objects.filter(isMapping).find((o) => o.kind === 'ConfigMap' && isMapping(o.data) && o.data[CONFIGMAP_KEY] !== undefined);
+  if (configMap !== undefined) {
+    issues.error('FUL_ERR_CONFIG_MANIFEST', {
+      input: 'input',
+      reason: `has both MetalLB resources and ConfigMap "${objectId(configMap)}" with data.${CONFIGMAP_KEY}: Fulcrum reads one source, remove one of them`,
+    });
+  }
+  return { ...result(issues, convertMetalLB(issues, objects)), source: 'metallb' };
+}
+
+function result(issues: IssueList, config: Config | undefined): ParseConfigResult {
   const errors = issues.all.filter((i) => i.severity === 'error').map((i) => i.message);
   const warnings = issues.all.filter((i) => i.severity === 'warning').map((i) => i.message);
   if (config === undefined || errors.length > 0) return { ok: false, errors, warnings, issues: issues.all };
@@ -22,53 +52,26 @@ export function parseConfig(text: string): ParseConfigResult {
 
 const TOP_KEYS = ['address-pools', 'peers', 'bgp-communities'] as const;
 
-type YamlResult = { ok: true; values: unknown[] } | { ok: false; message: string };
-
-function readYaml(text: string): YamlResult {
-  try {
-    const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
-    const list = Array.isArray(docs) ? docs : [];
-    for (const doc of list) {
-      const first = doc.errors[0];
-      if (first) return { ok: false, message: firstLine(first.message) };
-    }
-    return { ok: true, values: list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((v) => v !== null && v !== undefined) };
-  } catch (err) {
-    // The yaml package throws on alias bombs and similar; its message is still one line.
-    return { ok: false, message: firstLine(err instanceof Error ? err.message : String(err)) };
-  }
+function objectId(o: Record<string, unknown>): string {
+  const meta = isMapping(o.metadata) ? o.metadata : {};
+  return `${typeof meta.namespace === 'string' ? meta.namespace : CONFIGMAP_NAMESPACE}/${typeof meta.name === 'string' ? meta.name : '?'}`;
 }
 
-function firstLine(message: string): string {
-  return message.split('\n')[0]!.trim();
-}
-
-function parseText(issues: IssueList, text: string): Config | undefined {
-  // YAML forbids C0 controls (but tab, LF, CR) and DEL; U+FFFD is what invalid UTF-8 decodes to.
-  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(text)) {
-    issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: 'is not YAML: it contains control characters or invalid UTF-8 (a binary file?)' });
-    return undefined;
-  }
-  const outer = readYaml(text);
-  if (!outer.ok) {
-    issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: `is not YAML: ${outer.message}` });
-    return undefined;
-  }
-  const isManifest = (v: unknown) => isMapping(v) && (v.kind !== undefined || v.apiVersion !== undefined);
-  if (outer.values.length === 0) {
+function parseConfigMapValues(issues: IssueList, values: readonly unknown[]): Config | undefined {
+  if (values.length === 0) {
     issues.warn('FUL_WARN_NO_POOLS', {});
     return { pools: [] };
   }
-  if (!outer.values.some(isManifest)) {
-    if (outer.values.length > 1) {
-      issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: `has ${outer.values.length} YAML documents; a bare config is one document` });
+  if (!values.some(isManifest)) {
+    if (values.length > 1) {
+      issues.error('FUL_ERR_CONFIG_YAML', { input: 'input', reason: `has ${values.length} YAML documents; a bare config is one document` });
       return undefined;
     }
-    return parseBareConfig(issues, outer.values[0], '');
+    return parseBareConfig(issues, values[0], '');
   }
-  const configMaps = outer.values.filter((v): v is Record<string, unknown> => isMapping(v) && v.kind === 'ConfigMap');
+  const configMaps = values.filter((v): v is Record<string, unknown> => isMapping(v) && v.kind === 'ConfigMap');
   if (configMaps.length === 0) {
-    const kinds = outer.values.map((v) => (isMapping(v) ? show(v.kind) : show(v))).join(', ');
+    const kinds = values.map((v) => (isMapping(v) ? show(v.kind) : show(v))).join(', ');
     issues.error('FUL_ERR_CONFIG_MANIFEST', { input: 'input', reason: `is a manifest of kind ${kinds}, not a ConfigMap` });
     return undefined;
   }
@@ -86,7 +89,7 @@ function parseText(issues: IssueList, text: string): Config | undefined {
     chosen = ours[0]!;
   }
   const { name, namespace } = named(chosen);
-  const id = `${typeof namespace === 'string' ? namespace : CONFIGMAP_NAMESPACE}/${typeof name === 'string' ? name : '?'}`;
+  const id = objectId(chosen);
   if (name !== CONFIGMAP_NAME || (namespace !== undefined && namespace !== CONFIGMAP_NAMESPACE)) {
     issues.warn('FUL_WARN_CONFIGMAP_NAME', { configMap: id, expected: `${CONFIGMAP_NAMESPACE}/${CONFIGMAP_NAME}` });
   }
@@ -143,38 +146,6 @@ function parseBareConfig(issues: IssueList, raw: unknown, where: string): Config
     const pool = parsePool(issues, i, item);
     if (pool) parsed.push(pool);
   });
-  checkDuplicateNames(issues, parsed);
-  checkOverlaps(issues, parsed);
+  checkPools(parsed, () => issues);
   return { pools: parsed.map((p) => p.pool) };
-}
-
-function checkDuplicateNames(issues: IssueList, pools: readonly ParsedPool[]): void {
-  const first = new Map<string, number>();
-  for (const p of pools) {
-    if (p.pool.name === '') continue;
-    const seen = first.get(p.pool.name);
-    if (seen === undefined) first.set(p.pool.name, p.index);
-    else issues.error('FUL_ERR_POOL_NAME', { field: `${p.label}: name`, reason: `${show(p.pool.name)} is already the name of address-pools[${seen}]` });
-  }
-}
-
-/** Sorts every range by (family, first) and sweeps once: O(n log n), whatever the sizes. */
-function checkOverlaps(issues: IssueList, pools: readonly ParsedPool[]): void {
-  type Entry = { range: AddressRange; pool: ParsedPool; field: string };
-  const entries: Entry[] = [];
-  for (const pool of pools) {
-    pool.pool.ranges.forEach((range, i) => entries.push({ range, pool, field: `addresses[${pool.addressIndexes[i]}]` }));
-  }
-  entries.sort((a, b) => {
-    if (a.range.family !== b.range.family) return a.range.family < b.range.family ? -1 : 1;
-    return a.range.first < b.range.first ? -1 : a.range.first > b.range.first ? 1 : 0;
-  });
-  let reach: Entry | undefined; // the entry reaching furthest so far, within the current family
-  for (const e of entries) {
-    if (reach && rangesOverlap(reach.range, e.range)) {
-      const other = reach.pool === e.pool ? `${reach.field} ${show(reach.range.text)}` : `${show(reach.range.text)} of ${reach.pool.label}`;
-      issues.error('FUL_ERR_POOL_OVERLAP', { field: `${e.pool.label}: ${e.field}`, value: show(e.range.text), other });
-    }
-    if (!reach || reach.range.family !== e.range.family || e.range.last > reach.range.last) reach = e;
-  }
 }

@@ -19,9 +19,13 @@ export const POOL_KEYS = [
 /** A pool parsed as far as its own fields go; cross-pool checks (names, overlaps) come later. */
 export interface ParsedPool {
   readonly pool: Pool;
-  /** `pool "web"`, or `address-pools[3]` when the name is missing or unusable. */
+  /** `pool "web"`, or `address-pools[3]` when the name is missing or unusable; `IPAddressPool "metallb-system/web"`. */
   readonly label: string;
-  readonly index: number;
+  /** How another pool's message names this one's place: `address-pools[0]`, `IPAddressPool "metallb-system/web"`. */
+  readonly ref: string;
+  /** The field paths of the name and of the address list: `name`/`addresses`, `metadata.name`/`spec.addresses`. */
+  readonly nameField: string;
+  readonly addressField: string;
   /** For each of `pool.ranges`, its index in the YAML `addresses` list (bad items are skipped). */
   readonly addressIndexes: readonly number[];
 }
@@ -37,7 +41,11 @@ const YAML11_BOOLEANS = new Map([
 ]);
 
 function booleanField(issues: IssueList, where: string, raw: Record<string, unknown>, key: string, fallback: boolean): boolean {
-  const value = raw[key];
+  return parseBoolean(issues, `${where}${key}`, raw[key], fallback);
+}
+
+/** A boolean field (`field` is its whole path for messages); absent: `fallback`. */
+export function parseBoolean(issues: IssueList, field: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined || value === null) return fallback;
   if (typeof value === 'boolean') return value;
   // MetalLB read its config with yaml.v2 (YAML 1.1), where yes/no/on/off are booleans too.
@@ -45,7 +53,7 @@ function booleanField(issues: IssueList, where: string, raw: Record<string, unkn
     const word = YAML11_BOOLEANS.get(value.toLowerCase());
     if (word !== undefined) return word;
   }
-  issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}${key}`, value: show(value), expected: 'a boolean (true or false)' });
+  issues.error('FUL_ERR_CONFIG_TYPE', { field, value: show(value), expected: 'a boolean (true or false)' });
   return fallback;
 }
 
@@ -79,19 +87,22 @@ function protocol(issues: IssueList, where: string, raw: Record<string, unknown>
   issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}protocol`, value: show(value), expected: 'a protocol (only "layer2" is supported)' });
 }
 
-function addresses(issues: IssueList, where: string, raw: Record<string, unknown>, indexes: number[]): AddressRange[] {
-  const value = raw.addresses;
+/**
+ * A pool's address list (`where` is the path of the list: `pool "web": addresses`); `indexes`
+ * gets, for each range returned, its index in the list (bad items are reported and skipped).
+ */
+export function parseAddresses(issues: IssueList, where: string, value: unknown, indexes: number[]): AddressRange[] {
   if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) {
-    issues.error('FUL_ERR_POOL_EMPTY', { field: `${where}addresses` });
+    issues.error('FUL_ERR_POOL_EMPTY', { field: where });
     return [];
   }
   if (!Array.isArray(value)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}addresses`, value: show(value), expected: 'a list of ranges' });
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: where, value: show(value), expected: 'a list of ranges' });
     return [];
   }
   const ranges: AddressRange[] = [];
   value.forEach((item: unknown, i) => {
-    const field = `${where}addresses[${i}]`;
+    const field = `${where}[${i}]`;
     if (typeof item !== 'string') {
       const hint = typeof item === 'number' ? ' (YAML read it as a number: quote it)' : '';
       issues.error('FUL_ERR_POOL_RANGE', { field, value: show(item), reason: `is not an IP range${hint}` });
@@ -111,21 +122,21 @@ function addresses(issues: IssueList, where: string, raw: Record<string, unknown
   return ranges;
 }
 
-function interfaces(issues: IssueList, where: string, raw: Record<string, unknown>): string[] {
-  const value = raw.interfaces;
+/** An interface list (`where` is its path: `pool "web": interfaces`); absent: every interface. */
+export function parseInterfaces(issues: IssueList, where: string, value: unknown): string[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
-    issues.error('FUL_ERR_CONFIG_TYPE', { field: `${where}interfaces`, value: show(value), expected: 'a list of interface names' });
+    issues.error('FUL_ERR_CONFIG_TYPE', { field: where, value: show(value), expected: 'a list of interface names' });
     return [];
   }
   const names: string[] = [];
   value.forEach((item: unknown, i) => {
     if (typeof item !== 'string' || !INTERFACE_NAME.test(item) || item === '.' || item === '..') {
-      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}interfaces[${i}]`, value: show(item), reason: 'is not an interface name (1-15 characters, no "/", ":" or spaces)' });
+      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}[${i}]`, value: show(item), reason: 'is not an interface name (1-15 characters, no "/", ":" or spaces)' });
       return;
     }
     if (names.includes(item)) {
-      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}interfaces[${i}]`, value: show(item), reason: 'is listed twice' });
+      issues.error('FUL_ERR_POOL_INTERFACE', { field: `${where}[${i}]`, value: show(item), reason: 'is listed twice' });
       return;
     }
     names.push(item);
@@ -152,7 +163,7 @@ export function parsePool(issues: IssueList, index: number, raw: unknown): Parse
   protocol(issues, where, raw);
   bgpAdvertisements(issues, where, raw);
   const addressIndexes: number[] = [];
-  const ranges = addresses(issues, where, raw, addressIndexes);
+  const ranges = parseAddresses(issues, `${where}addresses`, raw.addresses, addressIndexes);
   const pool: Pool = {
     name: name ?? '',
     protocol: 'layer2',
@@ -160,11 +171,16 @@ export function parsePool(issues: IssueList, index: number, raw: unknown): Parse
     autoAssign: booleanField(issues, where, raw, 'auto-assign', true),
     avoidBuggyIps: booleanField(issues, where, raw, 'avoid-buggy-ips', false),
     disabled: booleanField(issues, where, raw, 'disabled', false),
-    nodeSelectors: parseNodeSelectors(issues, where, raw['node-selectors']),
-    interfaces: interfaces(issues, where, raw),
+    serviceAllocation: undefined,
+    advertisements: [{ nodeSelectors: parseNodeSelectors(issues, where, raw['node-selectors']), interfaces: parseInterfaces(issues, `${where}interfaces`, raw.interfaces) }],
   };
-  if (pool.avoidBuggyIps && ranges.length > 0 && ranges.every((r) => buggyCount(r) === rangeSize(r))) {
-    issues.warn('FUL_WARN_NO_USABLE_ADDRESS', { field: `${where}avoid-buggy-ips` });
+  warnNoUsableAddress(issues, `${where}avoid-buggy-ips`, pool);
+  return { pool, label, ref: `address-pools[${index}]`, nameField: 'name', addressField: 'addresses', addressIndexes };
+}
+
+/** Warns when avoid-buggy-ips leaves the pool nothing to give (`field`: the flag's path). */
+export function warnNoUsableAddress(issues: IssueList, field: string, pool: Pool): void {
+  if (pool.avoidBuggyIps && pool.ranges.length > 0 && pool.ranges.every((r) => buggyCount(r) === rangeSize(r))) {
+    issues.warn('FUL_WARN_NO_USABLE_ADDRESS', { field });
   }
-  return { pool, label, index, addressIndexes };
 }

@@ -1,7 +1,20 @@
 import { checkKeys, isMapping, show, type IssueList } from './issues.js';
-import type { MatchExpression, NodeSelector, SelectorOperator } from './types.js';
+import { selectorText } from './node-selector.js';
+import type { LabelSelector, MatchExpression, SelectorOperator } from './types.js';
 
-const SELECTOR_KEYS = ['match-labels', 'match-expressions'] as const;
+/**
+ * How a selector is spelled: the ConfigMap's `node-selectors` use kebab-case keys; MetalLB's
+ * resources use Kubernetes' `metav1.LabelSelector`, whose repeated selectors and repeated values
+ * MetalLB refuses (so Fulcrum refuses them there too).
+ */
+export interface SelectorStyle {
+  readonly labels: string;
+  readonly expressions: string;
+  readonly refuseRepeats: boolean;
+}
+export const LEGACY_SELECTOR: SelectorStyle = { labels: 'match-labels', expressions: 'match-expressions', refuseRepeats: false };
+export const KUBERNETES_SELECTOR: SelectorStyle = { labels: 'matchLabels', expressions: 'matchExpressions', refuseRepeats: true };
+
 const EXPRESSION_KEYS = ['key', 'operator', 'values'] as const;
 const OPERATORS: readonly SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
@@ -22,6 +35,16 @@ export function isLabelValue(value: string): boolean {
   return value === '' || LABEL_NAME.test(value);
 }
 
+/** An object name most kinds take (IPAddressPool, L2Advertisement): a DNS subdomain of at most 253 characters. */
+export function isObjectName(name: string): boolean {
+  return name.length <= 253 && DNS_SUBDOMAIN.test(name);
+}
+
+/** A namespace name: a DNS label (RFC 1123), at most 63 characters. */
+export function isNamespaceName(name: string): boolean {
+  return /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name);
+}
+
 /** Label values as MetalLB's yaml.v2 read them: numbers become their text. */
 function labelValue(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
@@ -32,16 +55,16 @@ function labelValue(value: unknown): string | undefined {
 function matchLabels(issues: IssueList, where: string, raw: unknown): Record<string, string> {
   if (raw === undefined || raw === null) return {};
   if (!isMapping(raw)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels`, value: show(raw), reason: 'is not a mapping of label to value' });
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: where, value: show(raw), reason: 'is not a mapping of label to value' });
     return {};
   }
   const labels: Record<string, string> = {};
   for (const [key, rawValue] of Object.entries(raw)) {
     const value = labelValue(rawValue);
     if (!isLabelKey(key)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels`, value: show(key), reason: 'is not a valid label key' });
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: where, value: show(key), reason: 'is not a valid label key' });
     } else if (value === undefined || !isLabelValue(value)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-labels[${key}]`, value: show(rawValue), reason: 'is not a valid label value' });
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}[${key}]`, value: show(rawValue), reason: 'is not a valid label value' });
     } else {
       labels[key] = value;
     }
@@ -49,7 +72,7 @@ function matchLabels(issues: IssueList, where: string, raw: unknown): Record<str
   return labels;
 }
 
-function expression(issues: IssueList, where: string, raw: unknown): MatchExpression | undefined {
+function expression(issues: IssueList, where: string, raw: unknown, style: SelectorStyle): MatchExpression | undefined {
   if (!isMapping(raw)) {
     issues.error('FUL_ERR_POOL_SELECTOR', { field: where.replace(/\.$/, ''), value: show(raw), reason: 'is not an expression (key, operator, values)' });
     return undefined;
@@ -78,6 +101,9 @@ function expression(issues: IssueList, where: string, raw: unknown): MatchExpres
     if (value === undefined || !isLabelValue(value)) {
       issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values[${i}]`, value: show(item), reason: 'is not a valid label value' });
       ok = false;
+    } else if (style.refuseRepeats && values.includes(value)) {
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}values[${i}]`, value: show(item), reason: 'is listed twice' });
+      ok = false;
     } else {
       values.push(value);
     }
@@ -95,34 +121,52 @@ function expression(issues: IssueList, where: string, raw: unknown): MatchExpres
 }
 
 /** Parses a pool's `node-selectors` list (absent or empty: every node). */
-export function parseNodeSelectors(issues: IssueList, poolWhere: string, raw: unknown): NodeSelector[] {
+export function parseNodeSelectors(issues: IssueList, poolWhere: string, raw: unknown): LabelSelector[] {
+  return parseLabelSelectors(issues, `${poolWhere}node-selectors`, raw, LEGACY_SELECTOR);
+}
+
+/**
+ * Parses a list of label selectors (`where` is the list's path for messages: `pool "web":
+ * node-selectors`, `IPAddressPool "metallb-system/web": spec.serviceAllocation.serviceSelectors`).
+ * Absent or empty: no selector. A selector with a bad part is reported and left out.
+ */
+export function parseLabelSelectors(issues: IssueList, where: string, raw: unknown, style: SelectorStyle): LabelSelector[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
-    issues.error('FUL_ERR_POOL_SELECTOR', { field: `${poolWhere}node-selectors`, value: show(raw), reason: 'is not a list of selectors' });
+    issues.error('FUL_ERR_POOL_SELECTOR', { field: where, value: show(raw), reason: 'is not a list of selectors' });
     return [];
   }
-  const selectors: NodeSelector[] = [];
+  const selectors: LabelSelector[] = [];
+  const texts = new Map<string, number>();
   raw.forEach((item: unknown, i) => {
-    const where = `${poolWhere}node-selectors[${i}].`;
+    const at = `${where}[${i}]`;
     if (!isMapping(item)) {
-      issues.error('FUL_ERR_POOL_SELECTOR', { field: `${poolWhere}node-selectors[${i}]`, value: show(item), reason: 'is not a selector (match-labels, match-expressions)' });
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: at, value: show(item), reason: `is not a selector (${style.labels}, ${style.expressions})` });
       return;
     }
-    checkKeys(issues, `${poolWhere}node-selectors[${i}]: `, item, SELECTOR_KEYS);
-    const labels = matchLabels(issues, where, item['match-labels']);
-    const rawExpressions = item['match-expressions'];
+    checkKeys(issues, `${at}: `, item, [style.labels, style.expressions]);
+    const labels = matchLabels(issues, `${at}.${style.labels}`, item[style.labels]);
+    const rawExpressions = item[style.expressions];
     const expressions: MatchExpression[] = [];
     if (rawExpressions !== undefined && rawExpressions !== null) {
       if (!Array.isArray(rawExpressions)) {
-        issues.error('FUL_ERR_POOL_SELECTOR', { field: `${where}match-expressions`, value: show(rawExpressions), reason: 'is not a list of expressions' });
+        issues.error('FUL_ERR_POOL_SELECTOR', { field: `${at}.${style.expressions}`, value: show(rawExpressions), reason: 'is not a list of expressions' });
       } else {
         rawExpressions.forEach((e: unknown, j) => {
-          const parsed = expression(issues, `${where}match-expressions[${j}].`, e);
+          const parsed = expression(issues, `${at}.${style.expressions}[${j}].`, e, style);
           if (parsed) expressions.push(parsed);
         });
       }
     }
-    selectors.push({ matchLabels: labels, matchExpressions: expressions });
+    const selector = { matchLabels: labels, matchExpressions: expressions };
+    const text = selectorText(selector);
+    const seen = texts.get(text);
+    if (style.refuseRepeats && seen !== undefined) {
+      issues.error('FUL_ERR_POOL_SELECTOR', { field: at, value: text === '' ? 'the empty selector' : show(text), reason: `is the same selector as [${seen}]` });
+      return;
+    }
+    texts.set(text, i);
+    selectors.push(selector);
   });
   return selectors;
 }

@@ -4,11 +4,13 @@ import { addressKey, formatAddress, parseAddress, type Address, type Family } fr
 import { PoolState } from './pool-state.js';
 import { canShare, portPairs, type Sharer } from './sharing.js';
 import { chooseAddresses, locate, type Choice, type Failure } from './choose.js';
+import { NO_NAMESPACE_LABELS, pinnedMessage, poolServes, scopeOf, type ServiceScope } from './service-allocation.js';
 import type {
   AddressHolder,
   AllocationRequest,
   AssignResult,
   Assignment,
+  NamespaceLabels,
   PoolCount,
   ReleaseResult,
   SetConfigResult,
@@ -67,17 +69,22 @@ export class Allocator {
 
   /**
    * Gives the Service addresses for its request. An existing assignment that still satisfies
-   * the request is kept (no reshuffle); a PreferDualStack Service missing a family gets it
-   * added when its pool can. Otherwise a new choice is made as if the Service held nothing.
+   * the request (and whose pool still serves the Service) is kept (no reshuffle); a
+   * PreferDualStack Service missing a family gets it added when its pool can. Otherwise a new
+   * choice is made as if the Service held nothing; when that fails, the Service keeps what it had.
+   *
+   * `namespaces`: the labels of each namespace (the caller's Namespace cache), for the pools
+   * whose `serviceAllocation` selects namespaces by label; see `NamespaceLabels`.
    */
-  assign(service: ServiceKey, request: AllocationRequest): AssignResult {
+  assign(service: ServiceKey, request: AllocationRequest, namespaces: NamespaceLabels = NO_NAMESPACE_LABELS): AssignResult {
+    const scope = scopeOf(service, request, namespaces);
     const existing = this.#held.get(service);
     if (existing) {
-      const kept = this.#keep(existing, request);
+      const kept = this.#keep(existing, request, scope);
       if (kept) return this.#commit(service, existing, kept, request);
       this.#unindex(existing);
     }
-    const choice = chooseAddresses(this.#context(), service, request, existing?.assignment);
+    const choice = chooseAddresses(this.#context(), service, request, existing?.assignment, scope);
     if (choice.kind === 'failed') {
       if (existing) this.#index(existing);
       return choice;
@@ -89,9 +96,11 @@ export class Allocator {
   /**
    * Takes back addresses a Service already has (from its status, after a restart) when the
    * config and its request still allow them; families the request no longer wants are
-   * dropped. Disabled and auto-assign false pools are fine here. Says why when it refuses.
+   * dropped. Disabled and auto-assign false pools are fine here, a pool whose serviceAllocation
+   * does not serve the Service is not (`poolPinned`, as MetalLB clears such an address). Says
+   * why when it refuses. `namespaces`: as for `assign`.
    */
-  adopt(service: ServiceKey, addresses: readonly string[], request: AllocationRequest): AssignResult {
+  adopt(service: ServiceKey, addresses: readonly string[], request: AllocationRequest, namespaces: NamespaceLabels = NO_NAMESPACE_LABELS): AssignResult {
     const parsed: Address[] = [];
     for (const text of addresses) {
       const p = parseAddress(text.trim());
@@ -114,6 +123,8 @@ export class Allocator {
     if (request.pool !== undefined && request.pool !== at.pool.name) {
       return fail('wrongPool', `"${texts.join(',')}" is in pool "${at.pool.name}", not in the requested pool "${request.pool}"`);
     }
+    const scope = scopeOf(service, request, namespaces);
+    if (!poolServes(at.pool.pool, scope)) return fail('poolPinned', `"${texts.join(',')}": ${pinnedMessage(at.pool.pool, scope)}`);
     const existing = this.#held.get(service);
     if (existing) this.#unindex(existing);
     const conflict = this.#sharingConflict(service, request, wanted);
@@ -266,7 +277,7 @@ export class Allocator {
   }
 
   /** The existing assignment, adjusted to the new request, when it still satisfies it. */
-  #keep(existing: Held, request: AllocationRequest): Choice | undefined {
+  #keep(existing: Held, request: AllocationRequest, scope: ServiceScope): Choice | undefined {
     const { assignment } = existing;
     const addresses = orderByFamilies(existing.addresses.filter((a) => request.families.includes(a.family)), request.families);
     if (addresses.length === 0) return undefined;
@@ -276,10 +287,11 @@ export class Allocator {
     if (request.pool !== undefined && request.pool !== assignment.pool) return undefined;
     if (this.#sharingConflict(assignment.service, request, addresses) !== undefined) return undefined;
     const pool = this.#pools.get(assignment.pool)!;
+    if (!poolServes(pool.pool, scope)) return undefined;
     const missing = request.families.filter((f) => !addresses.some((a) => a.family === f));
     if (missing.length > 0 && request.requestedAddresses.length === 0 && !pool.pool.disabled) {
       // PreferDualStack topped up from the same pool; without a free address it stays as it is.
-      const more = chooseAddresses(this.#context(), assignment.service, { ...request, pool: pool.name, families: missing, familyPolicy: 'SingleStack' }, undefined);
+      const more = chooseAddresses(this.#context(), assignment.service, { ...request, pool: pool.name, families: missing, familyPolicy: 'SingleStack' }, undefined, scope);
       if (more.kind === 'chosen') return { kind: 'chosen', pool: pool.name, addresses: orderByFamilies([...addresses, ...more.addresses], request.families) };
     }
     return { kind: 'chosen', pool: assignment.pool, addresses };

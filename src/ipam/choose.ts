@@ -3,6 +3,7 @@ import { formatAddress, parseAddress, type Address, type Family } from '../addre
 import type { PoolState } from './pool-state.js';
 import { canShare, portPairs, type Sharer } from './sharing.js';
 import type { ServiceKey } from '../service/key.js';
+import { autoAssignPools, pinnedMessage, poolServes, type ServiceScope } from './service-allocation.js';
 import type { AllocationRequest, AssignFailureReason, Assignment } from './types.js';
 
 /**
@@ -103,9 +104,11 @@ function fromPool(view: StateView, newcomer: Sharer & { request: AllocationReque
  * Addresses for a request, as if the Service held nothing (the caller has taken its current
  * addresses out of the state). `previous` lets a disabled pool keep requested addresses the
  * Service already had. Order of precedence: requested addresses, then the pool annotation,
- * then the auto-assign pools in config order.
+ * then the auto-assign pools (src/ipam/service-allocation.ts: the pools pinned to the Service by
+ * priority, then the others, each in config order). Whichever way, the pool must serve the
+ * Service (`serviceAllocation`).
  */
-export function chooseAddresses(view: StateView, service: ServiceKey, request: AllocationRequest, previous: Assignment | undefined): Choice | Failure {
+export function chooseAddresses(view: StateView, service: ServiceKey, request: AllocationRequest, previous: Assignment | undefined, scope: ServiceScope): Choice | Failure {
   const newcomer = { service, request };
   if (request.pool !== undefined && !view.pools.has(request.pool)) return fail('unknownPool', `unknown pool "${request.pool}"`);
   if (request.requestedAddresses.length > 0) {
@@ -121,6 +124,7 @@ export function chooseAddresses(view: StateView, service: ServiceKey, request: A
     if (request.pool !== undefined && request.pool !== at.pool.name) {
       return fail('wrongPool', `requested ${texts.join(',')} is in pool "${at.pool.name}", not in the requested pool "${request.pool}"`);
     }
+    if (!poolServes(at.pool.pool, scope)) return fail('poolPinned', `requested ${texts.join(',')}: ${pinnedMessage(at.pool.pool, scope)}`);
     const hadThem = previous !== undefined && previous.pool === at.pool.name && texts.every((t) => previous.addresses.includes(t));
     if (at.pool.pool.disabled && !hadThem) return fail('poolDisabled', `pool "${at.pool.name}" is disabled: it keeps existing assignments but gives no new addresses`);
     for (const a of addresses) {
@@ -131,21 +135,29 @@ export function chooseAddresses(view: StateView, service: ServiceKey, request: A
   }
   if (request.pool !== undefined) {
     const pool = view.pools.get(request.pool)!;
+    if (!poolServes(pool.pool, scope)) return fail('poolPinned', pinnedMessage(pool.pool, scope));
     if (pool.pool.disabled) return fail('poolDisabled', `pool "${pool.name}" is disabled: it keeps existing assignments but gives no new addresses`);
     return fromPool(view, newcomer, pool, request.familyPolicy !== 'PreferDualStack');
   }
-  const pools = view.config.pools.filter((p) => p.autoAssign && !p.disabled).map((p) => view.pools.get(p.name)!);
-  // PreferDualStack: a pool that serves every family first, then one that serves any.
+  const { ranks, pinnedElsewhere } = autoAssignPools(view.config, scope);
+  // PreferDualStack: within a rank, a pool that serves every family first, then one that serves any.
   const passes = request.familyPolicy === 'PreferDualStack' ? [true, false] : [true];
   let exhausted = false;
-  for (const needAll of passes) {
-    for (const pool of pools) {
-      const r = fromPool(view, newcomer, pool, needAll);
-      if (r.kind === 'chosen') return r;
-      if (r.reason === 'poolExhausted') exhausted = true;
+  for (const rank of ranks) {
+    const pools = rank.map((p) => view.pools.get(p.name)!);
+    for (const needAll of passes) {
+      for (const pool of pools) {
+        const r = fromPool(view, newcomer, pool, needAll);
+        if (r.kind === 'chosen') return r;
+        if (r.reason === 'poolExhausted') exhausted = true;
+      }
     }
   }
   const families = request.families.join(request.familyPolicy === 'PreferDualStack' ? ' or ' : ' and ');
   if (exhausted) return fail('poolExhausted', `no available IPs: every auto-assign pool with ${families} addresses is full`);
+  const pinned = pinnedElsewhere.filter((p) => request.families.some((f) => view.pools.get(p.name)!.hasFamily(f))).map((p) => `"${p.name}"`);
+  if (pinned.length > 0) {
+    return fail('poolPinned', `no auto-assign pool with ${families} addresses serves ${service}: ${pinned.join(', ')} ${pinned.length === 1 ? 'serves' : 'serve'} other namespaces or Services (serviceAllocation)`);
+  }
   return fail('familyUnavailable', `no auto-assign pool has ${families} addresses`);
 }

@@ -4,3 +4,4 @@ export * from './types.js';
 export { serviceRequest, type ServiceLike, type ServiceRequestResult, type ServiceRequestOptions } from './request.js';
 export { Allocator } from './allocator.js';
 export { canShare, canShareWith, type Sharer, type SharingVerdict } from './sharing.js';
+export { poolServes, autoAssignPools, scopeOf, namespaceOf, type ServiceScope, type AutoAssignPools } from './service-allocation.js';

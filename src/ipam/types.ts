@@ -50,7 +50,20 @@ export interface AllocationRequest {
   readonly externalTrafficPolicy: TrafficPolicy;
   /** `spec.selector` (empty for Services without one); compared for sharing under Local. */
   readonly selector: Readonly<Record<string, string>>;
+  /**
+   * The Service's own `metadata.labels`, which a pool's `serviceAllocation.serviceSelectors`
+   * match (src/ipam/service-allocation.ts); absent: no labels.
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The labels of each namespace, by name: what a pool's `serviceAllocation.namespaceSelectors`
+ * match a Service's namespace against. The caller passes its Namespace cache as a map (the
+ * allocator stays pure). A namespace missing from it has only the label Kubernetes gives every
+ * namespace, `kubernetes.io/metadata.name: <name>`.
+ */
+export type NamespaceLabels = ReadonlyMap<string, Readonly<Record<string, string>>>;
 
 /** Why an assign or adopt failed. Each reason has its own metric label. */
 export type AssignFailureReason =
@@ -63,6 +76,7 @@ export type AssignFailureReason =
   | 'poolDisabled' // the pool is disabled: it keeps existing assignments but makes no new ones
   | 'familyUnavailable' // no usable pool has a range of the needed family
   | 'unknownPool' // the pool annotation names a pool that is not in the config
+  | 'poolPinned' // the pool (or every auto-assign pool with the family) serves other namespaces or Services (serviceAllocation)
   | 'requestMismatch'; // adopted addresses do not match the request (requested IPs, families)
 
 export type AssignResult =

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,140 @@ describe('fulcrum check-config (real CLI process)', () => {
       'pool "b": protocol: "bgp" is not supported, layer2 only',
       'pool "b": addresses[0]: "192.0.2.8/29" overlaps "192.0.2.0/28" of pool "web"',
     ]);
+  });
+
+  // MetalLB's resources: the manifests of its "Advanced AddressPool/L2 configuration" pages.
+  const METALLB = `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: cheap, namespace: metallb-system}
+spec:
+  addresses: [192.168.10.0/24, "2001:db8:10::/64"]
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: expensive, namespace: metallb-system}
+spec:
+  addresses: [42.176.25.64/30]
+  autoAssign: false
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: ippool-ns-service-alloc-sample, namespace: metallb-system}
+spec:
+  addresses: [192.168.20.0/24]
+  avoidBuggyIPs: true
+  serviceAllocation:
+    priority: 50
+    namespaces: [namespace-a, namespace-b]
+    namespaceSelectors:
+    - matchLabels: {foo: bar}
+    serviceSelectors:
+    - matchExpressions:
+      - {key: app, operator: In, values: [bar]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: example, namespace: metallb-system}
+spec:
+  ipAddressPools: [cheap, ippool-ns-service-alloc-sample]
+  nodeSelectors:
+  - matchLabels: {kubernetes.io/hostname: NodeA}
+  - matchLabels: {kubernetes.io/hostname: NodeB}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: eno1, namespace: metallb-system}
+spec:
+  interfaces: [eno1]
+`;
+
+  it('reads a file of MetalLB resources: a summary in MetalLB\'s words, with the L2Advertisements of each pool', async () => {
+    const run = await fulcrum(['check-config', file('metallb.yaml', METALLB)]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, '');
+    assert.match(run.stdout, /^config OK: 3 pools from MetalLB resources, 0 warnings\n/);
+    assert.match(run.stdout, /^cheap\s+2\s+256\s+18,446,744,073,709,551,616 \(2\^64\)\s+L2Advertisements: metallb-system\/eno1, metallb-system\/example$/m);
+    assert.match(run.stdout, /^expensive\s+1\s+4\s+-\s+autoAssign: false, L2Advertisements: metallb-system\/eno1$/m);
+    assert.match(
+      run.stdout,
+      /^ippool-ns-service-alloc-sample\s+1\s+254\s+-\s+avoidBuggyIPs, serviceAllocation: \{priority: 50, namespaces: \[namespace-a, namespace-b\], namespaceSelectors: 1, serviceSelectors: 1\}, L2Advertisements: metallb-system\/eno1, metallb-system\/example$/m,
+    );
+  });
+
+  it('reads a kubectl get ipaddresspools,l2advertisements -A -o yaml List from stdin, and warns about a pool nothing announces', async () => {
+    const list = `apiVersion: v1
+kind: List
+metadata: {resourceVersion: ""}
+items:
+- apiVersion: metallb.io/v1beta1
+  kind: IPAddressPool
+  metadata: {name: first-pool, namespace: metallb-system, uid: 0b6c, resourceVersion: "812", creationTimestamp: "2024-05-01T10:00:00Z"}
+  spec: {addresses: [192.168.1.240-192.168.1.250], autoAssign: true, avoidBuggyIPs: false}
+  status: {assignedIPv4: 2, assignedIPv6: 0, availableIPv4: 9, availableIPv6: 0}
+- apiVersion: metallb.io/v1beta1
+  kind: IPAddressPool
+  metadata: {name: second-pool, namespace: metallb-system}
+  spec: {addresses: [192.168.2.0/28]}
+- apiVersion: metallb.io/v1beta1
+  kind: L2Advertisement
+  metadata: {name: example, namespace: metallb-system}
+  spec: {ipAddressPools: [first-pool]}
+`;
+    const run = await fulcrum(['check-config', '-'], list);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^config OK: 2 pools from MetalLB resources, 1 warning$/m);
+    assert.match(run.stdout, /^first-pool\s+1\s+11\s+-\s+L2Advertisements: metallb-system\/example$/m);
+    assert.match(run.stdout, /^second-pool\s+1\s+16\s+-\s+not announced \(no L2Advertisement\)$/m);
+    assert.match(run.stdout, /^warning: IPAddressPool "metallb-system\/second-pool": no L2Advertisement selects the pool: its addresses are assigned but not announced$/m);
+  });
+
+  it('says which MetalLB kinds and fields it does not support, one error per line, and exits 1', async () => {
+    const text = `${METALLB}---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: peer1, namespace: metallb-system}
+spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.1}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: external, namespace: metallb-system}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: frontend-services, namespace: metallb-system}
+spec:
+  ipAddressPools: [cheap]
+  interfaces: [eth0]
+  serviceSelectors:
+  - matchLabels: {tier: frontend}
+  preferredNodeSelectors:
+  - {weight: 100, preference: {matchLabels: {node-role: edge}}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: web, namespace: metallb-system}
+spec:
+  addresses: [192.168.10.128/25, 192.168.30.300/32]
+  autoAsign: false
+`;
+    const run = await fulcrum(['check-config', file('metallb-bad.yaml', text)]);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+    assert.deepEqual(run.stderr.trimEnd().split('\n'), [
+      'BGPPeer "metallb-system/peer1": BGP is not supported, layer2 only',
+      'BGPAdvertisement "metallb-system/external": BGP is not supported, layer2 only',
+      'L2Advertisement "metallb-system/frontend-services": spec.serviceSelectors is not supported: Fulcrum announces every Service of a pool the same way; give those Services a pool of their own (serviceAllocation) and an L2Advertisement for it',
+      'IPAddressPool "metallb-system/web": spec: unknown key "autoAsign" (did you mean "autoAssign"?)',
+      'IPAddressPool "metallb-system/web": spec.addresses[1]: "192.168.30.300/32" is not an IP range',
+      'IPAddressPool "metallb-system/web": spec.addresses[0]: "192.168.10.128/25" overlaps "192.168.10.0/24" of IPAddressPool "metallb-system/cheap"',
+      'warning: L2Advertisement "metallb-system/frontend-services": spec.preferredNodeSelectors is ignored: Fulcrum elects the owner of an address among the eligible nodes by its own order (nodes with local endpoints first, then a hash)',
+    ]);
+  });
+
+  it('refuses MetalLB resources and the ConfigMap in one file: Fulcrum reads one source', async () => {
+    const run = await fulcrum(['check-config', file('both.yaml', `${METALLB}---\n${readFileSync(join(ROOT, 'config', 'examples', 'pools.yaml'), 'utf8')}`)]);
+    assert.equal(run.code, 1);
+    assert.deepEqual(run.stderr.trimEnd().split('\n'), ['input has both MetalLB resources and ConfigMap "fulcrum-system/config" with data.config: Fulcrum reads one source, remove one of them']);
   });
 
   const unreadable: Array<{ name: string; args: () => string[]; stdin?: Buffer; stderr: RegExp }> = [

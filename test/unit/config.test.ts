@@ -19,7 +19,7 @@ describe('parseConfig: valid configs', () => {
     {
       name: 'a MetalLB legacy pool gets the defaults: auto-assign on, no buggy-IP avoidance, enabled, every node and interface',
       text: pools(WEB),
-      pool: { name: 'web', autoAssign: true, avoidBuggyIps: false, disabled: false, nodeSelectors: [], interfaces: [] },
+      pool: { name: 'web', autoAssign: true, avoidBuggyIps: false, disabled: false, serviceAllocation: undefined, advertisements: [{ nodeSelectors: [], interfaces: [] }] },
     },
     {
       name: 'a start-end range and a CIDR of both families can share one pool',
@@ -58,20 +58,25 @@ describe('parseConfig: valid configs', () => {
     - {key: edge, operator: Exists}
     - {key: example.com/drain, operator: DoesNotExist}`),
       pool: {
-        nodeSelectors: [
+        advertisements: [
           {
-            matchLabels: { 'kubernetes.io/hostname': 'node-a', rack: '1' },
-            matchExpressions: [
-              { key: 'zone', operator: 'In', values: ['a', 'b'] },
-              { key: 'zone', operator: 'NotIn', values: ['c'] },
-              { key: 'edge', operator: 'Exists', values: [] },
-              { key: 'example.com/drain', operator: 'DoesNotExist', values: [] },
+            nodeSelectors: [
+              {
+                matchLabels: { 'kubernetes.io/hostname': 'node-a', rack: '1' },
+                matchExpressions: [
+                  { key: 'zone', operator: 'In', values: ['a', 'b'] },
+                  { key: 'zone', operator: 'NotIn', values: ['c'] },
+                  { key: 'edge', operator: 'Exists', values: [] },
+                  { key: 'example.com/drain', operator: 'DoesNotExist', values: [] },
+                ],
+              },
             ],
+            interfaces: [],
           },
         ],
       },
     },
-    { name: 'interfaces are read', text: pools('{name: web, addresses: [192.0.2.0/28], interfaces: [eth0, bond0.100]}'), pool: { interfaces: ['eth0', 'bond0.100'] } },
+    { name: 'interfaces are read', text: pools('{name: web, addresses: [192.0.2.0/28], interfaces: [eth0, bond0.100]}'), pool: { advertisements: [{ nodeSelectors: [], interfaces: ['eth0', 'bond0.100'] }] } },
     {
       name: 'a CIDR with host bits set is accepted with a warning naming the network',
       text: pools('{name: web, addresses: [192.0.2.5/24]}'),

@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config/parse.js';
 import type { Config } from '../../src/config/types.js';
 import { Allocator } from '../../src/ipam/allocator.js';
 import { asServiceKey } from '../../src/service/key.js';
-import type { AllocationRequest, AssignFailureReason, AssignResult } from '../../src/ipam/types.js';
+import type { AllocationRequest, AssignFailureReason, AssignResult, NamespaceLabels } from '../../src/ipam/types.js';
 
 /** Shared builders of the ipam tests (not a test file itself). */
 
@@ -37,9 +37,10 @@ export function req(overrides: Partial<AllocationRequest> = {}): AllocationReque
 
 export type Want = readonly string[] | { readonly fail: AssignFailureReason };
 
+/** `namespaces`: the namespace labels the caller passes (serviceAllocation.namespaceSelectors); default: the row's. */
 export type Step =
-  | { readonly assign: string; readonly req?: Partial<AllocationRequest>; readonly want: Want; readonly pool?: string; readonly changed?: boolean }
-  | { readonly adopt: string; readonly addresses: readonly string[]; readonly req?: Partial<AllocationRequest>; readonly want: Want }
+  | { readonly assign: string; readonly req?: Partial<AllocationRequest>; readonly want: Want; readonly pool?: string; readonly changed?: boolean; readonly namespaces?: NamespaceLabels }
+  | { readonly adopt: string; readonly addresses: readonly string[]; readonly req?: Partial<AllocationRequest>; readonly want: Want; readonly namespaces?: NamespaceLabels }
   | { readonly release: string; readonly want?: 'released' | 'notAssigned' }
   | { readonly setConfig: string; readonly refusedFor?: readonly string[]; readonly moved?: readonly string[] };
 
@@ -59,20 +60,26 @@ export function checkResult(call: string, result: AssignResult, want: Want, pool
   if (changed !== undefined) assert.equal(result.changed, changed, `${call}: changed`);
 }
 
-/** Runs the steps of one row, checking each result, the invariants, and that inputs are untouched. */
-export function runSteps(allocator: Allocator, steps: readonly Step[]): void {
+/**
+ * Runs the steps of one row, checking each result, the invariants, and that inputs are
+ * untouched. `namespaces`: the namespace labels passed to assign and adopt (a step may override).
+ */
+export function runSteps(allocator: Allocator, steps: readonly Step[], namespaces?: NamespaceLabels): void {
   for (const step of steps) {
     if ('assign' in step) {
       const request = req(step.req);
       const before = structuredClone(request);
+      const ns = step.namespaces ?? namespaces;
+      const nsBefore = structuredClone(ns);
       const call = `assign("${step.assign}", ${JSON.stringify(step.req ?? {})})`;
-      checkResult(call, allocator.assign(asServiceKey(step.assign), request), step.want, step.pool, step.changed);
+      checkResult(call, allocator.assign(asServiceKey(step.assign), request, ns), step.want, step.pool, step.changed);
       assert.deepEqual(request, before, `${call} did not mutate the request`);
+      assert.deepEqual(ns, nsBefore, `${call} did not mutate the namespace labels`);
     } else if ('adopt' in step) {
       const request = req(step.req);
       const addresses = [...step.addresses];
       const call = `adopt("${step.adopt}", ${JSON.stringify(step.addresses)}, ${JSON.stringify(step.req ?? {})})`;
-      checkResult(call, allocator.adopt(asServiceKey(step.adopt), addresses, request), step.want);
+      checkResult(call, allocator.adopt(asServiceKey(step.adopt), addresses, request, step.namespaces ?? namespaces), step.want);
       assert.deepEqual(addresses, step.addresses, `${call} did not mutate the addresses`);
     } else if ('release' in step) {
       assert.equal(allocator.release(asServiceKey(step.release)).kind, step.want ?? 'released', `release("${step.release}")`);
