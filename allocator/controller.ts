@@ -10,10 +10,11 @@ import { configMaps, services } from '../src/k8s/resources.js';
 import { patchServiceAnnotations, writeServiceLoadBalancerStatus } from '../src/k8s/status-writer.js';
 import { done, WorkQueue, type ReconcileResult } from '../src/k8s/workqueue.js';
 import type { Logger } from '../src/log.js';
+import { ALLOCATED_POOL_ANNOTATION } from '../src/service/annotations.js';
 import { ingressIps } from '../src/service/ingress.js';
 import { keyOf } from '../src/service/key.js';
 import { responsibility } from '../src/service/ours.js';
-import { desiredStatus, poolAnnotationPatch } from './desired.js';
+import { desiredStatus, holdingRequest, poolAnnotationPatch } from './desired.js';
 import type { EventRecorder, EventType } from '../src/k8s/events.js';
 import { allocatorMetrics as m } from './metrics.js';
 
@@ -194,24 +195,34 @@ export class AllocatorController {
   /**
    * Restart without reshuffle: every address already written in a status is adopted before
    * any new assignment, so a Service listed before the ConfigMap arrived can never be given an
-   * address that another Service already shows.
+   * address that another Service already shows. A Service whose request is invalid (two
+   * annotation prefixes that disagree, a bad spec) keeps what it shows, as it would without the
+   * restart: it holds its addresses, after every valid Service, until it is fixed.
    */
   #adoptAll(): void {
     let adopted = 0;
+    const invalid: { key: ServiceKey; svc: V1Service; addresses: string[] }[] = [];
     for (const svc of this.#services.list()) {
       const addresses = ingressIps(svc);
       if (addresses.length === 0 || responsibility(svc, this.#o.lbClass).kind !== 'ours') continue;
       const req = serviceRequest(svc, { loadBalancerClass: this.#o.lbClass });
       const key = keyOf(svc);
       if (req.kind !== 'request') {
-        this.#notAdopted.set(key, req.message);
+        if (req.kind === 'invalid') invalid.push({ key, svc, addresses });
+        else this.#notAdopted.set(key, req.message);
         continue;
       }
       const r = this.#ipam.adopt(key, addresses, req.request);
       if (r.kind === 'assigned') adopted++;
       else this.#notAdopted.set(key, r.message);
     }
-    this.#log.info({ event: 'adopted', adopted, refused: this.#notAdopted.size }, 'adopted addresses from Service status');
+    let held = 0;
+    for (const { key, svc, addresses } of invalid) {
+      const r = this.#ipam.adopt(key, addresses, holdingRequest(svc, addresses));
+      if (r.kind === 'assigned') held++;
+      else this.#notAdopted.set(key, r.message);
+    }
+    this.#log.info({ event: 'adopted', adopted, heldForInvalid: held, refused: this.#notAdopted.size }, 'adopted addresses from Service status');
   }
 
   #enqueueAll(): void {
@@ -301,7 +312,8 @@ export class AllocatorController {
   async #letGo(key: ServiceKey, svc: V1Service, reason: string): Promise<ReconcileResult> {
     const released = this.#ipam.release(key);
     if (released.kind === 'released') this.#updateCounts();
-    const ours = released.kind === 'released' || poolAnnotationPatch(svc, null) !== undefined;
+    // Ours only by our own annotation: a MetalLB-written pool says nothing about who holds it now.
+    const ours = released.kind === 'released' || svc.metadata?.annotations?.[ALLOCATED_POOL_ANNOTATION] !== undefined;
     if (ours && reason !== 'deleting') {
       // The API server already cleared the status on a type change; a class change leaves it.
       const freed = released.kind === 'released' ? released.addresses : ingressIps(svc);

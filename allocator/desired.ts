@@ -1,5 +1,7 @@
 import type { V1LoadBalancerIngress, V1LoadBalancerStatus, V1Service } from '@kubernetes/client-node';
-import { ALLOCATED_POOL_ANNOTATION } from '../src/service/annotations.js';
+import { parseAddress, type Family } from '../src/address.js';
+import type { AllocationRequest } from '../src/ipam/types.js';
+import { allocatedPoolKeys } from '../src/service/annotations.js';
 
 /**
  * Pure decisions of the allocator about one Service: what its status should say, and the pool
@@ -17,8 +19,35 @@ export function desiredStatus(svc: V1Service, addresses: readonly string[]): V1L
   return ingress.length ? { ingress } : {};
 }
 
-/** The annotation patch that makes the Service show its pool (null removes it); undefined: no change. */
+/**
+ * The annotation patch that makes the Service show its pool (null removes it) under
+ * `fulcrum-lb.io/ip-allocated-from-pool` and each MetalLB prefix the Service uses
+ * (`allocatedPoolKeys`); undefined: no change.
+ */
 export function poolAnnotationPatch(svc: V1Service, pool: string | null): Record<string, string | null> | undefined {
-  const current = svc.metadata?.annotations?.[ALLOCATED_POOL_ANNOTATION] ?? null;
-  return current === pool ? undefined : { [ALLOCATED_POOL_ANNOTATION]: pool };
+  const current = svc.metadata?.annotations ?? {};
+  const patch: Record<string, string | null> = {};
+  for (const key of allocatedPoolKeys(svc)) if ((current[key] ?? null) !== pool) patch[key] = pool;
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}
+
+/**
+ * What a Service whose request is invalid holds after a restart: the addresses its status
+ * shows, shared with nobody, so that no other Service is given them while it waits to be fixed
+ * (before a restart the allocator keeps its assignment as it was). Adopt these after every
+ * valid Service, so that a valid sharer of the address is never the one refused.
+ */
+export function holdingRequest(svc: V1Service, addresses: readonly string[]): AllocationRequest {
+  const families = addresses.map((a) => parseAddress(a)).flatMap((p): Family[] => (p.ok ? [p.address.family] : []));
+  return {
+    pool: undefined,
+    requestedAddresses: [],
+    families,
+    familyPolicy: families.length > 1 ? 'RequireDualStack' : 'SingleStack',
+    sharingKey: undefined,
+    ports: [],
+    externalTrafficPolicy: svc.spec?.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
+    selector: { ...(svc.spec?.selector ?? {}) },
+    ...(svc.metadata?.labels !== undefined ? { labels: { ...svc.metadata.labels } } : {}),
+  };
 }

@@ -8,7 +8,7 @@ import type { AllocationRequest, IpFamilyPolicy, PortProtocol, ServicePort, Traf
  * @kubernetes/client-node is assignable to it; tests pass plain objects.
  */
 export interface ServiceLike {
-  readonly metadata?: { readonly namespace?: string; readonly name?: string; readonly annotations?: Readonly<Record<string, string>> };
+  readonly metadata?: { readonly namespace?: string; readonly name?: string; readonly labels?: Readonly<Record<string, string>>; readonly annotations?: Readonly<Record<string, string>> };
   readonly spec?: {
     readonly type?: string;
     readonly loadBalancerIP?: string;
@@ -119,13 +119,36 @@ function ports(svc: ServiceLike, spec: NonNullable<ServiceLike['spec']>): Servic
 }
 
 /**
- * Everything allocation needs from a Service, or why it cannot be served. Pure.
- *
- * Family rules: SingleStack serves the first of `ipFamilies` (else of the cluster IPs' families,
- * else IPv4); RequireDualStack both, in `ipFamilies` order; PreferDualStack both when a pool
- * can, at least one. Requested addresses fix the families: one per family, and SingleStack
- * takes one, RequireDualStack two.
+ * The families to serve, in the Service's family order (the order its status lists them in).
+ * SingleStack: the first of `ipFamilies` (else of the cluster IPs' families, else the requested
+ * address's, else IPv4). RequireDualStack: both; a Service the cluster gave one family is
+ * refused, as MetalLB does. PreferDualStack: the families the cluster gave it (one or both, as
+ * MetalLB does); both when no family is given. Requested addresses fix the families: one per
+ * family, each of a family the Service has; SingleStack takes one, RequireDualStack two,
+ * PreferDualStack one or two.
  */
+function servedFamilies(policy: IpFamilyPolicy, declared: readonly Family[], requested: readonly Address[]): Family[] | Invalid {
+  const primary = declared[0] ?? requested[0]?.family ?? 'IPv4';
+  if (policy === 'RequireDualStack' && declared.length === 1) {
+    return invalid('badSpec', `spec.ipFamilyPolicy RequireDualStack, but the cluster gave the Service only ${primary} (spec.ipFamilies, spec.clusterIPs)`);
+  }
+  const families: Family[] = policy === 'SingleStack' || declared.length === 1 ? [primary] : [primary, declared[1] ?? otherFamily(primary)];
+  if (requested.length === 0) return families;
+  const texts = requested.map(formatAddress).join(',');
+  if (policy === 'SingleStack' && (requested.length > 1 || requested[0]!.family !== primary)) {
+    return invalid('familyMismatch', `requested addresses "${texts}" do not match the SingleStack ${primary} Service`);
+  }
+  if (policy === 'RequireDualStack' && requested.length < 2) {
+    return invalid('familyMismatch', `requested address "${texts}": a RequireDualStack Service needs one per family`);
+  }
+  const foreign = requested.find((a) => !families.includes(a.family));
+  if (foreign) {
+    return invalid('familyMismatch', `requested address ${formatAddress(foreign)} is ${foreign.family}, and the cluster gave the ${policy} Service only ${primary} (spec.ipFamilies, spec.clusterIPs)`);
+  }
+  return families.filter((f) => requested.some((a) => a.family === f));
+}
+
+/** Everything allocation needs from a Service, or why it cannot be served. Pure. */
 export function serviceRequest(service: ServiceLike, options: ServiceRequestOptions = {}): ServiceRequestResult {
   const spec = service.spec ?? {};
   if (spec.type !== 'LoadBalancer') return { kind: 'ignored', reason: 'notLoadBalancer', message: `type is ${spec.type ?? 'ClusterIP'}, not LoadBalancer` };
@@ -148,19 +171,8 @@ export function serviceRequest(service: ServiceLike, options: ServiceRequestOpti
     return invalid('badSpec', `spec.ipFamilyPolicy: "${policyText}" is not SingleStack, PreferDualStack or RequireDualStack`);
   }
   const familyPolicy: IpFamilyPolicy = policyText;
-  const primary = declared[0] ?? requested[0]?.family ?? 'IPv4';
-  let families: Family[] = familyPolicy === 'SingleStack' ? [primary] : [primary, declared[1] ?? otherFamily(primary)];
-
-  if (requested.length > 0) {
-    const requestedFamilies = requested.map((a) => a.family);
-    if (familyPolicy === 'SingleStack' && (requested.length > 1 || requestedFamilies[0] !== primary)) {
-      return invalid('familyMismatch', `requested addresses "${requested.map(formatAddress).join(',')}" do not match the SingleStack ${primary} Service`);
-    }
-    if (familyPolicy === 'RequireDualStack' && requested.length < 2) {
-      return invalid('familyMismatch', `requested address "${formatAddress(requested[0]!)}": a RequireDualStack Service needs one per family`);
-    }
-    families = families.filter((f) => requestedFamilies.includes(f));
-  }
+  const families = servedFamilies(familyPolicy, declared, requested);
+  if (isInvalid(families)) return families;
   const ordered = families.flatMap((f) => requested.filter((a) => a.family === f));
   const traffic: TrafficPolicy = spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
   return {
@@ -174,6 +186,7 @@ export function serviceRequest(service: ServiceLike, options: ServiceRequestOpti
       ports: servicePorts,
       externalTrafficPolicy: traffic,
       selector: { ...(spec.selector ?? {}) },
+      ...(service.metadata?.labels !== undefined ? { labels: { ...service.metadata.labels } } : {}),
     },
   };
 }

@@ -1,14 +1,20 @@
 /**
  * Every Service annotation Fulcrum reads or writes, with the prefixes it answers to, pure.
- * Fulcrum's own prefix first; MetalLB's names are accepted for the annotations MetalLB has, so
- * a cluster switching from MetalLB keeps its manifests. A Service that sets one annotation under
- * two prefixes with different values is asking two things: `readAnnotation` says so instead of
- * choosing.
+ * Fulcrum's own prefix first; MetalLB's two prefixes are accepted for the four annotations
+ * MetalLB has, so a cluster switching from MetalLB keeps its manifests. A Service that sets one
+ * annotation under two prefixes with different values is asking two things: `readAnnotation`
+ * says so instead of choosing (MetalLB silently takes `metallb.io/`).
  */
 
 export const FULCRUM_PREFIX = 'fulcrum-lb.io/';
-/** MetalLB's prefix until v0.14.8 (still read by MetalLB). */
+/** MetalLB's prefix since v0.14.9 (`AnnotationPrefix` in MetalLB's controller/service.go). */
+export const METALLB_PREFIX = 'metallb.io/';
+/** MetalLB's prefix until v0.14.8, deprecated but still read by MetalLB. */
 export const METALLB_LEGACY_PREFIX = 'metallb.universe.tf/';
+/** MetalLB's prefixes, newest first. */
+export const METALLB_PREFIXES = [METALLB_PREFIX, METALLB_LEGACY_PREFIX] as const;
+/** The prefixes of an annotation MetalLB has too: ours first, then MetalLB's, newest first. */
+const WITH_METALLB = [FULCRUM_PREFIX, ...METALLB_PREFIXES] as const;
 /** Kubernetes' own annotation for source ranges, read when `spec.loadBalancerSourceRanges` is empty. */
 export const K8S_SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
 
@@ -20,10 +26,11 @@ export interface AnnotationSpec {
 
 /** The annotations, by name (without prefix). */
 export const ANNOTATIONS = {
-  'address-pool': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'take the address from this pool' },
-  loadBalancerIPs: { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'request these addresses' },
-  'allow-shared-ip': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'sharing key' },
-  'ip-allocated-from-pool': { prefixes: [FULCRUM_PREFIX, METALLB_LEGACY_PREFIX], meaning: 'written by the allocator: the pool the address came from' },
+  // MetalLB's four (controller/service.go); it has no others.
+  'address-pool': { prefixes: WITH_METALLB, meaning: 'take the address from this pool' },
+  loadBalancerIPs: { prefixes: WITH_METALLB, meaning: 'request these addresses' },
+  'allow-shared-ip': { prefixes: WITH_METALLB, meaning: 'sharing key' },
+  'ip-allocated-from-pool': { prefixes: WITH_METALLB, meaning: 'written by the allocator: the pool the address came from' },
   balance: { prefixes: [FULCRUM_PREFIX], meaning: 'balancing algorithm' },
   'proxy-protocol': { prefixes: [FULCRUM_PREFIX], meaning: 'PROXY protocol version sent to the backends' },
   'health-check': { prefixes: [FULCRUM_PREFIX], meaning: 'active health checks of the endpoints' },
@@ -51,8 +58,11 @@ export const ANNOTATIONS = {
 
 export type AnnotationName = keyof typeof ANNOTATIONS;
 
-/** The annotation the allocator writes (under Fulcrum's prefix). */
+/** The annotation the allocator writes under Fulcrum's prefix (and MetalLB's: `allocatedPoolKeys`). */
 export const ALLOCATED_POOL_ANNOTATION = `${FULCRUM_PREFIX}ip-allocated-from-pool`;
+
+/** The annotations that MetalLB has too (those read under MetalLB's prefixes). */
+const METALLB_NAMES = (Object.keys(ANNOTATIONS) as AnnotationName[]).filter((n) => (ANNOTATIONS[n].prefixes as readonly string[]).includes(METALLB_PREFIX));
 
 export type AnnotationValue =
   | { readonly kind: 'absent' }
@@ -64,8 +74,8 @@ type Annotated = { readonly metadata?: { readonly annotations?: Readonly<Record<
 
 /**
  * One annotation under each of its prefixes, trimmed; an empty value counts as absent. Two
- * prefixes that disagree (an empty one included) are a conflict, whose message names both
- * annotations and values.
+ * prefixes that disagree (an empty one included) are a conflict, whose message names every
+ * prefix set with its value; the same value under several prefixes is fine.
  */
 export function readAnnotation(obj: Annotated, name: AnnotationName): AnnotationValue {
   const all = obj.metadata?.annotations ?? {};
@@ -74,12 +84,24 @@ export function readAnnotation(obj: Annotated, name: AnnotationName): Annotation
     const raw = all[prefix + name];
     if (raw !== undefined) found.push({ key: prefix + name, value: raw.trim() });
   }
-  const differing = found.filter((f) => f.value !== found[0]!.value);
-  if (differing.length > 0) {
-    const both = [found[0]!, differing[0]!];
-    return { kind: 'conflict', keys: both.map((f) => f.key), values: both.map((f) => f.value), message: `annotations ${both.map((f) => `${f.key} ("${all[f.key]}")`).join(' and ')} disagree` };
+  if (found.some((f) => f.value !== found[0]!.value)) {
+    const named = found.map((f) => `${f.key} ("${all[f.key]}")`);
+    const list = `${named.slice(0, -1).join(', ')} and ${named[named.length - 1]}`;
+    return { kind: 'conflict', keys: found.map((f) => f.key), values: found.map((f) => f.value), message: `annotations ${list} disagree: keep one, or give each the same value` };
   }
   return found.length === 0 || found[0]!.value === '' ? { kind: 'absent' } : { kind: 'set', value: found[0]!.value, key: found[0]!.key };
+}
+
+/**
+ * The full keys the allocator writes the pool under: ours always, and `ip-allocated-from-pool`
+ * under each MetalLB prefix the Service uses, that is, under which it has any of MetalLB's
+ * annotations (its requests, or a pool MetalLB or Fulcrum wrote there). A Service that never
+ * used a MetalLB prefix gets ours only; one migrated from MetalLB keeps MetalLB's copy true.
+ */
+export function allocatedPoolKeys(obj: Annotated): string[] {
+  const all = obj.metadata?.annotations ?? {};
+  const used = METALLB_PREFIXES.filter((prefix) => METALLB_NAMES.some((n) => all[prefix + n] !== undefined));
+  return [ALLOCATED_POOL_ANNOTATION, ...used.map((prefix) => `${prefix}ip-allocated-from-pool`)];
 }
 
 /** The value, or undefined when absent; a conflict reads as the first prefix's value (for readers that only display it). */
