@@ -40,9 +40,9 @@ built() {
   [[ -f "$bin_dir/.stamp" ]] && diff -q <(stamp_expected) "$bin_dir/.stamp" > /dev/null || return 1
   local b
   for b in "${binaries[@]}"; do [[ -x "$bin_dir/$b" ]] || return 1; done
-  "$bin_dir/kube-apiserver" --version 2> /dev/null | grep -qx "Kubernetes $k8s_version" || return 1
-  "$bin_dir/kube-controller-manager" --version 2> /dev/null | grep -qx "Kubernetes $k8s_version" || return 1
-  "$bin_dir/etcd" --version 2> /dev/null | grep -qx "etcd Version: ${etcd_version#v}" || return 1
+  "$bin_dir/kube-apiserver" --version 2> /dev/null | grep -x "Kubernetes $k8s_version" > /dev/null || return 1
+  "$bin_dir/kube-controller-manager" --version 2> /dev/null | grep -x "Kubernetes $k8s_version" > /dev/null || return 1
+  "$bin_dir/etcd" --version 2> /dev/null | grep -x "etcd Version: ${etcd_version#v}" > /dev/null || return 1
 }
 
 up_to_date() { [[ -z "${FULCRUM_K8S_FORCE:-}" ]] && built; }
