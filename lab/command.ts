@@ -2,9 +2,11 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { durationFlag, EXIT_FAILURE, EXIT_OK, intFlag, parseCommandArgs, type Command } from '../src/command.js';
-import { errorMessage } from '../src/errors.js';
+import { errorMessage, UsageError } from '../src/errors.js';
 import { parseLogLevel, setLogLevel } from '../src/log.js';
 import { DEFAULT_PREFIX, MAX_NODES, validatePrefix } from './addressing.js';
+import { API_SERVER_KINDS, type ApiServerKind } from './control-plane.js';
+import { BUILD_COMMAND, realControlPlaneBinDir } from './real-control-plane-binaries.js';
 import { formatTable, type TableRow } from './check.js';
 import { NFT_ENV, nftSetting, onPath } from './host-link.js';
 import { startLab, type Lab, type LabService } from './lab.js';
@@ -14,7 +16,8 @@ import { delay } from './netns.js';
 const USAGE = `Usage: fulcrum lab [options]
 
 Runs the whole system on this machine, as root, in network namespaces: a switch, N nodes, a
-client, backend pods, the API emulator (in this process, on 192.0.2.254), the allocator and one
+client, backend pods, a control plane on 192.0.2.254 (the API emulator in this process, or with
+--apiserver real the real etcd, kube-apiserver and kube-controller-manager), the allocator and one
 speaker per node. Applies the example pool ConfigMap (192.0.2.64/26, 2001:db8::100-1ff) and
 sample Services, waits for their addresses, checks each one from the client namespace with real
 connections, prints a table, and stays up until Ctrl-C, then removes everything it made.
@@ -22,10 +25,14 @@ State for scripts: .lab/state.json. Topology and addresses: lab/README.md.
 
 Needs root, iproute2 (ip) and procps (sysctl). With nftables (nft) several labs can run at
 once; without it, or with FULCRUM_LAB_NFT=0, one lab at a time (a source-address rule).
+--apiserver real also needs openssl and the binaries built by \`${BUILD_COMMAND}\` (Go >= 1.26,
+about 11 min the first time) or FULCRUM_K8S_BIN naming their directory.
 
 Options:
   --nodes N              node namespaces, 1-${MAX_NODES} (default 3)
   --prefix P             name prefix of every namespace and link (default ${DEFAULT_PREFIX})
+  --apiserver KIND       emulator (default: in this process, no Go needed) or real (built from
+                         source; the controller-manager makes the EndpointSlices from the pods)
   --no-wait              build, check, print, clean up and exit (0 if every check passed)
   --address-timeout D    how long to wait for Service addresses (default 30s)
   --log-level LEVEL      the lab's own logs on stderr (default warn; programs log to .lab/logs/)
@@ -42,6 +49,24 @@ const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
  * install). nftables is optional (see lab/host-link.ts); node is running this.
  */
 const REQUIRED_TOOLS: Readonly<Record<string, string>> = { ip: 'iproute2', sysctl: 'procps' };
+
+function apiServerFlag(value: string | undefined): ApiServerKind {
+  if (value === undefined) return 'emulator';
+  const kind = API_SERVER_KINDS.find((k) => k === value);
+  if (!kind) throw new UsageError(`--apiserver "${value}": expected ${API_SERVER_KINDS.join(' or ')}`);
+  return kind;
+}
+
+/** Why the real control plane cannot start here (before anything is built), or undefined. */
+async function realControlPlaneProblem(): Promise<string | undefined> {
+  if (!onPath('openssl')) return 'openssl not found on PATH (it makes the control plane\'s certificates); install openssl (e.g. apt-get install -y openssl)';
+  try {
+    await realControlPlaneBinDir();
+    return undefined;
+  } catch (err) {
+    return errorMessage(err);
+  }
+}
 
 /** What the hand-try lines may use, found on this machine. */
 export interface HandTryContext {
@@ -144,10 +169,12 @@ export const command: Command = {
       'no-wait': { type: 'boolean' },
       'address-timeout': { type: 'string' },
       'log-level': { type: 'string' },
+      apiserver: { type: 'string' },
     });
     const nodes = intFlag('nodes', values.nodes, 3, 1, MAX_NODES);
     const prefix = validatePrefix(values.prefix ?? DEFAULT_PREFIX);
     const addressTimeoutMs = durationFlag('address-timeout', values['address-timeout'], 30_000);
+    const apiserver = apiServerFlag(values.apiserver);
     setLogLevel(parseLogLevel(values['log-level'] ?? process.env.FULCRUM_LOG_LEVEL ?? 'warn'));
 
     if (process.getuid?.() !== 0) {
@@ -161,6 +188,13 @@ export const command: Command = {
       return EXIT_FAILURE;
     }
     nftSetting(process.env[NFT_ENV]); // a typo in FULCRUM_LAB_NFT fails here, before anything is built
+    if (apiserver === 'real') {
+      const missingReal = await realControlPlaneProblem();
+      if (missingReal) {
+        process.stderr.write(`fulcrum lab --apiserver real: ${missingReal}\n`);
+        return EXIT_FAILURE;
+      }
+    }
 
     const t0 = Date.now();
     const step = (message: string) => process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
@@ -180,7 +214,7 @@ export const command: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      lab = await startLab({ prefix, nodes, onProgress: step });
+      lab = await startLab({ prefix, nodes, apiserver, onProgress: step });
       if (signalled) return EXIT_FAILURE;
       step(`waiting up to ${addressTimeoutMs / 1000}s for Service addresses`);
       await lab.waitForAddresses(addressTimeoutMs);

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { ApiServer } from './apiserver/index.js';
+import type { LabControlPlane } from './control-plane.js';
 import { applyObject, type ApiTarget, type JsonObject } from './kube-rest.js';
 import type { LabProcess } from './netns.js';
 import type { Topology } from './topology.js';
@@ -62,22 +62,22 @@ export function rbacManifests(configDir: string): Manifest[] {
  * Applies config/ RBAC, then writes the kubeconfigs: components get their ServiceAccount's
  * token when the manifests define one for them, else the admin token (said in `identity`).
  */
-export async function writeKubeconfigs(api: ApiServer, target: ApiTarget, stateDir: string, configDir: string): Promise<Kubeconfigs> {
+export async function writeKubeconfigs(api: LabControlPlane, target: ApiTarget, stateDir: string, configDir: string): Promise<Kubeconfigs> {
   const manifests = rbacManifests(configDir);
   for (const m of manifests) await applyManifest(target, m);
   const accounts = manifests.filter((m) => m.kind === 'ServiceAccount');
-  const tokenFor = (component: string): { token: string; who: string } => {
+  const tokenFor = async (component: string): Promise<{ token: string; who: string }> => {
     const sa = accounts.find((a) => a.metadata?.name?.includes(component));
     if (!sa) return { token: api.adminToken, who: 'admin' };
     const ns = sa.metadata?.namespace ?? 'default';
-    return { token: api.serviceAccountToken(ns, sa.metadata!.name!), who: `serviceaccount ${ns}/${sa.metadata!.name}` };
+    return { token: await api.serviceAccountToken(ns, sa.metadata!.name!), who: `serviceaccount ${ns}/${sa.metadata!.name}` };
   };
   const admin = join(stateDir, 'admin.kubeconfig');
   const allocator = join(stateDir, 'allocator.kubeconfig');
   const speaker = join(stateDir, 'speaker.kubeconfig');
   await api.writeKubeconfig(admin, {});
-  const a = tokenFor('allocator');
-  const s = tokenFor('speaker');
+  const a = await tokenFor('allocator');
+  const s = await tokenFor('speaker');
   await api.writeKubeconfig(allocator, { token: a.token, user: 'fulcrum-allocator' });
   await api.writeKubeconfig(speaker, { token: s.token, user: 'fulcrum-speaker' });
   const identity = manifests.length === 0

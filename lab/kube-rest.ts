@@ -12,6 +12,8 @@ export interface ApiTarget {
   /** e.g. http://192.0.2.254:6443 */
   readonly url: string;
   readonly token: string;
+  /** https: verify the server against this CA (the real control plane's); absent: not verified. */
+  readonly caPem?: string;
 }
 
 export type JsonObject = Record<string, unknown>;
@@ -43,7 +45,7 @@ export function apiRequest(target: ApiTarget, method: string, path: string, body
         },
         timeout: REQUEST_TIMEOUT_MS,
         // the lab's emulator may use a self-signed certificate
-        rejectUnauthorized: false,
+        ...(target.caPem ? { ca: target.caPem } : { rejectUnauthorized: false }),
       },
       (res) => {
         const chunks: Buffer[] = [];

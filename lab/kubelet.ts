@@ -3,10 +3,12 @@ import type { NodePlan, PodPlan } from './addressing.js';
 import { apiRequest, MERGE_PATCH, type ApiTarget, type JsonObject } from './kube-rest.js';
 
 /**
- * The kubelet's part, against the API emulator: registers the lab's Node objects (labels,
- * InternalIP addresses, Ready condition with a heartbeat) and publishes Pods with the status a
- * kubelet writes (podIP(s), hostIP(s), conditions, container statuses with named ports). The
- * emulator's EndpointSlice controller turns ready pods into slices, as in a cluster.
+ * The kubelet's part, against the API emulator or the real kube-apiserver: registers the lab's
+ * Node objects (labels, InternalIP addresses, Ready condition with a heartbeat, and on the real
+ * server a node Lease renewed as a kubelet does) and publishes Pods with the status a kubelet
+ * writes through the status subresource (podIP(s), hostIP(s), conditions, container statuses
+ * with named ports). The EndpointSlice controller (the emulator's, or kube-controller-manager's)
+ * turns ready pods into slices, as in a cluster; the lab never writes a slice.
  */
 
 export interface ContainerPort {
@@ -28,16 +30,31 @@ export interface LabPodSpec {
 export interface KubeletOptions {
   /** Node heartbeat period (Ready condition's lastHeartbeatTime); default 10 s, like kubelet's nodeStatusUpdateFrequency. */
   readonly heartbeatMs?: number;
+  /**
+   * Also hold a Lease per node in kube-node-lease, renewed every heartbeat (a kubelet renews it
+   * every 10 s for 40 s), which the node lifecycle controller reads as the node's heartbeat.
+   * Default false: the emulator has no node lifecycle controller, and its write counts stay as
+   * the tests expect.
+   */
+  readonly nodeLeases?: boolean;
   readonly logger?: Logger;
 }
 
 const DEFAULT_HEARTBEAT_MS = 10_000;
+const NODE_LEASE_NAMESPACE = 'kube-node-lease';
+/** kubelet's default (--node-lease-duration-seconds). */
+const NODE_LEASE_SECONDS = 40;
 export const LAB_NODE_LABEL = 'fulcrum-lb.io/lab-node';
 const CONTAINER_NAME = 'server';
 const DEFAULT_IMAGE = 'fulcrum-lab/pod-server:dev';
 
 function now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** A MicroTime (Lease renewTime): kube-apiserver parses exactly six fractional digits. */
+function microNow(): string {
+  return new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 function readyCondition(ready: boolean, transition: string): JsonObject {
@@ -65,6 +82,7 @@ function podConditions(ready: boolean, at: string): JsonObject[] {
 export class LabKubelet {
   readonly #api: ApiTarget;
   readonly #heartbeatMs: number;
+  readonly #nodeLeases: boolean;
   readonly #log: Logger;
   readonly #nodes = new Map<string, { ready: boolean; since: string }>();
   #timer: NodeJS.Timeout | undefined;
@@ -72,12 +90,13 @@ export class LabKubelet {
   constructor(api: ApiTarget, options: KubeletOptions = {}) {
     this.#api = api;
     this.#heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.#nodeLeases = options.nodeLeases ?? false;
     this.#log = options.logger ?? componentLogger('lab-kubelet');
   }
 
   /** Creates the Node object and its Ready status, and starts heartbeating it. */
   async registerNode(node: NodePlan, labels: Readonly<Record<string, string>> = {}): Promise<void> {
-    await apiRequest(this.#api, 'POST', '/api/v1/nodes', {
+    const created = await apiRequest(this.#api, 'POST', '/api/v1/nodes', {
       apiVersion: 'v1',
       kind: 'Node',
       metadata: {
@@ -105,11 +124,30 @@ export class LabKubelet {
         nodeInfo: { kubeletVersion: 'v1.31.0-fulcrum-lab', osImage: 'fulcrum lab', operatingSystem: 'linux', architecture: process.arch, machineID: '', systemUUID: '', bootID: '', kernelVersion: '', containerRuntimeVersion: '', kubeProxyVersion: '' },
       },
     }, MERGE_PATCH);
+    if (this.#nodeLeases) await this.#createNodeLease(node.name, String((created.metadata as { uid?: unknown } | undefined)?.uid ?? ''));
     this.#startHeartbeat();
     this.#log.debug({ event: 'nodeRegistered', node: node.name }, 'node registered');
   }
 
-  /** Flips the node's Ready condition (what the node lifecycle controller sees when a kubelet stops). */
+  /** The node's Lease, owned by its Node (so it goes with it), as a kubelet creates it. */
+  async #createNodeLease(nodeName: string, nodeUid: string): Promise<void> {
+    await apiRequest(this.#api, 'POST', `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`, {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: nodeName, namespace: NODE_LEASE_NAMESPACE, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: nodeName, uid: nodeUid }] },
+      spec: { holderIdentity: nodeName, leaseDurationSeconds: NODE_LEASE_SECONDS, renewTime: microNow() },
+    });
+  }
+
+  async #renewNodeLease(nodeName: string): Promise<void> {
+    await apiRequest(this.#api, 'PATCH', `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases/${nodeName}`, { spec: { renewTime: microNow() } }, MERGE_PATCH);
+  }
+
+  /**
+   * Flips the node's Ready condition, as a kubelet reports its node not ready. On the real server
+   * the node lifecycle controller then taints the node (not-ready, NoSchedule and NoExecute) and
+   * leaves its pods' readiness alone (the emulator does neither).
+   */
   async setNodeReady(nodeName: string, ready: boolean): Promise<void> {
     const prev = this.#nodes.get(nodeName);
     const since = prev && prev.ready === ready ? prev.since : now();
@@ -128,6 +166,7 @@ export class LabKubelet {
     this.#timer = setInterval(() => {
       for (const name of this.#nodes.keys()) {
         this.#postNodeStatus(name).catch((err: unknown) => this.#log.warn({ event: 'heartbeatFailed', node: name, err }, 'node heartbeat failed'));
+        if (this.#nodeLeases) this.#renewNodeLease(name).catch((err: unknown) => this.#log.warn({ event: 'nodeLeaseRenewFailed', node: name, err }, 'node lease renewal failed'));
       }
     }, this.#heartbeatMs);
     this.#timer.unref();

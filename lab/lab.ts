@@ -2,14 +2,16 @@ import { rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { errorMessage } from '../src/errors.js';
+import { errorMessage, FulcrumError } from '../src/errors.js';
 import { componentLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
-import { startApiServer, type ApiServer } from './apiserver/index.js';
+import type { ApiServer } from './apiserver/index.js';
 import { makeLabTls, type LabTls } from './certificates.js';
 import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
+import { startLabControlPlane, type ApiServerKind, type LabControlPlane } from './control-plane.js';
 import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
 import { describeReplyRouting } from './host-link.js';
+import { killProcessesMentioning } from './leftovers.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
 import { LabKubelet, type LabPodSpec } from './kubelet.js';
 import { waitFor, type LabProcess } from './netns.js';
@@ -18,10 +20,10 @@ import { removeState, writeState, type LabPhase, type LabStateService } from './
 import { Topology } from './topology.js';
 
 /**
- * The whole lab as a library: topology, in-process API emulator on the lab host address,
- * kubeconfigs, nodes and sample pods through the kubelet role, the pool ConfigMap and sample
- * Services, then the allocator and one speaker per node. `npm run lab` and the e2e tests of the
- * speaker both start it through `startLab`.
+ * The whole lab as a library: topology, a control plane on the lab host address (the in-process
+ * API emulator, or the real one built from source), kubeconfigs, nodes and sample pods through
+ * the kubelet role, the pool ConfigMap and sample Services, then the allocator and one speaker
+ * per node. `npm run lab` and the e2e tests of the speaker both start it through `startLab`.
  */
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,6 +32,8 @@ const POD_SERVER = fileURLToPath(new URL('./pod-server.js', import.meta.url));
 export interface LabOptions {
   readonly prefix?: string;
   readonly nodes?: number;
+  /** The in-process API emulator (default), or etcd + kube-apiserver + kube-controller-manager built from source. */
+  readonly apiserver?: ApiServerKind;
   /** Where kubeconfigs, logs and state.json go (default `.lab/`, or `.lab/<prefix>/` for another prefix). */
   readonly stateDir?: string;
   /** Start the allocator / the speakers (default true); tests may start their own. */
@@ -82,7 +86,7 @@ process.on('exit', () => {
 
 export class Lab {
   readonly topology: Topology;
-  readonly api: ApiServer;
+  readonly controlPlane: LabControlPlane;
   readonly apiTarget: ApiTarget;
   readonly kubelet: LabKubelet;
   readonly stateDir: string;
@@ -99,16 +103,23 @@ export class Lab {
   #services: LabService[] = [];
   #stopping: Promise<void> | undefined;
 
-  constructor(parts: { topology: Topology; api: ApiServer; kubelet: LabKubelet; stateDir: string; kubeconfigs: Kubeconfigs; components: ComponentOptions }) {
+  constructor(parts: { topology: Topology; controlPlane: LabControlPlane; apiTarget: ApiTarget; kubelet: LabKubelet; stateDir: string; kubeconfigs: Kubeconfigs; components: ComponentOptions }) {
     this.topology = parts.topology;
-    this.api = parts.api;
-    this.apiTarget = { url: parts.api.url, token: parts.api.adminToken };
+    this.controlPlane = parts.controlPlane;
+    this.apiTarget = parts.apiTarget;
     this.kubelet = parts.kubelet;
     this.stateDir = parts.stateDir;
     this.statePath = join(parts.stateDir, 'state.json');
     this.kubeconfigs = parts.kubeconfigs;
     this.#components = parts.components;
     liveStatePaths.add(this.statePath);
+  }
+
+  /** The API emulator (faults, request counts, stop/start); only a lab on the emulator has one. */
+  get api(): ApiServer {
+    const api = this.controlPlane.emulator;
+    if (!api) throw new FulcrumError('FUL_ERR_LAB_COMMAND', { command: 'lab.api', reason: `this lab runs on the real control plane (${this.controlPlane.url}), not the emulator: use lab.controlPlane` });
+    return api;
   }
 
   /** The lab CA's certificate file, for clients that verify the HTTPS samples. */
@@ -273,7 +284,8 @@ export class Lab {
       prefix: this.topology.prefix,
       clientNamespace: this.topology.client.namespace,
       kubeconfig: this.kubeconfigs.admin,
-      apiServer: this.api.url,
+      apiServer: this.controlPlane.url,
+      apiServerKind: this.controlPlane.kind,
       nodes: this.topology.nodes.map((n) => ({ name: n.name, namespace: n.namespace, addresses: [n.ipv4, n.ipv6], mac: n.mac })),
       services,
       components,
@@ -291,7 +303,7 @@ export class Lab {
     const programs = [...this.speakers.values(), ...(this.allocator ? [this.allocator] : [])];
     await Promise.all(programs.map((p) => p.stop(3000)));
     this.kubelet.stop();
-    await this.api.stop().catch(() => undefined);
+    await this.controlPlane.stop().catch(() => undefined);
     await this.topology.destroy();
     await removeState(this.statePath);
     liveStatePaths.delete(this.statePath);
@@ -321,21 +333,26 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   await mkdir(logDir, { recursive: true });
 
   progress(`removing leftovers of prefix "${prefix}" and building the topology`);
+  // an allocator left by a lab killed with SIGKILL: it runs in the root namespace, outside the topology
+  killProcessesMentioning([join(stateDir, 'allocator.kubeconfig')]);
   const topology = await Topology.create({ prefix, nodes: options.nodes ?? 3, logger: log });
   progress(describeReplyRouting(topology.host));
-  let api: ApiServer | undefined;
+  const kind = options.apiserver ?? 'emulator';
+  let plane: LabControlPlane | undefined;
   let lab: Lab | undefined;
   try {
-    progress(`starting the API emulator on ${HOST_IPV4}`);
-    api = await startApiServer({ host: HOST_IPV4, port: 0 });
-    const target: ApiTarget = { url: api.url, token: api.adminToken };
+    progress(kind === 'emulator' ? `starting the API emulator on ${HOST_IPV4}` : `starting the real control plane (etcd, kube-apiserver, kube-controller-manager) with kube-apiserver on ${HOST_IPV4}`);
+    plane = await startLabControlPlane(kind, stateDir);
+    if (kind === 'real') progress(`  ${plane.description}`);
+    const target: ApiTarget = { url: plane.url, token: plane.adminToken, ...(plane.caPem ? { caPem: plane.caPem } : {}) };
     await applyManifest(target, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: FULCRUM_NAMESPACE } });
     progress('writing kubeconfigs');
-    const kubeconfigs = await writeKubeconfigs(api, target, stateDir, join(REPO_ROOT, 'config'));
+    const kubeconfigs = await writeKubeconfigs(plane, target, stateDir, join(REPO_ROOT, 'config'));
     progress(`  ${kubeconfigs.identity}`);
-    const kubelet = new LabKubelet(target, { logger: log.child({ role: 'kubelet' }) });
+    // The real node lifecycle controller reads node Leases; see LabKubelet's nodeLeases.
+    const kubelet = new LabKubelet(target, { logger: log.child({ role: 'kubelet' }), nodeLeases: kind === 'real' });
     lab = new Lab({
-      topology, api, kubelet, stateDir, kubeconfigs,
+      topology, controlPlane: plane, apiTarget: target, kubelet, stateDir, kubeconfigs,
       components: { fulcrumBin: join(REPO_ROOT, 'bin', 'fulcrum'), logDir, allocatorArgs: options.allocatorArgs, speakerArgs: options.speakerArgs, env: options.componentEnv },
     });
     await lab.writeState('starting');
@@ -368,7 +385,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     log.error({ event: 'labStartFailed', err: errorMessage(err) }, 'lab start failed');
     if (lab) await lab.stop();
     else {
-      await api?.stop().catch(() => undefined);
+      await plane?.stop().catch(() => undefined);
       await topology.destroy();
     }
     throw err;

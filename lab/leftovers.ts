@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { ownedByPrefix, labNames } from './addressing.js';
 import { removeHostLink, removeHostLinkSync, removeOrphanRules } from './host-link.js';
 import { deleteNamespace, deleteNamespaceSync, listLinks, listNamespaces, listNamespacesSync, listRootLinksSync, execCommand } from './netns.js';
@@ -56,4 +57,31 @@ export function removeLeftoversSync(prefix: string): void {
   } catch {
     // as above
   }
+}
+
+/**
+ * SIGKILLs the processes whose command line mentions one of `paths`, and returns their pids: what
+ * a lab killed with SIGKILL left outside its namespaces (the allocator in the root namespace, the
+ * real control plane in process groups of its own), found by the files it gave them.
+ */
+export function killProcessesMentioning(paths: readonly string[]): number[] {
+  if (paths.length === 0) return [];
+  const killed: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number)) {
+    if (pid === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!paths.some((p) => cmdline.includes(p))) continue;
+    try {
+      process.kill(pid, 'SIGKILL');
+      killed.push(pid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
 }

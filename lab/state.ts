@@ -30,6 +30,8 @@ export interface LabState {
   /** Admin kubeconfig, for kubectl. */
   readonly kubeconfig: string;
   readonly apiServer: string;
+  /** `emulator` (in the lab's process) or `real` (kube-apiserver built from source: fulcrum lab --apiserver real). */
+  readonly apiServerKind: 'emulator' | 'real';
   readonly nodes: readonly LabStateNode[];
   readonly services: readonly LabStateService[];
   /** Process ids of the lab's Fulcrum programs, by name (allocator, speaker <node>). */

@@ -6,7 +6,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { createApiClients, type ApiClients } from '../../src/k8s/client.js';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
 import { waitFor } from '../../lab/netns.js';
-import { startRealControlPlane, type RealControlPlane } from '../helpers/k8s-real.js';
+import { startRealControlPlane, type RealControlPlane } from '../../lab/real-control-plane.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const CONFIG_DIR = `${REPO}config/`;
