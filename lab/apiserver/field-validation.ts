@@ -20,7 +20,7 @@ export function fieldValidationOf(q: URLSearchParams, absent: FieldValidation, o
   if (v === null || v === '') return absent;
   if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
   const c = cause.notSupported('fieldValidation', v, ['', 'Ignore', 'Strict', 'Warn']);
-  throw new ApiStatusError(422, 'Invalid', `${options}.meta.k8s.io "" is invalid: ${c.field}: ${c.message}`, { name: '', group: 'meta.k8s.io', kind: options, causes: [c] });
+  throw new ApiStatusError(422, 'Invalid', `${options}.meta.k8s.io "" is invalid: ${c.field}: ${c.message}`, { group: 'meta.k8s.io', kind: options, causes: [c] });
 }
 
 /** Strict: throws the 400 (after `prefix`); Warn: the warnings; Ignore: none. */

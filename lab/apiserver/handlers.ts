@@ -8,7 +8,6 @@ import { applyJsonPatch, applyMergePatch, applyStrategicPatch, clone, patchTypeO
 import { ApiStatusError, badRequest, expired, invalid, cause, notFound, unsupportedMediaType, type Obj } from './status.js';
 import { toWire, WatchStream, type WatchHost } from './watch.js';
 import { wantsTable } from './table.js';
-import { validateEventsV1 } from './kinds/others.js';
 import { checkBody, checkPatch, fieldValidationOf, type FieldValidation } from './field-validation.js';
 
 /** `warnings` become `Warning` headers (field validation Warn). */
@@ -33,9 +32,9 @@ function parseJson(body: Buffer, def: ResourceDef): Obj {
 
 function bodyObject(contentType: string, body: Buffer, def: ResourceDef): Obj {
   const ct = contentType.split(';')[0]!.trim().toLowerCase();
-  if (ct.includes('protobuf')) throw unsupportedMediaType(contentType, false);
+  if (ct.includes('protobuf')) throw unsupportedMediaType('protobuf');
   if (ct === 'application/yaml') return parseYaml(body.toString('utf8')) as Obj;
-  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType(contentType, false);
+  if (ct !== '' && ct !== 'application/json' && ct !== '*/*') throw unsupportedMediaType('body');
   return parseJson(body, def);
 }
 
@@ -44,7 +43,22 @@ function fromWire(def: ResourceDef, wire: Obj): Obj {
   return def.view ? def.view.fromWire(wire) : wire;
 }
 
-const isDryRun = (q: URLSearchParams): boolean => q.getAll('dryRun').includes('All');
+/** dryRun=All, or nothing; any other value is a 422 on the request's options, as ValidateDryRun. */
+function isDryRun(q: URLSearchParams, options: 'CreateOptions' | 'UpdateOptions' | 'PatchOptions' | 'DeleteOptions', def: ResourceDef): boolean {
+  const values = q.getAll('dryRun');
+  if (values.some((v) => v !== 'All')) {
+    throw invalid(options, '', def, [{ reason: 'FieldValueNotSupported', field: 'dryRun', message: `Unsupported value: [${values.map((v) => JSON.stringify(v)).join(' ')}]: supported values: "All"` }]);
+  }
+  return values.length > 0;
+}
+
+/** ListOptions: resourceVersionMatch needs a resourceVersion and is Exact or NotOlderThan (ValidateListOptions). */
+function checkListOptions(q: URLSearchParams, def: ResourceDef): void {
+  const match = q.get('resourceVersionMatch');
+  if (match === null || match === '') return;
+  if (!q.get('resourceVersion')) throw invalid('ListOptions', '', def, [cause.forbidden('resourceVersionMatch', 'resourceVersionMatch is forbidden unless resourceVersion is provided')]);
+  if (match !== 'Exact' && match !== 'NotOlderThan') throw invalid('ListOptions', '', def, [cause.notSupported('resourceVersionMatch', match, ['Exact', 'NotOlderThan', ''])]);
+}
 
 function parseRv(raw: string | null): number | undefined {
   if (raw === null || raw === '' || raw === '0') return undefined;
@@ -56,11 +70,12 @@ function list(route: ResourceRoute, q: URLSearchParams, ctx: HandlerContext): Re
   const { def } = route;
   const labels = parseLabelSelector(q.get('labelSelector'));
   const fields = parseFieldSelector(q.get('fieldSelector'), def);
+  checkListOptions(q, def);
   const store = ctx.registry.store;
   const current = store.resourceVersion;
   const rv = parseRv(q.get('resourceVersion'));
   if (rv !== undefined && rv > current) {
-    throw new ApiStatusError(504, 'Timeout', `Too large resource version: ${rv}, current: ${current}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
+    throw new ApiStatusError(504, 'Timeout', `Timeout: Too large resource version: ${rv}, current: ${current}`, { causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1 });
   }
   if (rv !== undefined && q.get('resourceVersionMatch') === 'Exact' && rv < store.compactedRv) {
     throw expired('The resourceVersion for the provided list is too old.');
@@ -105,8 +120,8 @@ function wireReply(code: number, def: ResourceDef, stored: Obj, warnings: readon
 function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, body: Buffer, ctx: HandlerContext): Reply {
   const { def, namespace, name } = route;
   const type = patchTypeOf(contentType);
-  if (!type) throw unsupportedMediaType(contentType, true);
-  const opts = { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) };
+  if (!type) throw unsupportedMediaType('patch');
+  const opts = { dryRun: isDryRun(q, 'PatchOptions', def), ...(route.subresource ? { subresource: 'status' as const } : {}) };
   const directive = fieldValidationOf(q, ctx.fieldValidation, 'PatchOptions');
   if (type === 'apply') {
     if (!q.get('fieldManager')) throw invalid('PatchOptions', '', def, [cause.required('fieldManager', 'is required for apply patch')]);
@@ -127,16 +142,16 @@ function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, bo
   try {
     raw = JSON.parse(body.toString('utf8'));
   } catch (err) {
-    throw badRequest(`error decoding patch: ${(err as Error).message}`);
+    // kube-apiserver: "invalid JSON patch" for a merge patch that is not JSON
+    throw badRequest(type === 'merge' ? 'invalid JSON patch' : `error decoding patch: ${(err as Error).message}`);
   }
   let patched: Obj;
   if (type === 'json') patched = applyJsonPatch(current, raw);
   else if (type === 'merge') {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('merge patch must be a JSON object');
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest('invalid JSON patch');
     patched = applyMergePatch(current, raw) as Obj;
   } else patched = applyStrategicPatch(current, raw, def.mergeKeys);
   const warnings = checkPatch(def, directive, type, body, patched);
-  if (def.view) validateEventsV1(patched, def);
   return updateReply(route, fromWire(def, patched), opts, ctx, warnings);
 }
 
@@ -163,7 +178,7 @@ function deleteOptions(q: URLSearchParams, body: Buffer): { gracePeriodSeconds?:
 
 function remove(route: ResourceRoute, q: URLSearchParams, body: Buffer, ctx: HandlerContext): Reply {
   const { def, namespace, name } = route;
-  const r = ctx.registry.delete(def, namespace, name, { ...deleteOptions(q, body), dryRun: isDryRun(q) });
+  const r = ctx.registry.delete(def, namespace, name, { ...deleteOptions(q, body), dryRun: isDryRun(q, 'DeleteOptions', def) });
   if (r.kind === 'marked' || def.deleteReturnsObject) return wireReply(200, def, r.object);
   const details: Obj = { name };
   if (def.group) details.group = def.group;
@@ -177,7 +192,7 @@ function removeCollection(route: ResourceRoute, q: URLSearchParams, body: Buffer
   if (listed.code === 'streaming') return listed;
   const items: Obj[] = [];
   for (const o of listed.body.items as Obj[]) {
-    const r = ctx.registry.delete(route.def, o.metadata.namespace ?? '', o.metadata.name, { ...deleteOptions(q, body), dryRun: isDryRun(q) });
+    const r = ctx.registry.delete(route.def, o.metadata.namespace ?? '', o.metadata.name, { ...deleteOptions(q, body), dryRun: isDryRun(q, 'DeleteOptions', route.def) });
     items.push(r.object);
   }
   return { code: 200, body: { ...listed.body, items } };
@@ -194,15 +209,13 @@ export function handleResource(route: ResourceRoute, q: URLSearchParams, content
       const directive = fieldValidationOf(q, ctx.fieldValidation, 'CreateOptions');
       const wire = bodyObject(contentType, body, def);
       const warnings = checkBody(def, directive, contentType, body, wire);
-      if (def.view) validateEventsV1(wire, def);
-      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, wire), { dryRun: isDryRun(q) }), warnings);
+      return wireReply(201, def, ctx.registry.create(def, namespace, fromWire(def, wire), { dryRun: isDryRun(q, 'CreateOptions', def) }), warnings);
     }
     case 'update': {
       const directive = fieldValidationOf(q, ctx.fieldValidation, 'UpdateOptions');
       const wire = bodyObject(contentType, body, def);
       const warnings = checkBody(def, directive, contentType, body, wire);
-      if (def.view) validateEventsV1(wire, def);
-      return updateReply(route, fromWire(def, clone(wire)), { dryRun: isDryRun(q), ...(route.subresource ? { subresource: 'status' as const } : {}) }, ctx, warnings);
+      return updateReply(route, fromWire(def, clone(wire)), { dryRun: isDryRun(q, 'UpdateOptions', def), ...(route.subresource ? { subresource: 'status' as const } : {}) }, ctx, warnings);
     }
     case 'patch': return patch(route, q, contentType, body, ctx);
     case 'delete': return remove(route, q, body, ctx);

@@ -53,6 +53,7 @@ export interface ApiServer {
   /** A token for an arbitrary user and groups (RBAC applies; the groups get system:authenticated). */
   userToken(name: string, groups?: readonly string[]): string;
   stop(): Promise<void>;
+  /** Listens again after stop(), same port and store; the watch history restarts now (older RVs: 410). */
   start(): Promise<void>;
   compact(): void;
   readonly faults: { dropWatches(): void; failNext(count: number, code: 500 | 429): void; pause(ms: number): void };
@@ -88,6 +89,8 @@ function send(res: ServerResponse, code: number, body: Obj, extraHeaders: Record
   res.end(text);
 }
 
+const ANONYMOUS: UserInfo = { name: 'system:anonymous', groups: ['system:unauthenticated'] };
+
 function countKey(route: Route | undefined, method: string, path: string): string {
   if (!route) return `${method.toLowerCase()} ${path}`;
   if (route.kind === 'nonResource') return `${method.toLowerCase()} ${route.path}`;
@@ -111,6 +114,7 @@ class Emulator implements ApiServer, WatchHost {
   readonly #sockets = new Set<Socket>();
   readonly #cert: ServingCert;
   #failNext: { count: number; code: 500 | 429 } = { count: 0, code: 500 };
+  #restarts = 0;
   #pausedUntil = 0;
 
   constructor(opts: ApiServerOptions) {
@@ -210,6 +214,9 @@ class Emulator implements ApiServer, WatchHost {
 
   async start(): Promise<void> {
     if (this.#server) return;
+    // As a restarted kube-apiserver, whose watch cache starts at the resourceVersion current when
+    // it starts: a watch from an older one gets 410 Expired (clients relist), one from now resumes.
+    if (this.#restarts++ > 0) this.#store.compact();
     const handler = (req: IncomingMessage, res: ServerResponse): void => void this.#serve(req, res);
     const plain = createServer({ keepAliveTimeout: 65_000 }, handler);
     const tls = createHttpsServer({ keepAliveTimeout: 65_000, cert: this.#cert.certPem, key: this.#cert.keyPem }, handler);
@@ -272,7 +279,7 @@ class Emulator implements ApiServer, WatchHost {
           ? new ApiStatusError(429, 'TooManyRequests', 'Too many requests, please try again later.', { causes: [{ reason: 'TooManyRequests', message: 'injected by the emulator' }], retryAfterSeconds: 1 })
           : new ApiStatusError(500, 'InternalError', 'Internal error occurred: injected by the emulator', { causes: [{ message: 'injected by the emulator' }] });
       }
-      const user = this.#authenticate(req, route);
+      const user = this.#authenticate(req);
       if (route.kind === 'nonResource') {
         this.#authorize(user, { kind: 'nonResource', verb: method.toLowerCase(), path: route.path });
         const doc = route.path.startsWith('/openapi/') ? serveOpenApi(route.path, url.searchParams, req.headers, new Date()) : undefined;
@@ -280,6 +287,13 @@ class Emulator implements ApiServer, WatchHost {
           code = doc.code;
           res.writeHead(doc.code, { ...doc.headers, 'Content-Length': Buffer.byteLength(doc.body) });
           res.end(doc.body);
+          return;
+        }
+        if (route.path === '/healthz' || route.path === '/livez' || route.path === '/readyz') {
+          // plain text, as kube-apiserver's health checks answer
+          code = 200;
+          res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'Content-Length': 2 });
+          res.end('ok');
           return;
         }
         const out = this.#nonResource(route.path);
@@ -315,12 +329,14 @@ class Emulator implements ApiServer, WatchHost {
     }
   }
 
-  #authenticate(req: IncomingMessage, route: Route): UserInfo {
+  #authenticate(req: IncomingMessage): UserInfo {
+    // As kube-apiserver with --anonymous-auth (its default): no credential at all is the anonymous
+    // user, whom RBAC lets read /version and the health paths only (403 elsewhere); a credential
+    // that does not authenticate is a 401.
+    if (req.headers.authorization === undefined) return ANONYMOUS;
     const user = this.#tokens.authenticate(req.headers.authorization);
     // like bound service-account tokens: valid only while the ServiceAccount exists
     if (user && this.#serviceAccountExists(user)) return user;
-    // like the real server's anonymous access to system:public-info-viewer
-    if (route.kind === 'nonResource' && ['/version', '/healthz', '/livez', '/readyz'].includes(route.path)) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
     throw new ApiStatusError(401, 'Unauthorized', 'Unauthorized');
   }
 
@@ -330,7 +346,6 @@ class Emulator implements ApiServer, WatchHost {
   }
 
   #authorize(user: UserInfo, a: RequestAttributes): void {
-    if (user.name === 'system:anonymous') return;
     const d = authorize(this.#store, user, a);
     if (d.allowed) return;
     const details: Obj = a.kind === 'resource' ? { ...(a.name ? { name: a.name } : {}), ...(a.apiGroup ? { group: a.apiGroup } : {}), kind: a.resource } : {};
@@ -341,7 +356,6 @@ class Emulator implements ApiServer, WatchHost {
     if (path === '/version' || path === '/version/') return { code: 200, body: versionInfo() };
     if (path === '/api') return { code: 200, body: apiVersions(`${this.host}:${this.#port}`) };
     if (path === '/apis') return { code: 200, body: apiGroupList() };
-    if (path === '/healthz' || path === '/livez' || path === '/readyz') return { code: 200, body: { status: 'ok' } };
     if (path === '/api/v1') return { code: 200, body: apiResourceList('v1')! };
     const gv = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
     if (gv) {

@@ -40,8 +40,9 @@ export function deepEqual(a: unknown, b: unknown): boolean {
 
 // ---------------------------------------------------------------- RFC 6902 JSON Patch
 
-function rejected(detail: string): ApiStatusError {
-  return new ApiStatusError(422, 'Invalid', `the server rejected our request due to an error in our request`, { causes: [{ reason: 'FieldValueInvalid', message: detail, field: '' }] });
+/** A JSON patch that does not apply: kube-apiserver answers 422 with empty details (`detail` is for readers of this code). */
+function rejected(_detail: string): ApiStatusError {
+  return new ApiStatusError(422, 'Invalid', `the server rejected our request due to an error in our request`, {});
 }
 
 function parsePointer(p: unknown): string[] {
@@ -97,7 +98,7 @@ function addAt(doc: unknown, tokens: string[], value: unknown, op: string): unkn
 }
 
 export function applyJsonPatch(doc: Obj, ops: unknown): Obj {
-  if (!Array.isArray(ops)) throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
+  if (!Array.isArray(ops)) throw badRequest('error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp');
   let out: unknown = clone(doc);
   for (const raw of ops) {
     if (!isMap(raw)) throw rejected('each operation must be an object');
@@ -106,12 +107,17 @@ export function applyJsonPatch(doc: Obj, ops: unknown): Obj {
     switch (op) {
       case 'add': out = addAt(out, path, clone(raw.value), op); break;
       case 'remove': removeAt(out, path, op); break;
-      case 'replace':
+      case 'replace': {
         if (path.length === 0) { out = clone(raw.value); break; }
-        getAt(out, path, op);
-        removeAt(out, path, op);
+        // kube-apiserver replaces a missing key of an existing object as an add (seen on v1.37)
+        const parent = path.length > 1 ? getAt(out, path.slice(0, -1), op) : out;
+        if (!(isMap(parent) && !(path[path.length - 1]! in parent))) {
+          getAt(out, path, op);
+          removeAt(out, path, op);
+        }
         out = addAt(out, path, clone(raw.value), op);
         break;
+      }
       case 'move': {
         const v = removeAt(out, parsePointer(raw.from), op);
         out = addAt(out, path, v, op);

@@ -133,7 +133,7 @@ export function forbiddenMessage(user: UserInfo, a: RequestAttributes): string {
   return `${who} is forbidden: User "${user.name}" cannot ${a.verb} resource "${res}" in API group "${a.apiGroup}" ${where}`;
 }
 
-/** Objects every emulator starts with: namespaces, cluster-admin for system:masters, discovery for everyone authenticated. */
+/** Objects every emulator starts with: namespaces, cluster-admin for system:masters, discovery for everyone authenticated, /version and health for everyone. */
 export function bootstrapObjects(): { storeKey: string; object: Obj }[] {
   const ns = (name: string) => ({ storeKey: 'namespaces', object: { metadata: { name } } });
   return [
@@ -142,5 +142,8 @@ export function bootstrapObjects(): { storeKey: string; object: Obj }[] {
     { storeKey: CLUSTER_BINDINGS, object: { metadata: { name: 'cluster-admin', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:masters' }] } },
     { storeKey: CLUSTER_ROLES, object: { metadata: { name: 'system:discovery', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, rules: [{ nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/readyz', '/version', '/version/', '/openapi', '/openapi/*'], verbs: ['get'] }] } },
     { storeKey: CLUSTER_BINDINGS, object: { metadata: { name: 'system:discovery', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:discovery' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }] } },
+    // What the anonymous user (a request without credentials) may read, as on a real cluster.
+    { storeKey: CLUSTER_ROLES, object: { metadata: { name: 'system:public-info-viewer', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, rules: [{ nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'], verbs: ['get'] }] } },
+    { storeKey: CLUSTER_BINDINGS, object: { metadata: { name: 'system:public-info-viewer', labels: { 'kubernetes.io/bootstrapping': 'rbac-defaults' } }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:public-info-viewer' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:authenticated' }, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }] } },
   ];
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApiStatusError, alreadyExists, badRequest, cause, conflict, invalid, namespaceNotFound, notFound, qualified, type Obj } from './status.js';
+import { ApiStatusError, alreadyExists, badRequest, cause, conflict, invalid, invalidResource, namespaceNotFound, notFound, preconditionFailed, qualified, type Obj } from './status.js';
 import { findResource, storeDef, type ResourceDef } from './resources.js';
 import type { Store } from './store.js';
 import { clone, deepEqual } from './patch.js';
@@ -24,6 +24,11 @@ export interface DeleteOptions extends WriteOptions {
 export type DeleteResult = { kind: 'removed'; object: Obj } | { kind: 'marked'; object: Obj };
 
 export type UpdateResult = { kind: 'created'; object: Obj } | { kind: 'updated'; object: Obj } | { kind: 'unchanged'; object: Obj };
+
+// Kinds whose strategy forbids an update without metadata.resourceVersion (AllowUnconditionalUpdate false).
+const REQUIRE_RESOURCE_VERSION = new Set(['leases.coordination.k8s.io']);
+// EndpointSlices bump metadata.generation when their labels change too (kube's endpointslice strategy).
+const GENERATION_FOLLOWS_LABELS = new Set(['endpointslices.discovery.k8s.io']);
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const ENDPOINTS_DEF = findResource('v1', 'endpoints')!;
@@ -98,7 +103,11 @@ export class Registry {
       const nsObj = this.#store.get('namespaces', '', ns);
       if (!nsObj) throw namespaceNotFound(ns);
       if (nsObj.metadata.deletionTimestamp) {
-        throw new ApiStatusError(403, 'Forbidden', `${qualified(def)} "${md.name ?? md.generateName ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, { name: md.name ?? '', kind: def.resource });
+        throw new ApiStatusError(403, 'Forbidden', `${qualified(def)} "${md.name ?? md.generateName ?? ''}" is forbidden: unable to create new content in namespace ${ns} because it is being terminated`, {
+          causes: [{ reason: 'NamespaceTerminating', message: `namespace ${ns} is being terminated`, field: 'metadata.namespace' }],
+          name: md.name ?? '',
+          kind: def.resource,
+        });
       }
     }
     if (!md.name && md.generateName) {
@@ -123,7 +132,7 @@ export class Registry {
         prepareServiceDry(o, this.#net, def);
       } else prepareService(o, undefined, this.#net, def);
     } else prepareOtherCreate(def, o);
-    if (opts.dryRun) return { ...o, metadata: { ...md, resourceVersion: String(this.#store.resourceVersion) } };
+    if (opts.dryRun) return o; // never stored: no resourceVersion, as kube-apiserver answers
     const stored = this.#store.put(def.storeKey, o);
     if (def.storeKey === 'namespaces') this.#ensureDefaultServiceAccount(md.name);
     return stored;
@@ -156,6 +165,9 @@ export class Registry {
     }
     const rv = body.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.metadata.resourceVersion) throw conflict(def, name);
+    if (!opts.subresource && (rv === undefined || rv === '') && REQUIRE_RESOURCE_VERSION.has(def.storeKey)) {
+      throw invalidResource(def, name, [cause.invalid('metadata.resourceVersion', 0, 'must be specified for an update')]);
+    }
     let next: Obj;
     if (opts.subresource === 'status') {
       next = { ...clone(old), status: body.status };
@@ -193,7 +205,9 @@ export class Registry {
       if (!opts.dryRun) prepareService(next, old, this.#net, def);
     } else prepareOtherUpdate(def, next, old);
     if (md.finalizers !== undefined && md.finalizers.length === 0 && old.metadata.finalizers === undefined) delete md.finalizers;
-    if (def.generation && !deepEqual(specPart(next), specPart(old))) md.generation = (old.metadata.generation ?? 0) + 1;
+    if (def.generation && (!deepEqual(specPart(next), specPart(old)) || (GENERATION_FOLLOWS_LABELS.has(def.storeKey) && !deepEqual(md.labels, old.metadata.labels)))) {
+      md.generation = (old.metadata.generation ?? 0) + 1;
+    }
     if (deepEqual(next, old)) return { kind: 'unchanged', object: old };
     if (opts.dryRun) return { kind: 'updated', object: next };
     if (old.metadata.deletionTimestamp && (md.finalizers ?? []).length === 0 && !this.#gracePending(def, old)) {
@@ -214,9 +228,11 @@ export class Registry {
     const old = this.#store.get(def.storeKey, key, name);
     if (!old) throw notFound(def, name);
     const pre = opts.preconditions;
-    if (pre?.uid && pre.uid !== old.metadata.uid) throw conflict(def, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
+    if (pre?.uid && pre.uid !== old.metadata.uid) {
+      throw preconditionFailed(def, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.metadata.uid}). The object might have been deleted and then recreated`);
+    }
     if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
-      throw conflict(def, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`);
+      throw preconditionFailed(def, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.metadata.resourceVersion}). The object might have been modified`);
     }
     const finalizers: string[] = old.metadata.finalizers ?? [];
     const now = this.#now();
@@ -232,8 +248,7 @@ export class Registry {
     }
     if (def.storeKey === 'namespaces' && !old.metadata.deletionTimestamp) {
       const marked = clone(old);
-      marked.metadata.deletionTimestamp = rfc3339(now);
-      marked.metadata.deletionGracePeriodSeconds = 0;
+      marked.metadata.deletionTimestamp = rfc3339(now); // a namespace gets no deletionGracePeriodSeconds
       marked.status = { ...(marked.status ?? {}), phase: 'Terminating' };
       const stored = this.#store.put(def.storeKey, marked);
       this.#later(0, () => this.#finishNamespace(name));

@@ -107,9 +107,10 @@ const eventsV1View: NonNullable<ResourceDef['view']> = {
     if (related !== undefined) w.related = related;
     if (reportingComponent) w.reportingController = reportingComponent;
     if (reportingInstance) w.reportingInstance = reportingInstance;
-    if (source?.component && !w.reportingController) w.deprecatedSource = source;
-    if (firstTimestamp) w.deprecatedFirstTimestamp = firstTimestamp;
-    if (lastTimestamp) w.deprecatedLastTimestamp = lastTimestamp;
+    // Go zero values: an empty source and null times are served, a zero count is omitted
+    w.deprecatedSource = source ?? {};
+    w.deprecatedFirstTimestamp = firstTimestamp ?? null;
+    w.deprecatedLastTimestamp = lastTimestamp ?? null;
     if (count) w.deprecatedCount = count;
     return w;
   },
@@ -143,7 +144,7 @@ const eventFieldSelectors: Record<string, FieldGetter> = {
 
 export const RESOURCES: readonly ResourceDef[] = [
   def({ resource: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true, deleteReturnsObject: true, fieldSelectors: { 'status.phase': (o) => str(o.status?.phase) } }),
-  def({ resource: 'services', singular: 'service', kind: 'Service', shortNames: ['svc'], status: true, deleteReturnsObject: true, putCreates: true, mergeKeys: { 'spec.ports': 'port' } }),
+  def({ resource: 'services', singular: 'service', kind: 'Service', shortNames: ['svc'], status: true, deleteReturnsObject: true, putCreates: true, mergeKeys: { 'spec.ports': 'port' }, fieldSelectors: { 'spec.clusterIP': (o) => str(o.spec?.clusterIP), 'spec.type': (o) => str(o.spec?.type) } }),
   def({ resource: 'endpoints', singular: 'endpoints', kind: 'Endpoints', shortNames: ['ep'], putCreates: true }),
   def({ resource: 'nodes', singular: 'node', kind: 'Node', namespaced: false, shortNames: ['no'], status: true, fieldSelectors: { 'spec.unschedulable': (o) => String(o.spec?.unschedulable === true) }, mergeKeys: { 'status.addresses': 'type', 'status.conditions': 'type', 'spec.taints': 'key' } }),
   def({ resource: 'pods', singular: 'pod', kind: 'Pod', shortNames: ['po'], status: true, deleteReturnsObject: true, fieldSelectors: { 'spec.nodeName': (o) => str(o.spec?.nodeName), 'status.phase': (o) => str(o.status?.phase), 'status.podIP': (o) => str(o.status?.podIP), 'spec.serviceAccountName': (o) => str(o.spec?.serviceAccountName) }, mergeKeys: { ...podSpecKeys('spec'), 'status.conditions': 'type', 'status.podIPs': 'ip' } }),

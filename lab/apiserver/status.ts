@@ -78,24 +78,54 @@ export function methodNotAllowed(): ApiStatusError {
   return new ApiStatusError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource', {});
 }
 
-export function unsupportedMediaType(contentType: string, forPatch: boolean): ApiStatusError {
-  const accepted = forPatch ? 'application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json' : 'application/json, application/yaml';
-  return new ApiStatusError(415, 'UnsupportedMediaType', `415: Unsupported Media Type`, { causes: [{ reason: 'UnexpectedServerResponse', message: `the body of the request was in an unknown format - accepted media types include: ${accepted} (got "${contentType}")` }] });
+/**
+ * 415 as kube-apiserver words it: an unknown patch type is "415: Unsupported Media Type" with
+ * empty details; an unknown body type lists the accepted ones. A protobuf body, which
+ * kube-apiserver decodes and the emulator does not, gets the short form.
+ */
+export function unsupportedMediaType(what: 'patch' | 'body' | 'protobuf'): ApiStatusError {
+  return what === 'body'
+    ? new ApiStatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf')
+    : new ApiStatusError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
 }
 
 export function expired(message: string): ApiStatusError {
   return new ApiStatusError(410, 'Expired', message);
 }
 
-/** 422 Invalid: `Service "web" is invalid: spec.ports[0].nodePort: Invalid value: 31612: …`. */
-export function invalid(kind: string, name: string, def: ResourceDef, causes: readonly Cause[]): ApiStatusError {
+function invalidError(who: string, details: Obj, name: string, causes: readonly Cause[]): ApiStatusError {
   const parts = causes.map((c) => `${c.field}: ${c.message}`);
   const summary = parts.length === 1 ? parts[0] : `[${parts.join(', ')}]`;
-  const details: Obj = { name };
-  if (def.group) details.group = def.group;
-  details.kind = kind;
   details.causes = causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field }));
-  return new ApiStatusError(422, 'Invalid', `${kind} "${name}" is invalid: ${summary}`, details);
+  return new ApiStatusError(422, 'Invalid', `${who} "${name}" is invalid: ${summary}`, details);
+}
+
+/**
+ * 422 Invalid as a kind's validation reports it: `Service "web" is invalid: spec.ports[0]…`,
+ * `Lease.coordination.k8s.io "l" is invalid: …` (the kind qualified by its group; Events of
+ * events.k8s.io are validated as core Events), `PatchOptions.meta.k8s.io "" is invalid: …` for the
+ * request options. details: name (when there is one), group, kind, causes.
+ */
+export function invalid(kind: string, name: string, def: ResourceDef, causes: readonly Cause[]): ApiStatusError {
+  const group = kind.endsWith('Options') ? 'meta.k8s.io' : kind === def.kind && def.group !== 'events.k8s.io' ? def.group : '';
+  const details: Obj = name ? { name } : {};
+  if (group) details.group = group;
+  details.kind = kind;
+  return invalidError(group ? `${kind}.${group}` : kind, details, name, causes);
+}
+
+/** 422 Invalid from the generic update path, which names the resource: `leases.coordination.k8s.io "l" is invalid: …`. */
+export function invalidResource(def: ResourceDef, name: string, causes: readonly Cause[]): ApiStatusError {
+  return invalidError(qualified(def), nameDetails(def, name), name, causes);
+}
+
+/** 409 for a DeleteOptions precondition, worded as the storage layer words it (it names the kind). */
+export function preconditionFailed(def: ResourceDef, name: string, why: string): ApiStatusError {
+  const group = def.group === 'events.k8s.io' ? '' : def.group;
+  const details: Obj = { name };
+  if (group) details.group = group;
+  details.kind = def.kind;
+  return new ApiStatusError(409, 'Conflict', `Operation cannot be fulfilled on ${group ? `${def.kind}.${group}` : def.kind} "${name}": ${why}`, details);
 }
 
 /** Go's `%v` rendering of a value in an "Invalid value" message. */

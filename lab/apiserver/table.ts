@@ -169,8 +169,13 @@ const PRINTERS: Record<string, Printer> = {
     ],
   },
   configmaps: {
-    columns: [NAME, { name: 'Data', type: 'integer', description: 'Number of data keys.' }, AGE],
+    // kube-apiserver declares the column a string and sends a number in it
+    columns: [NAME, { name: 'Data', type: 'string', description: 'Number of data keys.' }, AGE],
     cells: (c, now) => [str(c, 'metadata', 'name'), Object.keys((get(c, 'data') as Obj | undefined) ?? {}).length + Object.keys((get(c, 'binaryData') as Obj | undefined) ?? {}).length, age(c, now)],
+  },
+  secrets: {
+    columns: [NAME, { name: 'Type', type: 'string', description: 'The type of the secret.' }, { name: 'Data', type: 'string', description: 'Number of data keys.' }, AGE],
+    cells: (s, now) => [str(s, 'metadata', 'name'), str(s, 'type'), Object.keys((get(s, 'data') as Obj | undefined) ?? {}).length, age(s, now)],
   },
   leases: {
     columns: [NAME, { name: 'Holder', type: 'string', description: 'The holder of the lease.' }, AGE],

@@ -1,7 +1,9 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { waitFor as waitForCondition } from '../../lab/netns.js';
 import * as k8s from '@kubernetes/client-node';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../lab/apiserver/index.js';
+import type { TestApiServer } from './api-target.js';
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -10,8 +12,26 @@ export function startTestApiServer(opts: ApiServerOptions = {}): Promise<ApiServ
   return startApiServer({ host: '127.0.0.1', port: 0, ...opts });
 }
 
+/** An emulator, or what a suite runs against (test/helpers/api-target.ts). */
+export type RawTarget = ApiServer | TestApiServer;
+
+/**
+ * How to reach `api` as `token` (undefined: the admin, null: no credential): the emulator over
+ * plain HTTP with a bearer token; the real server over TLS with its CA, and a bearer token or a
+ * client certificate.
+ */
+function connection(api: RawTarget, token: string | null | undefined): { send: typeof httpRequest; options: RequestOptions; headers: Record<string, string> } {
+  if (!('kind' in api) || api.kind === 'emulator') {
+    const t = token === null ? undefined : (token ?? api.adminToken);
+    return { send: httpRequest, options: { host: api.host, port: api.port }, headers: t ? { Authorization: `Bearer ${t}` } : {} };
+  }
+  const c = api.credential(token);
+  const tls = { ca: api.caPem, ...(c.cert ? { cert: c.cert.certPem, key: c.cert.keyPem } : {}) };
+  return { send: httpsRequest as unknown as typeof httpRequest, options: { host: api.host, port: api.port, ...tls }, headers: c.bearer ? { Authorization: `Bearer ${c.bearer}` } : {} };
+}
+
 /** A client-node KubeConfig for the emulator (TLS with the emulator's CA, bearer token: the admin's unless given). */
-export function kubeConfigFor(api: ApiServer, token?: string, namespace?: string): k8s.KubeConfig {
+export function kubeConfigFor(api: RawTarget, token?: string, namespace?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   kc.loadFromString(api.kubeconfigYaml({ ...(token ? { token } : {}), ...(namespace ? { namespace } : {}) }));
   return kc;
@@ -24,18 +44,18 @@ export interface RawReply {
   json: Json;
 }
 
-/** One HTTP request to the emulator, answered whole (not for watches). */
-export function raw(api: ApiServer, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; headers?: Record<string, string>; headersOnly?: boolean } = {}): Promise<RawReply> {
+/** One HTTP request to the emulator (or the real server), answered whole (not for watches). */
+export function raw(api: RawTarget, method: string, path: string, opts: { body?: unknown; contentType?: string; token?: string | null; headers?: Record<string, string>; headersOnly?: boolean } = {}): Promise<RawReply> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { Accept: 'application/json', ...(opts.headers ?? {}) };
-    if (opts.token !== null) headers.Authorization = `Bearer ${opts.token ?? api.adminToken}`;
+    const conn = connection(api, opts.token);
+    const headers: Record<string, string> = { Accept: 'application/json', ...conn.headers, ...(opts.headers ?? {}) };
     let payload: Buffer | undefined;
     if (opts.body !== undefined) {
       payload = Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
       headers['Content-Type'] = opts.contentType ?? 'application/json';
       headers['Content-Length'] = String(payload.length);
     }
-    const req = httpRequest({ host: api.host, port: api.port, method, path, headers }, (res) => {
+    const req = conn.send({ ...conn.options, method, path, headers }, (res) => {
       if (opts.headersOnly && res.statusCode === 200) {
         // a watch: the status is known, the body never ends by itself
         resolve({ status: 200, headers: res.headers, text: '', json: {} });
@@ -75,10 +95,11 @@ export class RawWatch {
   readonly #req: ReturnType<typeof httpRequest>;
   #waiters: (() => void)[] = [];
 
-  constructor(api: ApiServer, path: string, token?: string) {
+  constructor(api: RawTarget, path: string, token?: string) {
     let done!: () => void;
     this.ended = new Promise((r) => (done = r));
-    this.#req = httpRequest({ host: api.host, port: api.port, method: 'GET', path, headers: { Authorization: `Bearer ${token ?? api.adminToken}` } }, (res) => {
+    const conn = connection(api, token);
+    this.#req = conn.send({ ...conn.options, method: 'GET', path, headers: conn.headers }, (res) => {
       this.status = res.statusCode ?? 0;
       this.headers = res.headers;
       let buf = '';
@@ -142,8 +163,8 @@ export function waitFor<T>(what: string, check: () => T | undefined | false | Pr
 }
 
 /** Prints how many requests a suite made, so runaway API use shows in the test output. */
-export function reportRequests(api: ApiServer, suite: string): void {
-  process.stdout.write(`      [apiserver] ${suite}: ${api.requestCount()} requests served\n`);
+export function reportRequests(api: RawTarget, suite: string): void {
+  process.stdout.write(`      [${'kind' in api && api.kind === 'real' ? 'real kube-apiserver' : 'apiserver'}] ${suite}: ${api.requestCount()} requests served\n`);
 }
 
 /** client-node returns class instances; tests compare plain JSON. */

@@ -3,14 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { fileURLToPath } from 'node:url';
-import { startApiServer, type ApiServer } from '../../lab/apiserver/index.js';
-import { applyManifest, rbacManifests } from '../../lab/components.js';
+import { rbacManifests } from '../../lab/components.js';
 import { createApiClients, type ApiClients } from '../../src/k8s/client.js';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
+import { startTestTarget, type TestApiServer } from './api-target.js';
+import { raw } from './apiserver.js';
 
-/** An API emulator on loopback with an admin kubeconfig and typed clients, for one test file. */
+/**
+ * An API emulator on loopback with an admin kubeconfig and typed clients, for one test file; with
+ * FULCRUM_TEST_APISERVER=real, the shared real control plane swept clean (test/helpers/api-target.ts).
+ */
 export interface TestCluster {
-  api: ApiServer;
+  api: TestApiServer;
   clients: ApiClients;
   kubeconfig: string;
   dir: string;
@@ -18,7 +22,7 @@ export interface TestCluster {
 }
 
 export async function startTestCluster(): Promise<TestCluster> {
-  const api = await startApiServer({ host: '127.0.0.1', port: 0 });
+  const api = await startTestTarget();
   const dir = await mkdtemp(join(tmpdir(), 'fulcrum-test-'));
   const kubeconfig = join(dir, 'admin.kubeconfig');
   await api.writeKubeconfig(kubeconfig);
@@ -29,7 +33,7 @@ export async function startTestCluster(): Promise<TestCluster> {
     kubeconfig,
     dir,
     async close() {
-      await api.stop();
+      await api.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -98,9 +102,29 @@ const CONFIG_DIR = fileURLToPath(new URL('../../../config', import.meta.url));
  * component's ServiceAccount, so a test exercises exactly the permissions a cluster grants.
  */
 export async function componentKubeconfig(cluster: TestCluster, component: 'allocator' | 'speaker'): Promise<string> {
-  const target = { url: cluster.api.url, token: cluster.api.adminToken };
-  for (const m of rbacManifests(CONFIG_DIR)) await applyManifest(target, m);
+  for (const m of rbacManifests(CONFIG_DIR)) await applyObject(cluster.api, m);
   const path = join(cluster.dir, `${component}.kubeconfig`);
-  await cluster.api.writeKubeconfig(path, { token: cluster.api.serviceAccountToken('fulcrum-system', `fulcrum-${component}`), user: `fulcrum-${component}` });
+  await cluster.api.writeKubeconfig(path, { token: await cluster.api.serviceAccountToken('fulcrum-system', `fulcrum-${component}`), user: `fulcrum-${component}` });
   return path;
+}
+
+type Manifest = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } };
+
+/** The collection a manifest's object is created in (the kinds of config/'s RBAC files). */
+function collectionPath(m: Manifest): string {
+  const ns = m.metadata?.namespace ?? 'default';
+  const [group, version] = (m.apiVersion ?? 'v1').includes('/') ? (m.apiVersion as string).split('/') : ['', m.apiVersion ?? 'v1'];
+  const plural = `${(m.kind ?? '').toLowerCase()}s`;
+  const base = group ? `/apis/${group}/${version}` : `/api/${version}`;
+  return ['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(m.kind ?? '') ? `${base}/${plural}` : `${base}/namespaces/${ns}/${plural}`;
+}
+
+/** Creates the object as the admin, or merge-patches it over an existing one (as the lab's applyManifest). */
+export async function applyObject(api: TestApiServer, m: Manifest): Promise<void> {
+  const path = collectionPath(m);
+  const created = await raw(api, 'POST', path, { body: m });
+  if (created.status === 201) return;
+  if (created.status !== 409) throw new Error(`POST ${path} ${m.kind}/${m.metadata?.name}: ${created.status} ${created.text}`);
+  const patched = await raw(api, 'PATCH', `${path}/${m.metadata?.name}`, { body: m, contentType: 'application/merge-patch+json' });
+  if (patched.status !== 200) throw new Error(`PATCH ${path}/${m.metadata?.name}: ${patched.status} ${patched.text}`);
 }

@@ -4,6 +4,7 @@ import { startAllocator, type AllocatorProgram } from '../../allocator/program.j
 import { registry } from '../../src/metrics.js';
 import { applyPoolConfig, createService, getService, ingressIps, lbService, serviceEvents, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { suiteTitle } from '../helpers/api-target.js';
 
 // The assignment scenarios of MetalLB's e2e suite, against the API emulator over HTTP with the
 // real client-node, and the allocator running as it does in a cluster (in-process here).
@@ -22,7 +23,7 @@ address-pools:
   addresses: [2001:db8::100-2001:db8::103]
 `;
 
-describe('allocator: assignment scenarios (integration)', function () {
+describe(suiteTitle('allocator: assignment scenarios (integration)'), function () {
   this.timeout(30_000);
   let cluster: TestCluster;
   let allocator: AllocatorProgram | undefined;

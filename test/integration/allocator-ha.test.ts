@@ -6,6 +6,7 @@ import { Informer } from '../../src/k8s/informer.js';
 import { services } from '../../src/k8s/resources.js';
 import { applyPoolConfig, componentKubeconfig, createService, getService, ingressIps, lbService, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { suiteTitle } from '../helpers/api-target.js';
 
 // Two allocator replicas as real processes: one leads, the other takes over when the leader
 // is killed (Lease expiry) or stops cleanly (Lease released). An invariant checker watches
@@ -56,7 +57,7 @@ async function holder(cluster: TestCluster): Promise<string> {
   return lease.spec?.holderIdentity ?? '';
 }
 
-describe('allocator: two replicas, leader election (integration)', function () {
+describe(suiteTitle('allocator: two replicas, leader election (integration)'), function () {
   this.timeout(60_000);
   let cluster: TestCluster;
   const replicas = new Map<string, Replica>();

@@ -4,11 +4,12 @@ import { promisify } from 'node:util';
 import { startAllocator, type AllocatorProgram } from '../../allocator/program.js';
 import { applyPoolConfig, createService, getService, ingressIps, lbService, startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
+import { suiteTitle } from '../helpers/api-target.js';
 
 const run = promisify(execFile);
 
 // What a user sees with the real kubectl: the EXTERNAL-IP column and the allocator's events.
-describe('allocator: seen through kubectl (integration)', function () {
+describe(suiteTitle('allocator: seen through kubectl (integration)'), function () {
   this.timeout(30_000);
   let cluster: TestCluster;
   let allocator: AllocatorProgram;

@@ -88,8 +88,9 @@ describe('apiserver emulator: faults and recovery', () => {
     assert.equal(notOlder.status, 200, 'NotOlderThan is served from the latest state');
   });
 
-  it('stop() and start() keep the store and the port; a watch resumes from an RV taken before the stop', async () => {
+  it('stop() and start() keep the store and the port; a watch resumes from the RV current at the stop, an older one gets 410 (as a restarted kube-apiserver)', async () => {
     const port = api.port;
+    const older = (await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { name: 'before-survivor' } } })).json.metadata.resourceVersion as string;
     const made = (await raw(api, 'POST', '/api/v1/namespaces/default/configmaps', { body: { metadata: { name: 'survivor' } } })).json;
     await api.stop();
     await assert.rejects(raw(api, 'GET', '/version'), /ECONNREFUSED|socket hang up|ECONNRESET/);
@@ -103,6 +104,10 @@ describe('apiserver emulator: faults and recovery', () => {
     w.close();
     assert.equal(e!.type, 'ADDED');
     assert.equal(e!.object.metadata.name, 'after-restart');
+    const expired = new RawWatch(api, `/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${older}`);
+    const [gone] = await expired.waitForEvents(1);
+    expired.close();
+    assert.deepEqual([gone!.type, gone!.object.code, gone!.object.reason], ['ERROR', 410, 'Expired']);
   });
 
   it('stop() ends open watches', async () => {

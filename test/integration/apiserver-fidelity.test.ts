@@ -260,9 +260,11 @@ describe('apiserver emulator: fidelity points of §12', () => {
   });
 
   it('15: an unknown field selector and a bad label selector are 400, never "match all"', async () => {
-    const f = await raw(api, 'GET', '/api/v1/namespaces/default/services?fieldSelector=spec.type%3DLoadBalancer');
+    const f = await raw(api, 'GET', '/api/v1/namespaces/default/configmaps?fieldSelector=spec.type%3DLoadBalancer');
     assert.equal(f.status, 400);
     assert.equal(f.json.message, '"spec.type" is not a known field selector: only "metadata.name", "metadata.namespace"');
+    const svc = await raw(api, 'GET', '/api/v1/namespaces/default/services?fieldSelector=spec.type%3DLoadBalancer,spec.clusterIP!%3DNone');
+    assert.equal(svc.status, 200, 'Services know spec.type and spec.clusterIP (kube-apiserver v1.37)');
     const l = await raw(api, 'GET', '/api/v1/namespaces/default/services?labelSelector=a%20in%20(b');
     assert.equal(l.status, 400);
     assert.match(l.json.message, /^unable to parse requirement/);

@@ -42,6 +42,7 @@ describe('apiserver emulator: HTTP, discovery and errors', () => {
     { name: 'POST on a status subresource is a 405', method: 'POST', path: '/api/v1/namespaces/default/services/x/status', body: {}, code: 405, reason: 'MethodNotAllowed' },
     { name: 'DELETE on a subresource is a 405', method: 'DELETE', path: '/api/v1/namespaces/default/services/x/status', code: 405 },
     { name: 'a protobuf body is a 415', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: Buffer.from([0x6b, 0x38, 0x73, 0]), contentType: 'application/vnd.kubernetes.protobuf', code: 415, reason: 'UnsupportedMediaType', message: '415: Unsupported Media Type' },
+    { name: 'an unknown body type is a 415 listing the accepted ones', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: 'x', contentType: 'text/plain', code: 415, reason: 'UnsupportedMediaType', message: 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf' },
     { name: 'an unknown patch type is a 415', method: 'PATCH', path: '/api/v1/namespaces/default/configmaps/x', body: {}, contentType: 'text/plain', code: 415, reason: 'UnsupportedMediaType' },
     { name: 'an apply patch without fieldManager is a 422', method: 'PATCH', path: '/api/v1/namespaces/default/configmaps/x', body: 'metadata: {name: x}', contentType: 'application/apply-patch+yaml', code: 422, message: /fieldManager: Required value: is required for apply patch/ },
     { name: 'a create in a missing namespace is a 404 naming it', method: 'POST', path: '/api/v1/namespaces/nons/configmaps', body: { metadata: { name: 'x' } }, code: 404, message: 'namespaces "nons" not found', details: { name: 'nons', kind: 'namespaces' } },
@@ -50,13 +51,13 @@ describe('apiserver emulator: HTTP, discovery and errors', () => {
     { name: 'a wrong kind is a 400', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: { kind: 'Secret', apiVersion: 'v1', metadata: { name: 'x' } }, code: 400 },
     { name: 'a create carrying a resourceVersion is refused', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: { metadata: { name: 'x', resourceVersion: '5' } }, code: 500, message: 'resourceVersion should not be set on objects to be created' },
     { name: 'a bad object name is a 422 on metadata.name', method: 'POST', path: '/api/v1/namespaces/default/configmaps', body: { metadata: { name: 'Bad_Name' } }, code: 422, reason: 'Invalid' },
-    { name: 'a Service name must be an RFC 1035 label', method: 'POST', path: '/api/v1/namespaces/default/services', body: { metadata: { name: '1web' }, spec: { ports: [{ port: 80 }] } }, code: 422, message: /^Service "1web" is invalid: metadata\.name: Invalid value: "1web": a DNS-1035 label/ },
+    { name: 'a Service name must be an RFC 1123 label (v1.37; a leading digit is fine)', method: 'POST', path: '/api/v1/namespaces/default/services', body: { metadata: { name: 'web.1' }, spec: { ports: [{ port: 80 }] } }, code: 422, message: /^Service "web\.1" is invalid: metadata\.name: Invalid value: "web\.1": a lowercase RFC 1123 label/ },
     { name: 'PUT on a missing ConfigMap is a 404', method: 'PUT', path: '/api/v1/namespaces/default/configmaps/ghost', body: { metadata: { name: 'ghost' } }, code: 404, message: 'configmaps "ghost" not found' },
-    { name: 'a too large list resourceVersion is a 504', method: 'GET', path: '/api/v1/namespaces/default/configmaps?resourceVersion=999999', code: 504, reason: 'Timeout', message: /^Too large resource version: 999999, current: \d+$/ },
+    { name: 'a too large list resourceVersion is a 504', method: 'GET', path: '/api/v1/namespaces/default/configmaps?resourceVersion=999999', code: 504, reason: 'Timeout', message: /^Timeout: Too large resource version: 999999, current: \d+$/ },
     { name: 'a GET of a missing grouped object names the group', method: 'GET', path: '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/x', code: 404, message: 'endpointslices.discovery.k8s.io "x" not found', details: { name: 'x', group: 'discovery.k8s.io', kind: 'endpointslices' } },
     { name: 'a Secret with bad base64 is a 400', method: 'POST', path: '/api/v1/namespaces/default/secrets', body: { metadata: { name: 'bad' }, data: { k: 'not base64!' } }, code: 400 },
     { name: 'a TLS Secret needs tls.crt and tls.key', method: 'POST', path: '/api/v1/namespaces/default/secrets', body: { metadata: { name: 'tls' }, type: 'kubernetes.io/tls', data: {} }, code: 422, message: /data\[tls\.crt\]: Required value/ },
-    { name: 'an EndpointSlice address must match its type', method: 'POST', path: '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', body: { metadata: { name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['2001:db8::1'] }] }, code: 422, message: /endpoints\[0\]\.addresses\[0\]/ },
+    { name: 'an EndpointSlice address must match its type', method: 'POST', path: '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', body: { metadata: { name: 's' }, addressType: 'IPv4', endpoints: [{ addresses: ['2001:db8::1'] }] }, code: 422, message: /endpoints\[0\]\.addresses: Invalid value: "2001:db8::1": must be an IPv4 address/ },
     { name: 'Endpoints may not hold loopback addresses', method: 'POST', path: '/api/v1/namespaces/default/endpoints', body: { metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ port: 80 }] }] }, code: 422, message: /loopback/ },
     { name: 'a Lease duration must be positive', method: 'POST', path: '/apis/coordination.k8s.io/v1/namespaces/default/leases', body: { metadata: { name: 'l' }, spec: { leaseDurationSeconds: 0 } }, code: 422, message: /spec\.leaseDurationSeconds/ },
     { name: 'events.k8s.io requires its fields', method: 'POST', path: '/apis/events.k8s.io/v1/namespaces/default/events', body: { metadata: { name: 'ev' }, note: 'x' }, code: 422, message: /eventTime: Required value/ },
@@ -111,13 +112,15 @@ describe('apiserver emulator: HTTP, discovery and errors', () => {
     assert.equal(l.status, 201);
   });
 
-  it('bumps generation on EndpointSlice changes but not on metadata-only ones', async () => {
+  it('bumps generation on EndpointSlice changes and label changes, not on other metadata', async () => {
     const s = await raw(api, 'POST', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices', { body: { metadata: { name: 'gen' }, addressType: 'IPv4', endpoints: [] } });
     assert.equal(s.json.metadata.generation, 1);
+    const a = await raw(api, 'PATCH', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/gen', { body: { metadata: { annotations: { a: 'b' } } }, contentType: 'application/merge-patch+json' });
+    assert.equal(a.json.metadata.generation, 1);
     const m = await raw(api, 'PATCH', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/gen', { body: { metadata: { labels: { a: 'b' } } }, contentType: 'application/merge-patch+json' });
-    assert.equal(m.json.metadata.generation, 1);
+    assert.equal(m.json.metadata.generation, 2);
     const e = await raw(api, 'PATCH', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/gen', { body: { endpoints: [{ addresses: ['198.51.100.1'] }] }, contentType: 'application/merge-patch+json' });
-    assert.equal(e.json.metadata.generation, 2);
+    assert.equal(e.json.metadata.generation, 3);
   });
 
   it('dryRun=All validates and answers without storing', async () => {

@@ -67,7 +67,7 @@ describe('apiserver emulator: Service defaulting and validation', () => {
 
   const invalid: { name: string; spec: Json; field: string; message: RegExp }[] = [
     { name: 'ports are required', spec: { ports: undefined }, field: 'spec.ports', message: /spec\.ports: Required value/ },
-    { name: 'Local traffic policy on a ClusterIP Service', spec: { type: 'ClusterIP', externalTrafficPolicy: 'Local' }, field: 'spec.externalTrafficPolicy', message: /may only be set when `type` is 'NodePort' or 'LoadBalancer'/ },
+    { name: 'Local traffic policy on a ClusterIP Service', spec: { type: 'ClusterIP', externalTrafficPolicy: 'Local' }, field: 'spec.externalTrafficPolicy', message: /Invalid value: "Local": may only be set for externally-accessible services/ },
     { name: 'a loadBalancerClass on a ClusterIP Service', spec: { type: 'ClusterIP', loadBalancerClass: 'a.io/b' }, field: 'spec.loadBalancerClass', message: /Forbidden: may only be used when `type` is 'LoadBalancer'/ },
     { name: 'a loadBalancerClass that is not a qualified name', spec: { loadBalancerClass: 'not a name' }, field: 'spec.loadBalancerClass', message: /Invalid value/ },
     { name: 'a node port out of range', spec: { ports: [{ port: 80, nodePort: 80 }] }, field: 'spec.ports[0].nodePort', message: /Invalid value: 80: provided port is not in the valid range. The range of valid ports is 30000-32767/ },
@@ -142,7 +142,7 @@ describe('apiserver emulator: Service defaulting and validation', () => {
     { name: 'an ingress IP that does not parse', ingress: [{ ip: 'not-an-ip' }], code: 422, field: 'status.loadBalancer.ingress[0].ip' },
     { name: 'a hostname that is an IP', ingress: [{ hostname: '192.0.2.1' }], code: 422, field: 'status.loadBalancer.ingress[0].hostname' },
     { name: 'an unknown ipMode', ingress: [{ ip: '192.0.2.1', ipMode: 'Tunnel' }], code: 422, field: 'status.loadBalancer.ingress[0].ipMode' },
-    { name: 'an ingress port without a protocol', ingress: [{ ip: '192.0.2.1', ports: [{ port: 80 }] }], code: 422, field: 'status.loadBalancer.ingress[0].ports[0].protocol' },
+    { name: 'an ingress port without a protocol (ports are not validated: Go zero values stored)', ingress: [{ ip: '192.0.2.1', ports: [{ port: 80 }] }], code: 200, stored: [{ ip: '192.0.2.1', ports: [{ port: 80, protocol: '' }], ipMode: 'VIP' }] },
     { name: 'an IPv6 ingress on an IPv4 Service (the family is not checked)', ingress: [{ ip: '2001:db8::1', ipMode: 'Proxy' }], code: 200, stored: [{ ip: '2001:db8::1', ipMode: 'Proxy' }] },
     { name: 'a hostname ingress', ingress: [{ hostname: 'lb.example.com' }], code: 200, stored: [{ hostname: 'lb.example.com' }] },
     { name: 'ports with an error', ingress: [{ ip: '192.0.2.1', ports: [{ port: 80, protocol: 'TCP', error: 'Pending' }] }], code: 200, stored: [{ ip: '192.0.2.1', ports: [{ port: 80, protocol: 'TCP', error: 'Pending' }], ipMode: 'VIP' }] },

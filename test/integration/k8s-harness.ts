@@ -1,25 +1,26 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startApiServer, type ApiServer } from '../../lab/apiserver/index.js';
 import { createApiClients, type ApiClients } from '../../src/k8s/client.js';
 import { reuseConnections } from '../../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../../src/k8s/kubeconfig.js';
+import { startTestTarget, type TestApiServer } from '../helpers/api-target.js';
 
 /**
  * Shared set-up of the k8s client-layer integration tests: the lab's API emulator on
- * 127.0.0.1 (port 0), a kubeconfig file written by it, and the clients loaded from that file
- * through `loadKubeConfig` exactly as the programs do.
+ * 127.0.0.1 (port 0) — or, with FULCRUM_TEST_APISERVER=real, the shared real control plane
+ * (test/helpers/api-target.ts) — a kubeconfig file written by it, and the clients loaded from
+ * that file through `loadKubeConfig` exactly as the programs do.
  */
 export interface Emulator {
-  server: ApiServer;
+  server: TestApiServer;
   clients: ApiClients;
   kubeconfigPath: string;
   close(): Promise<void>;
 }
 
 export async function startEmulator(opts: { eventWindow?: number; keepAlive?: boolean } = {}): Promise<Emulator> {
-  const server = await startApiServer({ host: '127.0.0.1', port: 0, eventWindow: opts.eventWindow });
+  const server = await startTestTarget({ eventWindow: opts.eventWindow });
   const dir = await mkdtemp(join(tmpdir(), 'fulcrum-k8s-'));
   const kubeconfigPath = join(dir, 'kubeconfig');
   await server.writeKubeconfig(kubeconfigPath);
@@ -33,8 +34,8 @@ export async function startEmulator(opts: { eventWindow?: number; keepAlive?: bo
     async close() {
       // Keep the API traffic of each suite visible, so runaway request loops show in the output.
       const counts = Object.entries(server.requestCounts()).sort((a, b) => b[1] - a[1]).slice(0, 6);
-      process.stdout.write(`      emulator served ${server.requestCount()} requests (${counts.map(([k, v]) => `${k}: ${v}`).join(', ')})\n`);
-      await server.stop();
+      process.stdout.write(`      ${server.kind === 'real' ? 'the real kube-apiserver' : 'emulator'} served ${server.requestCount()} requests (${counts.map(([k, v]) => `${k}: ${v}`).join(', ')})\n`);
+      await server.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -5,14 +5,18 @@ import { ManualClock } from '../../src/k8s/clock.js';
 import { Informer } from '../../src/k8s/informer.js';
 import { configMaps } from '../../src/k8s/resources.js';
 import { FAST_BACKOFF, retrying, startEmulator, waitFor, type Emulator } from './k8s-harness.js';
+import { itOnEmulator, suiteTitle } from '../helpers/api-target.js';
+
+const NO_INJECTED_ERRORS = 'the real kube-apiserver answers 500 or 429 only when broken or overloaded (priority and fairness): nothing injects them on demand';
 
 type Seen = { type: 'add' | 'update' | 'delete'; name: string; value: string | undefined };
 
 /**
  * Fault tests: the informer must lose no update across dropped watches, 410 Expired after
- * compaction, an API server restart, and injected 500/429 answers.
+ * compaction, an API server restart, and injected 500/429 answers. On the real server only the
+ * faults it can produce run: a restart, a frozen process, a watch that outlives its deadline.
  */
-describe('k8s Informer under API faults', function () {
+describe(suiteTitle('k8s Informer under API faults'), function () {
   this.timeout(30_000);
   let emu: Emulator;
   let ns = 0;
@@ -58,7 +62,7 @@ describe('k8s Informer under API faults', function () {
     return { inf, seen, label, create, set, remove, values, cached };
   }
 
-  it('watches dropped mid-stream ten times: every one of 100 updates is seen, in order, without a relist', async () => {
+  itOnEmulator('watches dropped mid-stream ten times: every one of 100 updates is seen, in order, without a relist', 'the real kube-apiserver ends a watch only at its timeout or when it stops (the restart test below)', async () => {
     const t = setup();
     await t.create('d', '0');
     t.inf.start();
@@ -76,7 +80,7 @@ describe('k8s Informer under API faults', function () {
     assert.ok(s.watches >= 11, `at least 11 watches after 10 drops, got ${s.watches}`);
   });
 
-  it('410 Expired after compaction: relists, reports the real changes and no spurious delete', async () => {
+  itOnEmulator('410 Expired after compaction: relists, reports the real changes and no spurious delete', "the real server's watch history cannot be compacted on demand while a watch is away (a restart expires it: the restart test below)", async () => {
     const clock = new ManualClock();
     const t = setup({ clock });
     await t.create('a', '1');
@@ -104,23 +108,33 @@ describe('k8s Informer under API faults', function () {
     assert.deepEqual(t.inf.keys().sort(), ['a', 'c', 'd'].map((n) => `default/${t.label}-${n}`));
   });
 
-  it('API server restart: the informer backs off, reconnects, and catches up from its resourceVersion', async () => {
+  it('API server restart: the informer backs off, reconnects (relisting if its resourceVersion expired), then loses no update', async () => {
     const t = setup();
     await t.create('r', '0');
     t.inf.start();
     await t.inf.synced;
+    await t.set('r', '1');
+    // A write the informer does not see: the server's resourceVersion moves past the informer's,
+    // so the restarted server (whose watch history starts now) answers its watch with 410.
+    await retrying(() => emu.clients.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: `${t.label}-unseen` }, data: { v: '0' } } }));
+    await waitFor('r=1 through the watch', () => t.cached('r') === '1');
     await emu.server.stop();
     await waitFor('failed reconnects', () => t.inf.stats().failures >= 2);
     await emu.server.start();
-    const want: string[] = [];
-    for (let i = 1; i <= 20; i++) {
+    // Seen once the informer is live again: from then on every update arrives through the watch.
+    await t.create('ping', 'after');
+    await waitFor('the informer to see an object made after the restart', () => t.cached('ping') === 'after');
+    const want: string[] = ['1'];
+    for (let i = 2; i <= 20; i++) {
       await t.set('r', String(i));
       want.push(String(i));
     }
     await t.create('s', 'new');
     await waitFor('the updates after the restart', () => t.cached('r') === '20' && t.cached('s') === 'new');
     assert.deepEqual(t.values('r'), want);
-    assert.equal(t.inf.stats().lists, 1, 'same store: resumed without a relist');
+    assert.deepEqual(t.seen.filter((s) => s.type === 'delete'), [], 'no spurious delete');
+    const s = t.inf.stats();
+    assert.deepEqual([s.expired, s.lists], [1, 2], 'the restarted server expired the old resourceVersion: one relist');
   });
 
   it('a watch silent past its timeout (half-open connection) is abandoned; a relist and a new watch lose no update', async () => {
@@ -141,6 +155,7 @@ describe('k8s Informer under API faults', function () {
   });
 
   it('stop() during a list held by a paused server returns before the server answers', async () => {
+    // The real kube-apiserver is frozen with SIGSTOP: the kernel accepts the connection, nobody answers.
     const t = setup();
     emu.server.faults.pause(1_500);
     // A request sent after the pause began: it is answered only when the pause ends.
@@ -155,7 +170,7 @@ describe('k8s Informer under API faults', function () {
   });
 
   for (const code of [500, 429] as const) {
-    it(`${code} on the first lists: the informer retries with backoff and syncs`, async () => {
+    itOnEmulator(`${code} on the first lists: the informer retries with backoff and syncs`, NO_INJECTED_ERRORS, async () => {
       const t = setup();
       await t.create('l', '1');
       emu.server.faults.failNext(3, code);
@@ -166,7 +181,7 @@ describe('k8s Informer under API faults', function () {
       assert.deepEqual([s.failures, s.lists], [3, 1], 'three failed lists, then one good one');
     });
 
-    it(`${code} on re-watches after a drop: the informer recovers and loses no update`, async () => {
+    itOnEmulator(`${code} on re-watches after a drop: the informer recovers and loses no update`, NO_INJECTED_ERRORS, async () => {
       const t = setup();
       t.inf.start();
       await t.inf.synced;

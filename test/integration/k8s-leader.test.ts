@@ -11,6 +11,7 @@ import { LeaderElector, type LeaderElectionOptions } from '../../src/k8s/leader-
 import { instant } from '../../src/k8s/lease-record.js';
 import { leases } from '../../src/k8s/resources.js';
 import { FAST_BACKOFF, startEmulator, waitFor, type Emulator } from './k8s-harness.js';
+import { apiServerName } from '../helpers/api-target.js';
 
 /** An elector that records what it was told, in order. */
 function candidate(emu: Emulator, identity: string, extra: Partial<LeaderElectionOptions> & { name: string }) {
@@ -39,7 +40,7 @@ async function readLease(emu: Emulator, name: string): Promise<V1Lease> {
   return emu.clients.coordination.readNamespacedLease({ namespace: 'fulcrum-system', name });
 }
 
-describe('k8s leader election and alive leases against the API emulator', function () {
+describe(`k8s leader election and alive leases against ${apiServerName()}`, function () {
   this.timeout(30_000);
   let emu: Emulator;
   const stops: (() => Promise<void>)[] = [];
@@ -140,7 +141,7 @@ describe('k8s leader election and alive leases against the API emulator', functi
     const dir = await mkdtemp(join(tmpdir(), 'fulcrum-elector-'));
     stops.push(() => rm(dir, { recursive: true, force: true }));
     const path = join(dir, 'kubeconfig');
-    await emu.server.writeKubeconfig(path, { token: emu.server.serviceAccountToken(namespace, 'elector') });
+    await emu.server.writeKubeconfig(path, { token: await emu.server.serviceAccountToken(namespace, 'elector') });
     const limited = { ...emu, clients: createApiClients(loadKubeConfig(path, {}).kubeConfig) };
     await assert.rejects(limited.clients.coordination.listNamespacedLease({ namespace }), (err: { code?: number }) => err.code === 403);
     const listsBefore = emu.server.requestCounts()['list leases'] ?? 0;

@@ -5,8 +5,9 @@ import { EventRecorder } from '../../src/k8s/events.js';
 import { patchServiceAnnotations, writeServiceLoadBalancerStatus } from '../../src/k8s/status-writer.js';
 import { ManualClock } from '../../src/k8s/clock.js';
 import { startEmulator, waitFor, type Emulator } from './k8s-harness.js';
+import { apiServerName } from '../helpers/api-target.js';
 
-describe('k8s writers against the API emulator', function () {
+describe(`k8s writers against ${apiServerName()}`, function () {
   this.timeout(20_000);
   let emu: Emulator;
   let n = 0;

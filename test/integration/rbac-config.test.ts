@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import type { ApiServer } from '../../lab/apiserver/index.js';
 import { resourceByKind } from '../../lab/apiserver/resources.js';
-import { raw, reportRequests, startTestApiServer, type Json } from '../helpers/apiserver.js';
+import { raw, reportRequests, type Json } from '../helpers/apiserver.js';
+import { startTestTarget, suiteTitle, type TestApiServer } from '../helpers/api-target.js';
 
 const CONFIG_DIR = fileURLToPath(new URL('../../../config/', import.meta.url));
 
 /** POSTs every object of config/*.yaml as the admin, the way `kubectl apply` would create them. */
-async function applyConfig(api: ApiServer): Promise<void> {
+async function applyConfig(api: TestApiServer): Promise<void> {
   for (const file of (await readdir(CONFIG_DIR)).filter((f) => f.endsWith('.yaml')).sort()) {
     for (const doc of parseAllDocuments(await readFile(`${CONFIG_DIR}${file}`, 'utf8'))) {
       const o = doc.toJSON() as Json | null;
@@ -73,16 +73,16 @@ const speaker: Row[] = [
 
 // The Roles in config/ allow exactly what the allocator and the speaker use: every call they make
 // is allowed, and the neighbouring calls (another verb, namespace or subresource) are a real 403.
-describe('config/ RBAC: least privilege for the allocator and the speaker', () => {
-  let api: ApiServer;
+describe(suiteTitle('config/ RBAC: least privilege for the allocator and the speaker'), () => {
+  let api: TestApiServer;
 
   before(async () => {
-    api = await startTestApiServer();
+    api = await startTestTarget();
     await applyConfig(api);
   });
   after(async () => {
     reportRequests(api, 'rbac-config');
-    await api.stop();
+    await api.close();
   });
 
   for (const [who, rows] of [['fulcrum-allocator', allocator], ['fulcrum-speaker', speaker]] as const) {
@@ -90,7 +90,7 @@ describe('config/ RBAC: least privilege for the allocator and the speaker', () =
       it(`${who} ${row.allow ? 'may' : 'may not'} ${row.call}`, async () => {
         const call = row.call.replace(' v1/', ` ${v1}/`).replace(' L/', ` ${lease}/`).replace(' S/', ` ${slices}/`);
         const req = request(call);
-        const r = await raw(api, req.method, req.path, { token: api.serviceAccountToken('fulcrum-system', who), ...(req.body ? { body: req.body } : {}), ...(req.contentType ? { contentType: req.contentType } : {}), ...(req.headersOnly ? { headersOnly: true } : {}) });
+        const r = await raw(api, req.method, req.path, { token: await api.serviceAccountToken('fulcrum-system', who), ...(req.body ? { body: req.body } : {}), ...(req.contentType ? { contentType: req.contentType } : {}), ...(req.headersOnly ? { headersOnly: true } : {}) });
         if (row.allow) assert.notEqual(r.status, 403, `${who}: ${call} → ${r.text}`);
         else {
           assert.equal(r.status, 403, `${who}: ${call} → ${r.status} ${r.text}`);
@@ -101,7 +101,7 @@ describe('config/ RBAC: least privilege for the allocator and the speaker', () =
   }
 
   it('another service account in fulcrum-system gets nothing from those bindings', async () => {
-    const r = await raw(api, 'GET', `${v1}/services`, { token: api.serviceAccountToken('fulcrum-system', 'default') });
+    const r = await raw(api, 'GET', `${v1}/services`, { token: await api.serviceAccountToken('fulcrum-system', 'default') });
     assert.equal(r.status, 403);
   });
 });

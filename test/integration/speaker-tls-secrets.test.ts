@@ -12,6 +12,7 @@ import { raw, RawWatch, reportRequests, type Json } from '../helpers/apiserver.j
 import { startTestCluster, type TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/wait.js';
 import { makePair } from '../../lab/x509.js';
+import { suiteTitle } from '../helpers/api-target.js';
 
 const CONFIG_DIR = fileURLToPath(new URL('../../../config/', import.meta.url));
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
@@ -20,7 +21,7 @@ const tls = (pair: { certPem: string; keyPem: string }): Record<string, string> 
 // The speaker's Secret cache against the API emulator, as the speaker's own ServiceAccount (the
 // RBAC of config/): only kubernetes.io/tls Secrets are listed and watched, cluster-wide or in the
 // namespaces it is told, and a rotated Secret reaches the cache and the resolver.
-describe('the speaker reads kubernetes.io/tls Secrets (fieldSelector type=kubernetes.io/tls)', function () {
+describe(suiteTitle('the speaker reads kubernetes.io/tls Secrets (fieldSelector type=kubernetes.io/tls)'), function () {
   this.timeout(15_000);
   let cluster: TestCluster;
   let speaker: ApiClients;
@@ -38,7 +39,7 @@ describe('the speaker reads kubernetes.io/tls Secrets (fieldSelector type=kubern
     const target = { url: cluster.api.url, token: cluster.api.adminToken };
     for (const m of rbacManifests(CONFIG_DIR)) await applyManifest(target, m);
     const kc = join(cluster.dir, 'speaker.kubeconfig');
-    await cluster.api.writeKubeconfig(kc, { token: cluster.api.serviceAccountToken('fulcrum-system', 'fulcrum-speaker') });
+    await cluster.api.writeKubeconfig(kc, { token: await cluster.api.serviceAccountToken('fulcrum-system', 'fulcrum-speaker') });
     speaker = createApiClients(loadKubeConfig(kc).kubeConfig);
     await cluster.clients.core.createNamespace({ body: { metadata: { name: 'shop' } } });
     await create('shop', 'web-tls', { type: 'kubernetes.io/tls', data: tls(a) });
@@ -52,7 +53,7 @@ describe('the speaker reads kubernetes.io/tls Secrets (fieldSelector type=kubern
     await cluster.close();
   });
 
-  it('the emulator filters lists and watches of every namespace by type, as kube-apiserver does', async () => {
+  it('the API server filters lists and watches of every namespace by type (field selector type=kubernetes.io/tls)', async () => {
     const list = await raw(cluster.api, 'GET', `/api/v1/secrets?fieldSelector=${encodeURIComponent(TLS_SECRETS_SELECTOR)}`);
     assert.equal(list.status, 200, list.text);
     assert.deepEqual((list.json.items as Json[]).map((s) => `${s.metadata.namespace}/${s.metadata.name}`).sort(), ['default/other-tls', 'shop/web-tls']);

@@ -4,13 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { V1Service } from '@kubernetes/client-node';
 import { createService, lbService, startTestCluster, type TestCluster } from '../helpers/cluster.js';
+import { suiteTitle } from '../helpers/api-target.js';
 
 const run = promisify(execFile);
 const BIN = fileURLToPath(new URL('../../../bin/fulcrum', import.meta.url));
 
 // `fulcrum status` through the real CLI process against the emulator: the address from
 // status, the pool annotation, the owner from the speakers' nodeAssigned event.
-describe('fulcrum status (integration)', function () {
+describe(suiteTitle('fulcrum status (integration)'), function () {
   this.timeout(20_000);
   let cluster: TestCluster;
 

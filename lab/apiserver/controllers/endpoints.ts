@@ -10,6 +10,18 @@ import { deepEqual } from '../patch.js';
 
 const SLICES = findResource('discovery.k8s.io/v1', 'endpointslices')!;
 const ENDPOINTS = findResource('v1', 'endpoints')!;
+// The slice controller stamps the time of the last Service or Pod change that moved the slice.
+const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+
+/** kube's trigger time: the latest of the Service's creation and each Pod's creation or Ready transition. */
+function lastChangeTriggerTime(svc: Obj, pods: readonly Obj[]): string {
+  let latest: string = svc.metadata.creationTimestamp;
+  for (const p of pods) {
+    const ready = (p.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready')?.lastTransitionTime;
+    for (const t of [p.metadata.creationTimestamp, ready]) if (typeof t === 'string' && Date.parse(t) > Date.parse(latest)) latest = t;
+  }
+  return latest;
+}
 export const MANAGED_BY = 'endpointslice-controller.k8s.io';
 
 /**
@@ -108,21 +120,22 @@ export class EndpointsController {
     }
     const pods = store.list('pods', ns).filter((p) => mapSelectorMatches(selector, p.metadata.labels));
     const desired = computeServiceEndpoints(svc, pods);
-    this.#applySlices(svc, existing, desired.slices);
-    this.#applyEndpoints(svc, desired.subsets);
+    this.#applySlices(svc, existing, desired.slices, lastChangeTriggerTime(svc, pods));
+    this.#applyEndpoints(svc, desired.subsets, lastChangeTriggerTime(svc, pods));
   }
 
-  #applySlices(svc: Obj, existing: Obj[], desired: readonly DesiredSlice[]): void {
+  #applySlices(svc: Obj, existing: Obj[], desired: readonly DesiredSlice[], triggerTime: string): void {
     const ns = svc.metadata.namespace;
     const labels = { ...(svc.metadata.labels ?? {}), 'kubernetes.io/service-name': svc.metadata.name, 'endpointslice.kubernetes.io/managed-by': MANAGED_BY };
     const owner = [{ apiVersion: 'v1', kind: 'Service', name: svc.metadata.name, uid: svc.metadata.uid, controller: true, blockOwnerDeletion: true }];
     const unused = [...existing];
     for (const d of desired) {
       const i = unused.findIndex((s) => s.addressType === d.addressType);
-      const body: Obj = { metadata: { labels, ownerReferences: owner }, addressType: d.addressType, endpoints: d.endpoints, ports: d.ports };
+      const annotations = { [TRIGGER_TIME]: triggerTime };
+      const body: Obj = { metadata: { labels, annotations, ownerReferences: owner }, addressType: d.addressType, endpoints: d.endpoints, ports: d.ports };
       if (i >= 0) {
         const cur = unused.splice(i, 1)[0]!;
-        body.metadata = { ...cur.metadata, labels, ownerReferences: owner };
+        body.metadata = { ...cur.metadata, labels, annotations: { ...(cur.metadata.annotations ?? {}), ...annotations }, ownerReferences: owner };
         this.#registry.update(SLICES, ns, cur.metadata.name, body);
       } else {
         body.metadata.generateName = `${svc.metadata.name}-`;
@@ -132,16 +145,17 @@ export class EndpointsController {
     for (const s of unused) this.#registry.delete(SLICES, ns, s.metadata.name);
   }
 
-  #applyEndpoints(svc: Obj, subsets: Obj[]): void {
+  #applyEndpoints(svc: Obj, subsets: Obj[], triggerTime: string): void {
     const ns = svc.metadata.namespace;
     const name = svc.metadata.name;
-    const labels: Record<string, string> = { ...(svc.metadata.labels ?? {}) };
+    const labels: Record<string, string> = { ...(svc.metadata.labels ?? {}), 'endpoints.kubernetes.io/managed-by': 'endpoint-controller' };
     if (svc.spec.clusterIP === 'None') labels['service.kubernetes.io/headless'] = '';
-    const body: Obj = { metadata: { name, namespace: ns, labels } };
+    const annotations = { [TRIGGER_TIME]: triggerTime };
+    const body: Obj = { metadata: { name, namespace: ns, labels, annotations } };
     if (subsets.length > 0) body.subsets = subsets;
     const cur = this.#registry.store.get('endpoints', ns, name);
     if (cur) {
-      body.metadata = { ...cur.metadata, labels };
+      body.metadata = { ...cur.metadata, labels, annotations: { ...(cur.metadata.annotations ?? {}), ...annotations } };
       this.#registry.update(ENDPOINTS, ns, name, body);
     } else this.#registry.create(ENDPOINTS, ns, body);
   }

@@ -14,8 +14,7 @@ export function validateName(def: ResourceDef, name: string): Cause[] {
   }
 }
 
-function leaseSpec(spec: Obj | undefined, def: ResourceDef, name: string): void {
-  if (!spec) return;
+function leaseSpec(spec: Obj, def: ResourceDef, name: string): void {
   for (const f of ['acquireTime', 'renewTime']) {
     if (!(f in spec)) continue;
     const t = parseMicroTime('Lease', spec[f]);
@@ -33,35 +32,64 @@ function leaseSpec(spec: Obj | undefined, def: ResourceDef, name: string): void 
   if (errs.length) throw invalid(def.kind, name, def, errs);
 }
 
-/** Core Event: parse times; the server fills eventTime/reportingComponent/reportingInstance. */
-function coreEvent(ev: Obj): void {
+/**
+ * A core-shaped Event (both API shapes are stored as core/v1): parse the times, fill what the
+ * server serialises for an absent field (Go zero values: null times, an empty source, empty
+ * reporting strings), then validate as kube's ValidateEventCreate/Update.
+ */
+function coreEvent(ev: Obj, def: ResourceDef, creating: boolean): void {
   ev.eventTime = parseMicroTime('Event', ev.eventTime ?? null);
-  for (const f of ['firstTimestamp', 'lastTimestamp']) if (f in ev) ev[f] = parseTime('Event', ev[f]);
+  for (const f of ['firstTimestamp', 'lastTimestamp']) ev[f] = parseTime('Event', ev[f] ?? null);
   if (ev.series?.lastObservedTime) ev.series.lastObservedTime = parseMicroTime('Event', ev.series.lastObservedTime);
   ev.reportingComponent ??= '';
   ev.reportingInstance ??= '';
+  ev.source ??= {};
+  const errs = legacyEventErrors(ev, def);
+  // events.k8s.io/v1 adds strict checks on create (its update checks immutability, not emulated).
+  if (def.group === 'events.k8s.io' && creating) {
+    if (!ev.eventTime) errs.push(cause.required('eventTime'));
+    if (ev.type !== 'Normal' && ev.type !== 'Warning') errs.push(cause.invalid('type', '', `has invalid value: ${ev.type ?? ''}`));
+  }
+  if (errs.length) throw invalid(def.kind, ev.metadata.name, def, errs);
 }
 
-/** events.k8s.io/v1 requires what core/v1 leaves optional (fidelity spec §11), checked on its own shape. */
-export function validateEventsV1(wire: Obj, def: ResourceDef): void {
+// kube's event validation limits
+const REPORTING_INSTANCE_MAX = 128;
+const ACTION_MAX = 128;
+const REASON_MAX = 128;
+const NOTE_MAX = 1024;
+
+/** kube's legacyValidateEvent: every Event, whichever API wrote it. */
+function legacyEventErrors(ev: Obj, def: ResourceDef): Cause[] {
   const errs: Cause[] = [];
-  const name = wire.metadata?.name ?? '';
-  if (!wire.eventTime) errs.push(cause.required('eventTime'));
-  if (!wire.reportingController) errs.push(cause.required('reportingController'));
-  else errs.push(...qualifiedName('reportingController', wire.reportingController));
-  if (!wire.reportingInstance) errs.push(cause.required('reportingInstance'));
-  if (!wire.action) errs.push(cause.required('action'));
-  if (!wire.reason) errs.push(cause.required('reason'));
-  if (wire.type !== 'Normal' && wire.type !== 'Warning') errs.push(cause.invalid('type', wire.type ?? '', 'has invalid value, must be Normal or Warning'));
-  if (errs.length) throw invalid(def.kind, name, def, errs);
+  const ns: string = ev.metadata.namespace ?? '';
+  const involvedNs: string = ev.involvedObject?.namespace ?? '';
+  if (!ev.eventTime) {
+    // an "old" Event: its namespace and the involved object's must agree
+    const ok = involvedNs === '' ? ns === '' || ns === 'default' : ns === involvedNs;
+    if (!ok) errs.push(cause.invalid('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
+    return errs;
+  }
+  const controllerField = def.group === 'events.k8s.io' ? 'reportingController' : 'reportingComponent';
+  if (involvedNs === '' && ns !== 'default' && ns !== 'kube-system') errs.push(cause.invalid('involvedObject.namespace', involvedNs, 'does not match event.namespace'));
+  if (!ev.reportingComponent) errs.push(cause.required(controllerField));
+  errs.push(...qualifiedName(controllerField, ev.reportingComponent ?? ''));
+  if (!ev.reportingInstance) errs.push(cause.required('reportingInstance'));
+  if (String(ev.reportingInstance ?? '').length > REPORTING_INSTANCE_MAX) errs.push(cause.invalid('reportingInstance', '', `can have at most ${REPORTING_INSTANCE_MAX} characters`));
+  if (!ev.action) errs.push(cause.required('action'));
+  if (String(ev.action ?? '').length > ACTION_MAX) errs.push(cause.invalid('action', '', `can have at most ${ACTION_MAX} characters`));
+  if (!ev.reason) errs.push(cause.required('reason'));
+  if (String(ev.reason ?? '').length > REASON_MAX) errs.push(cause.invalid('reason', '', `can have at most ${REASON_MAX} characters`));
+  if (String(ev.message ?? '').length > NOTE_MAX) errs.push(cause.invalid('message', '', `can have at most ${NOTE_MAX} characters`));
+  return errs;
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function secret(s: Obj, old: Obj | undefined, def: ResourceDef): void {
   const name = s.metadata.name;
-  for (const [k, v] of Object.entries(s.data ?? {})) {
-    if (typeof v !== 'string' || !BASE64.test(v)) throw badRequest(`Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte 0 (key "${k}")`);
+  for (const v of Object.values(s.data ?? {})) {
+    if (typeof v !== 'string' || !BASE64.test(v)) throw badRequest(`Secret in version "v1" cannot be handled as a Secret: illegal base64 data at input byte ${firstBadBase64Byte(v)}`);
   }
   if (s.stringData) {
     s.data = { ...(s.data ?? {}) };
@@ -69,6 +97,7 @@ function secret(s: Obj, old: Obj | undefined, def: ResourceDef): void {
     delete s.stringData;
   }
   s.type ??= 'Opaque';
+  if (s.data !== undefined && Object.keys(s.data).length === 0) delete s.data; // omitempty
   const errs: Cause[] = [];
   if (old && old.type !== s.type) errs.push(cause.invalid('type', s.type, 'field is immutable'));
   if (s.type === 'kubernetes.io/tls') {
@@ -78,18 +107,41 @@ function secret(s: Obj, old: Obj | undefined, def: ResourceDef): void {
   if (errs.length) throw invalid(def.kind, name, def, errs);
 }
 
+/** The byte Go's base64 decoder stops at (it reports the first character outside the alphabet or padding). */
+function firstBadBase64Byte(v: unknown): number {
+  if (typeof v !== 'string') return 0;
+  const i = v.search(/[^A-Za-z0-9+/=]/);
+  return i >= 0 ? i : Math.max(0, v.length - (v.length % 4 || 4));
+}
+
+/** kube's ValidateNonSpecialIP: no unspecified, loopback, link-local or link-local multicast address. */
+function specialIpReason(ip: string): string | undefined {
+  if (ip === '0.0.0.0' || ip === '::') return 'may not be unspecified (0.0.0.0, ::)';
+  if (isLoopback(ip)) return 'may not be in the loopback range (127.0.0.0/8, ::1/128)';
+  const lower = ip.toLowerCase();
+  if (ip.startsWith('169.254.') || /^fe[89ab][0-9a-f]:/.test(lower)) return 'may not be in the link-local range (169.254.0.0/16, fe80::/10)';
+  if (ip.startsWith('224.0.0.') || lower.startsWith('ff02:')) return 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)';
+  return undefined;
+}
+
 function endpointSlice(es: Obj, def: ResourceDef): void {
   const errs: Cause[] = [];
   const t = es.addressType;
   if (!['IPv4', 'IPv6', 'FQDN'].includes(t)) errs.push(t ? cause.notSupported('addressType', t, ['FQDN', 'IPv4', 'IPv6']) : cause.required('addressType'));
   (es.endpoints ?? []).forEach((ep: Obj, i: number) => {
     const addrs = ep.addresses;
-    if (!Array.isArray(addrs) || addrs.length === 0) errs.push(cause.required(`endpoints[${i}].addresses`, 'must contain at least 1 address'));
-    else if (addrs.length > 100) errs.push(cause.invalid(`endpoints[${i}].addresses`, addrs.length, 'must have at most 100 items'));
+    const f = `endpoints[${i}].addresses`;
+    if (!Array.isArray(addrs) || addrs.length === 0) errs.push(cause.required(f));
+    else if (addrs.length > 100) errs.push(cause.invalid(f, addrs.length, 'must have at most 100 items'));
     else addrs.forEach((a: unknown, j: number) => {
-      const f = `endpoints[${i}].addresses[${j}]`;
-      if (t === 'IPv4' && (typeof a !== 'string' || isIP(a) !== 4)) errs.push(cause.invalid(f, a, 'must be a valid IPv4 address'));
-      if (t === 'IPv6' && (typeof a !== 'string' || isIP(a) !== 6)) errs.push(cause.invalid(f, a, 'must be a valid IPv6 address'));
+      const family = t === 'IPv4' ? 4 : t === 'IPv6' ? 6 : 0;
+      if (family === 0) return;
+      // a wrong family is reported on the list, a special address on the item (as kube does)
+      if (typeof a !== 'string' || isIP(a) !== family) errs.push(cause.invalid(f, a, `must be an ${t} address`));
+      else {
+        const special = specialIpReason(a);
+        if (special) errs.push(cause.invalid(`${f}[${j}]`, a, special));
+      }
     });
   });
   (es.ports ?? []).forEach((p: Obj, i: number) => {
@@ -97,6 +149,9 @@ function endpointSlice(es: Obj, def: ResourceDef): void {
     p.protocol ??= 'TCP';
   });
   if (errs.length) throw invalid(def.kind, es.metadata.name, def, errs);
+  // Stored through protobuf: an empty or absent list comes back as null (the fields are not omitempty).
+  if (!Array.isArray(es.endpoints) || es.endpoints.length === 0) es.endpoints = null;
+  if (!Array.isArray(es.ports) || es.ports.length === 0) es.ports = null;
 }
 
 function isLoopback(ip: string): boolean {
@@ -116,6 +171,12 @@ function endpoints(ep: Obj, def: ResourceDef): void {
     for (const p of s.ports ?? []) p.protocol ??= 'TCP';
   });
   if (errs.length) throw invalid(def.kind, ep.metadata.name, def, errs);
+  if (Array.isArray(ep.subsets) && ep.subsets.length === 0) delete ep.subsets; // omitempty
+}
+
+/** Role and ClusterRole `rules` is not omitempty: an empty list is stored and served as null. */
+function rbacRules(r: Obj): void {
+  if (!Array.isArray(r.rules) || r.rules.length === 0) r.rules = null;
 }
 
 function podDefaults(pod: Obj): void {
@@ -130,9 +191,10 @@ function podDefaults(pod: Obj): void {
 /** Kind-specific work on a create body (already a private copy). Throws 400/422 Status errors. */
 export function prepareOtherCreate(def: ResourceDef, o: Obj): void {
   switch (def.storeKey) {
-    case 'leases.coordination.k8s.io': leaseSpec(o.spec, def, o.metadata.name); break;
-    case 'events': coreEvent(o); break;
+    case 'leases.coordination.k8s.io': leaseSpec((o.spec ??= {}), def, o.metadata.name); break;
+    case 'events': coreEvent(o, def, true); break;
     case 'secrets': secret(o, undefined, def); break;
+    case 'roles.rbac.authorization.k8s.io': case 'clusterroles.rbac.authorization.k8s.io': rbacRules(o); break;
     case 'endpointslices.discovery.k8s.io': endpointSlice(o, def); break;
     case 'endpoints': endpoints(o, def); break;
     case 'pods':
@@ -160,9 +222,10 @@ export function prepareOtherCreate(def: ResourceDef, o: Obj): void {
 /** Kind-specific work on an update through the main resource. */
 export function prepareOtherUpdate(def: ResourceDef, o: Obj, old: Obj): void {
   switch (def.storeKey) {
-    case 'leases.coordination.k8s.io': leaseSpec(o.spec, def, o.metadata.name); break;
-    case 'events': coreEvent(o); break;
+    case 'leases.coordination.k8s.io': leaseSpec((o.spec ??= {}), def, o.metadata.name); break;
+    case 'events': coreEvent(o, def, false); break;
     case 'secrets': secret(o, old, def); break;
+    case 'roles.rbac.authorization.k8s.io': case 'clusterroles.rbac.authorization.k8s.io': rbacRules(o); break;
     case 'endpointslices.discovery.k8s.io': endpointSlice(o, def); break;
     case 'endpoints': endpoints(o, def); break;
     case 'namespaces':

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { ApiStatusError, cause, invalid, type Cause, type Obj } from '../status.js';
 import type { ResourceDef } from '../resources.js';
 import { deepEqual } from '../patch.js';
-import { dns1035Label, dns1123Subdomain, qualifiedName, validCidr, validIp } from './common.js';
+import { dns1123Label, dns1123Subdomain, qualifiedName, validCidr, validIp } from './common.js';
 import type { IpRange, PortRange } from './service-ranges.js';
 
 /** The cluster's service network: one range per family (IPv6 absent = single-stack) and the node-port range. */
@@ -14,7 +14,7 @@ export interface ServiceNetwork {
 
 const TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
-const POLICIES = ['SingleStack', 'PreferDualStack', 'RequireDualStack'];
+const POLICIES = ['PreferDualStack', 'RequireDualStack', 'SingleStack']; // sorted, as kube-apiserver lists them
 const FAMILY_OF: Record<string, 4 | 6> = { IPv4: 4, IPv6: 6 };
 
 const isExternal = (spec: Obj): boolean => spec.type === 'NodePort' || spec.type === 'LoadBalancer';
@@ -55,8 +55,8 @@ function patchAllocatedValues(spec: Obj, old: Obj): void {
 /** Defaults applied at decode time, before validation. */
 function applyDefaults(spec: Obj): void {
   spec.type ??= 'ClusterIP';
+  spec.sessionAffinity ??= 'None'; // ExternalName Services get it too
   if (spec.type === 'ExternalName') return;
-  spec.sessionAffinity ??= 'None';
   spec.internalTrafficPolicy ??= 'Cluster';
   for (const p of spec.ports ?? []) {
     if (typeof p !== 'object' || p === null) continue;
@@ -90,7 +90,9 @@ function validateIpFamilies(spec: Obj, old: Obj | undefined, net: ServiceNetwork
   }
   const ips: string[] = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((ip: string) => ip !== 'None' && ip !== '');
   if (spec.ipFamilyPolicy === undefined) {
-    spec.ipFamilyPolicy = (spec.ipFamilies?.length ?? 0) === 2 || ips.length === 2 ? 'RequireDualStack' : 'SingleStack';
+    // A headless Service without a selector gets every family the cluster has (kube's initIPFamilyFields).
+    const headlessWithoutSelector = isHeadless(spec) && Object.keys(spec.selector ?? {}).length === 0 && net.v6 !== undefined;
+    spec.ipFamilyPolicy = headlessWithoutSelector || (spec.ipFamilies?.length ?? 0) === 2 || ips.length === 2 ? 'RequireDualStack' : 'SingleStack';
   }
   if (!POLICIES.includes(spec.ipFamilyPolicy)) {
     errs.push(cause.notSupported('spec.ipFamilyPolicy', spec.ipFamilyPolicy, POLICIES));
@@ -150,7 +152,7 @@ function validateExternalFields(spec: Obj, old: Obj | undefined, errs: Cause[]):
   if (isExternal(spec)) {
     if (!['Cluster', 'Local'].includes(etp)) errs.push(cause.notSupported('spec.externalTrafficPolicy', etp, ['Cluster', 'Local']));
   } else if (etp !== undefined && etp !== '') {
-    errs.push(cause.invalid('spec.externalTrafficPolicy', etp, "may only be set when `type` is 'NodePort' or 'LoadBalancer'"));
+    errs.push(cause.invalid('spec.externalTrafficPolicy', etp, 'may only be set for externally-accessible services'));
   }
   if (spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort !== 0 && !needsHealthCheck(spec)) {
     errs.push(cause.invalid('spec.healthCheckNodePort', spec.healthCheckNodePort, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"));
@@ -306,7 +308,8 @@ export function prepareService(svc: Obj, old: Obj | undefined, net: ServiceNetwo
     dropTypeDependentFields(spec, old.spec, (svc.status ??= {}));
   }
   const errs: Cause[] = [];
-  if (!old) errs.push(...dns1035Label('metadata.name', svc.metadata.name));
+  // RFC 1123 label since RelaxedServiceNameValidation (GA by v1.37; v1.31 wanted a DNS-1035 label).
+  if (!old) errs.push(...dns1123Label('metadata.name', svc.metadata.name));
   if (!TYPES.includes(spec.type)) errs.push(cause.notSupported('spec.type', spec.type, TYPES));
   validatePorts(spec, errs);
   validateExternalFields(spec, old?.spec, errs);
@@ -324,13 +327,21 @@ export function releaseService(svc: Obj, net: ServiceNetwork): void {
   releaseUnused(svc.spec ?? {}, undefined, net);
 }
 
-/** Validates a `/status` write; fills `ipMode: VIP` where an ingress has an IP but no mode. */
+/**
+ * Validates a `/status` write as kube's ValidateLoadBalancerStatus: ingress only on a LoadBalancer
+ * Service, IPs, hostnames and `ipMode` (filled with VIP where an ingress has an IP but no mode).
+ * Ingress ports are not validated: a missing port or protocol is stored as Go's zero value.
+ */
 export function prepareServiceStatus(svc: Obj, def: ResourceDef): void {
   const errs: Cause[] = [];
   const lb = (svc.status ??= {}).loadBalancer ?? (svc.status.loadBalancer = {});
-  (lb.ingress ?? []).forEach((ing: Obj, i: number) => {
+  const ingress: Obj[] = lb.ingress ?? [];
+  if (ingress.length > 0 && svc.spec?.type !== 'LoadBalancer') {
+    errs.push(cause.forbidden('status.loadBalancer.ingress', "may only be used when `spec.type` is 'LoadBalancer'"));
+  }
+  if (errs.length === 0) ingress.forEach((ing: Obj, i: number) => {
     const f = `status.loadBalancer.ingress[${i}]`;
-    if (ing.ip !== undefined && ing.ip !== '' && !validIp(ing.ip)) errs.push(cause.invalid(`${f}.ip`, ing.ip, 'must be a valid IP address'));
+    if (ing.ip !== undefined && ing.ip !== '' && !validIp(ing.ip)) errs.push(cause.invalid(`${f}.ip`, ing.ip, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)'));
     if (ing.hostname !== undefined && ing.hostname !== '') {
       if (validIp(ing.hostname)) errs.push(cause.invalid(`${f}.hostname`, ing.hostname, 'must be a DNS name, not an IP address'));
       else errs.push(...dns1123Subdomain(`${f}.hostname`, ing.hostname));
@@ -339,10 +350,11 @@ export function prepareServiceStatus(svc: Obj, def: ResourceDef): void {
       if (!ing.ip) errs.push(cause.forbidden(`${f}.ipMode`, 'may not be specified when `ip` is not set'));
       else if (!['VIP', 'Proxy'].includes(ing.ipMode)) errs.push(cause.notSupported(`${f}.ipMode`, ing.ipMode, ['Proxy', 'VIP']));
     } else if (ing.ip) ing.ipMode = 'VIP';
-    (ing.ports ?? []).forEach((p: Obj, j: number) => {
-      if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) errs.push(cause.invalid(`${f}.ports[${j}].port`, p.port, 'must be between 1 and 65535, inclusive'));
-      if (!PROTOCOLS.includes(p.protocol)) errs.push(cause.notSupported(`${f}.ports[${j}].protocol`, p.protocol, PROTOCOLS));
-    });
+    for (const p of ing.ports ?? []) {
+      if (typeof p !== 'object' || p === null) continue;
+      p.port ??= 0;
+      p.protocol ??= '';
+    }
   });
   if (errs.length > 0) throw invalid(def.kind, svc.metadata.name, def, errs);
 }
