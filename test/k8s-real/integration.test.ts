@@ -24,6 +24,7 @@ await import('../integration/k8s-writers.test.js');
 await import('../integration/allocator-assign.test.js');
 await import('../integration/allocator-ha.test.js');
 await import('../integration/allocator-kubectl.test.js');
+await import('../integration/allocator-metallb-annotations.test.js');
 // `fulcrum status` as a process; the speaker's TLS Secret cache (field selector type=kubernetes.io/tls).
 await import('../integration/status-command.test.js');
 await import('../integration/speaker-tls-secrets.test.js');
