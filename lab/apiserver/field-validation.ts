@@ -1,5 +1,6 @@
 import type { ResourceDef } from './resources.js';
 import { kindFields } from './schema/kinds.js';
+import type { FieldSpec } from './schema/fields.js';
 import { duplicateFields, findingText, jsonPatchFindings, pruneUnknown, scanJsonBody, unknownFields, type FieldFinding } from './schema/unknown-fields.js';
 import { ApiStatusError, badRequest, cause, type Obj } from './status.js';
 
@@ -23,6 +24,23 @@ export function fieldValidationOf(q: URLSearchParams, absent: FieldValidation, o
   throw new ApiStatusError(422, 'Invalid', `${options}.meta.k8s.io "" is invalid: ${c.field}: ${c.message}`, { group: 'meta.k8s.io', kind: options, causes: [c] });
 }
 
+function fieldsOf(def: ResourceDef): FieldSpec {
+  const spec = def.fields ?? kindFields(def.apiVersion, def.kind);
+  if (!spec) throw new Error(`incoherent state: no field table for ${def.apiVersion} ${def.kind}`);
+  return spec;
+}
+
+/**
+ * A custom resource's body, in kube-apiserver's order: duplicate keys (the JSON decoder's), the
+ * unknown fields of ObjectMeta (decoded strictly), then what pruning removed, sorted by path.
+ */
+function customFindings(contentType: string, raw: Buffer, wire: Obj, spec: FieldSpec): FieldFinding[] {
+  const duplicates = isYaml(contentType) ? [] : scanJsonBody(raw.toString('utf8'), spec).filter((f) => f.problem === 'duplicate');
+  const unknown = unknownFields(wire, spec);
+  const meta = unknown.filter((f) => f.path.startsWith('metadata.'));
+  return [...duplicates, ...meta, ...unknown.filter((f) => !f.path.startsWith('metadata.'))];
+}
+
 /** Strict: throws the 400 (after `prefix`); Warn: the warnings; Ignore: none. */
 function settle(findings: readonly FieldFinding[], directive: FieldValidation, prefix: string): string[] {
   if (findings.length === 0 || directive === 'Ignore') return [];
@@ -41,11 +59,10 @@ function isYaml(contentType: string): boolean {
  * Service: strict decoding error: unknown field "spec.prots"`. Prunes `wire` in place.
  */
 export function checkBody(def: ResourceDef, directive: FieldValidation, contentType: string, raw: Buffer, wire: Obj): string[] {
-  const spec = kindFields(def.apiVersion, def.kind);
-  if (!spec) throw new Error(`incoherent state: no field table for ${def.apiVersion} ${def.kind}`);
+  const spec = fieldsOf(def);
   let warnings: string[] = [];
   if (directive !== 'Ignore') {
-    const findings = isYaml(contentType) ? unknownFields(wire, spec) : scanJsonBody(raw.toString('utf8'), spec);
+    const findings = def.custom ? customFindings(contentType, raw, wire, spec) : isYaml(contentType) ? unknownFields(wire, spec) : scanJsonBody(raw.toString('utf8'), spec);
     warnings = settle(findings, directive, `${def.kind} in version "${def.version}" cannot be handled as a ${def.kind}: `);
   }
   pruneUnknown(wire, spec);
@@ -58,8 +75,7 @@ export function checkBody(def: ResourceDef, directive: FieldValidation, contentT
  * fields in key order — kube-apiserver's order. The 400 has no kind prefix. Prunes `patched`.
  */
 export function checkPatch(def: ResourceDef, directive: FieldValidation, type: 'json' | 'merge' | 'strategic' | 'apply', raw: Buffer, patched: Obj): string[] {
-  const spec = kindFields(def.apiVersion, def.kind);
-  if (!spec) throw new Error(`incoherent state: no field table for ${def.apiVersion} ${def.kind}`);
+  const spec = fieldsOf(def);
   let warnings: string[] = [];
   if (directive !== 'Ignore') {
     // an apply patch is YAML: its duplicate keys are the YAML parser's business

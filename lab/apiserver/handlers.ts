@@ -90,9 +90,11 @@ function list(route: ResourceRoute, q: URLSearchParams, ctx: HandlerContext): Re
   const items: Obj[] = [];
   for (const o of objects) {
     if (!labelsMatch(labels, o.metadata.labels) || !fieldsMatch(fields, o)) continue;
-    items.push(def.view ? def.view.toWire(o) : o);
+    // unstructured lists (custom resources) keep kind and apiVersion on their items
+    items.push(def.custom ? toWire(def, o) : def.view ? def.view.toWire(o) : o);
   }
-  return { code: 200, body: { kind: `${def.kind}List`, apiVersion: def.apiVersion, metadata: { resourceVersion: String(current) }, items } };
+  const metadata = def.custom ? { continue: '', resourceVersion: String(current) } : { resourceVersion: String(current) };
+  return { code: 200, body: { kind: `${def.kind}List`, apiVersion: def.apiVersion, metadata, items } };
 }
 
 function watch(route: ResourceRoute, q: URLSearchParams, res: ServerResponse, ctx: HandlerContext, accept: string | undefined): Reply {
@@ -121,6 +123,7 @@ function patch(route: ResourceRoute, q: URLSearchParams, contentType: string, bo
   const { def, namespace, name } = route;
   const type = patchTypeOf(contentType);
   if (!type) throw unsupportedMediaType('patch');
+  if (type === 'strategic' && def.custom) throw unsupportedMediaType('customPatch');
   const opts = { dryRun: isDryRun(q, 'PatchOptions', def), ...(route.subresource ? { subresource: 'status' as const } : {}) };
   const directive = fieldValidationOf(q, ctx.fieldValidation, 'PatchOptions');
   if (type === 'apply') {

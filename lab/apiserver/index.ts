@@ -21,6 +21,8 @@ import type { WatchHost, WatchStream } from './watch.js';
 import { warningHeaders, type FieldValidation } from './field-validation.js';
 import { serveOpenApi } from './openapi.js';
 import { FulcrumError } from '../../src/errors.js';
+import { findResource, storeDef as storeKeyDef, type ResourceDef } from './resources.js';
+import { CustomResources } from './crd/served.js';
 
 export interface ApiServerOptions {
   host?: string; // default 127.0.0.1
@@ -109,6 +111,8 @@ class Emulator implements ApiServer, WatchHost {
   readonly #counts = new Map<string, number>();
   readonly #log = componentLogger('apiserver');
   readonly #controller: EndpointsController;
+  readonly #custom: CustomResources;
+  readonly #lookup: (apiVersion: string, resource: string) => ResourceDef | undefined;
   #total = 0;
   #server: Server | undefined = undefined;
   readonly #sockets = new Set<Socket>();
@@ -129,6 +133,9 @@ class Emulator implements ApiServer, WatchHost {
       this.#registry.create(def, '', object);
     }
     this.#controller = new EndpointsController(this.#registry);
+    this.#custom = new CustomResources(this.#registry, { closeWatches: (key) => this.#closeWatches(key) });
+    this.#registry.customDefs = () => this.#custom.defs();
+    this.#lookup = (apiVersion, resource) => findResource(apiVersion, resource) ?? this.#custom.find(apiVersion, resource);
     this.#cert = makeServingCert(certIps(this.host), ['localhost']);
   }
 
@@ -259,6 +266,11 @@ class Emulator implements ApiServer, WatchHost {
   dispose(): void {
     this.#registry.dispose();
     this.#controller.dispose();
+    this.#custom.dispose();
+  }
+
+  #closeWatches(storeKey: string): void {
+    for (const w of [...this.#watches]) if (w.storeKey === storeKey) w.close();
   }
 
   async #serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -271,7 +283,7 @@ class Emulator implements ApiServer, WatchHost {
       const body = await readBody(req);
       if (this.#pausedUntil > Date.now()) await new Promise((r) => setTimeout(r, this.#pausedUntil - Date.now()));
       const watch = url.searchParams.get('watch');
-      route = resolveRoute(method, url.pathname, watch === 'true' || watch === '1');
+      route = resolveRoute(method, url.pathname, watch === 'true' || watch === '1', this.#lookup);
       if (this.#failNext.count > 0) {
         this.#failNext.count--;
         const c = this.#failNext.code;
@@ -282,7 +294,7 @@ class Emulator implements ApiServer, WatchHost {
       const user = this.#authenticate(req);
       if (route.kind === 'nonResource') {
         this.#authorize(user, { kind: 'nonResource', verb: method.toLowerCase(), path: route.path });
-        const doc = route.path.startsWith('/openapi/') ? serveOpenApi(route.path, url.searchParams, req.headers, new Date()) : undefined;
+        const doc = route.path.startsWith('/openapi/') ? serveOpenApi(route.path, url.searchParams, req.headers, new Date(), this.#custom.defs()) : undefined;
         if (doc) {
           code = doc.code;
           res.writeHead(doc.code, { ...doc.headers, 'Content-Length': Buffer.byteLength(doc.body) });
@@ -355,24 +367,23 @@ class Emulator implements ApiServer, WatchHost {
   #nonResource(path: string): { code: number; body: Obj } {
     if (path === '/version' || path === '/version/') return { code: 200, body: versionInfo() };
     if (path === '/api') return { code: 200, body: apiVersions(`${this.host}:${this.#port}`) };
-    if (path === '/apis') return { code: 200, body: apiGroupList() };
+    const custom = this.#custom.defs();
+    if (path === '/apis') return { code: 200, body: apiGroupList(custom) };
     if (path === '/api/v1') return { code: 200, body: apiResourceList('v1')! };
     const gv = /^\/apis\/([^/]+)\/([^/]+)$/.exec(path);
     if (gv) {
-      const list = apiResourceList(`${gv[1]}/${gv[2]}`);
+      const list = apiResourceList(`${gv[1]}/${gv[2]}`, custom);
       if (list) return { code: 200, body: list };
     }
     const g = /^\/apis\/([^/]+)$/.exec(path);
     if (g) {
-      const group = apiGroup(g[1]!);
+      const group = apiGroup(g[1]!, custom);
       if (group) return { code: 200, body: group };
     }
     // /openapi/v2 is not served: kubectl reads /openapi/v3 (openapi.ts)
     throw pathNotFound();
   }
 }
-
-import { storeDef as storeKeyDef } from './resources.js';
 
 /** The IPs the serving certificate names: loopback, the listen address, and every local address for a wildcard. */
 function certIps(host: string): string[] {

@@ -39,6 +39,8 @@ function groupWord(group: string): string {
 }
 
 function schemaName(def: ResourceDef, suffix = ''): string {
+  // custom resources: the group reversed, as apiextensions-apiserver names them (io.metallb.v1beta1.IPAddressPool)
+  if (def.custom) return `${def.group.split('.').reverse().join('.')}.${def.version}.${def.kind}${suffix}`;
   const pkg = def.group ? def.group.split('.')[0]! : 'core';
   return `io.k8s.api.${pkg}.${def.version}.${def.kind}${suffix}`;
 }
@@ -118,7 +120,7 @@ function pathsOf(def: ResourceDef): Record<string, Obj> {
 }
 
 function schemasOf(def: ResourceDef): Record<string, Obj> {
-  const fields = kindFields(def.apiVersion, def.kind);
+  const fields = def.fields ?? kindFields(def.apiVersion, def.kind);
   if (!fields) throw new Error(`incoherent state: no field table for ${def.apiVersion} ${def.kind}`);
   const description = `${def.kind} (${def.apiVersion}): field names as the emulator validates them; no types or merge metadata.`;
   return {
@@ -141,13 +143,20 @@ function serverRelativeUrl(gv: string, etag: string): string {
   return `/openapi/v3/${gv}?hash=${etag}`;
 }
 
-let built: { root: Doc; byPath: ReadonlyMap<string, Doc> } | undefined;
+type Built = { root: Doc; byPath: ReadonlyMap<string, Doc> };
+let built: Built | undefined;
+const builtWithCustom = new WeakMap<readonly ResourceDef[], Built>();
 
-/** The documents, built once: they depend only on the served resources. */
-export function openApiDocuments(): { root: Doc; byPath: ReadonlyMap<string, Doc> } {
-  if (built) return built;
+/**
+ * The documents, built once per set of served resources: the built-in ones, plus the custom
+ * resources of established CRDs (`custom`, a new array whenever they change).
+ */
+export function openApiDocuments(custom: readonly ResourceDef[] = []): Built {
+  if (custom.length === 0 && built) return built;
+  const cached = builtWithCustom.get(custom);
+  if (cached) return cached;
   const groups = new Map<string, ResourceDef[]>();
-  for (const def of RESOURCES) groups.set(gvPath(def), [...(groups.get(gvPath(def)) ?? []), def]);
+  for (const def of [...RESOURCES, ...custom]) groups.set(gvPath(def), [...(groups.get(gvPath(def)) ?? []), def]);
   const byPath = new Map<string, Doc>();
   for (const [gv, defs] of groups) {
     const paths = Object.assign({}, ...defs.map(pathsOf)) as Obj;
@@ -160,8 +169,10 @@ export function openApiDocuments(): { root: Doc; byPath: ReadonlyMap<string, Doc
     })));
   }
   const root = docOf(JSON.stringify({ paths: Object.fromEntries([...byPath].map(([gv, d]) => [gv, { serverRelativeURL: serverRelativeUrl(gv, d.etag) }])) }));
-  built = { root, byPath };
-  return built;
+  const out = { root, byPath };
+  if (custom.length === 0) built = out;
+  else builtWithCustom.set(custom, out);
+  return out;
 }
 
 export interface OpenApiReply {
@@ -195,8 +206,8 @@ function answer(doc: Doc, req: IncomingHttpHeaders, headers: Record<string, stri
  * `hash` is stale, `Cache-Control: public, immutable` when it is current, 304 for a matching
  * `If-None-Match`. Undefined for anything else (404, `/openapi/v2` included).
  */
-export function serveOpenApi(path: string, query: URLSearchParams, req: IncomingHttpHeaders, now: Date): OpenApiReply | undefined {
-  const docs = openApiDocuments();
+export function serveOpenApi(path: string, query: URLSearchParams, req: IncomingHttpHeaders, now: Date, custom: readonly ResourceDef[] = []): OpenApiReply | undefined {
+  const docs = openApiDocuments(custom);
   if (path === '/openapi/v3') return answer(docs.root, req, {});
   const gv = /^\/openapi\/v3\/(.+)$/.exec(path)?.[1];
   const doc = gv === undefined ? undefined : docs.byPath.get(gv);

@@ -55,6 +55,8 @@ export class Registry {
   readonly #net: ServiceNetwork;
   readonly #now: () => Date;
   readonly #timers = new Set<NodeJS.Timeout>();
+  /** The custom resources served now (deleted with their namespace). */
+  customDefs: () => readonly ResourceDef[] = () => [];
 
   constructor(store: Store, net: ServiceNetwork, now: () => Date = () => new Date()) {
     this.#store = store;
@@ -127,7 +129,8 @@ export class Registry {
     if (def.generation) md.generation = 1;
     else delete md.generation;
     if (this.#store.get(def.storeKey, def.namespaced ? ns : '', md.name)) throw alreadyExists(def, md.name);
-    if (def.storeKey === 'services') {
+    if (def.strategy) def.strategy.create(def, o);
+    else if (def.storeKey === 'services') {
       if (opts.dryRun) {
         prepareServiceDry(o, this.#net, def);
       } else prepareService(o, undefined, this.#net, def);
@@ -198,7 +201,10 @@ export class Registry {
         throw invalid(def.kind, name, def, [cause.forbidden('metadata.finalizers', `no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f: string) => JSON.stringify(f)).join(', ')}}`)]);
       }
     }
-    if (opts.subresource === 'status') {
+    if (def.strategy) {
+      if (opts.subresource === 'status') def.strategy.status(def, next, old);
+      else def.strategy.update(def, next, old);
+    } else if (opts.subresource === 'status') {
       if (def.storeKey === 'services') prepareServiceStatus(next, def);
       else prepareOtherStatus(def, next);
     } else if (def.storeKey === 'services') {
@@ -263,6 +269,8 @@ export class Registry {
       this.#afterRemove(def, old);
       return { kind: 'removed', object };
     }
+    const marked = def.strategy?.markForDeletion?.(clone(old), now);
+    if (marked) return { kind: 'marked', object: this.#store.put(def.storeKey, marked) };
     if (finalizers.length > 0) {
       const marked = clone(old);
       marked.metadata.deletionTimestamp = rfc3339(now);
@@ -287,15 +295,20 @@ export class Registry {
     const ns = this.#store.get('namespaces', '', name);
     if (!ns || !ns.metadata.deletionTimestamp) return;
     for (const key of ['services', 'endpoints', 'pods', 'configmaps', 'secrets', 'serviceaccounts', 'events', 'endpointslices.discovery.k8s.io', 'leases.coordination.k8s.io', 'deployments.apps', 'daemonsets.apps', 'roles.rbac.authorization.k8s.io', 'rolebindings.rbac.authorization.k8s.io']) {
-      const def = storeDef(key);
-      for (const o of this.#store.list(key, name)) {
-        const stripped = clone(o);
-        delete stripped.metadata.finalizers;
-        this.#store.remove(key, name, o.metadata.name, o.metadata.finalizers ? o : undefined);
-        this.#afterRemove(def, stripped);
-      }
+      this.#emptyNamespace(storeDef(key), name);
     }
+    for (const def of this.customDefs()) if (def.namespaced) this.#emptyNamespace(def, name);
     if ((ns.metadata.finalizers ?? []).length === 0) this.#store.remove('namespaces', '', name);
+  }
+
+  #emptyNamespace(def: ResourceDef, name: string): void {
+    const key = def.storeKey;
+    for (const o of this.#store.list(key, name)) {
+      const stripped = clone(o);
+      delete stripped.metadata.finalizers;
+      this.#store.remove(key, name, o.metadata.name, o.metadata.finalizers ? o : undefined);
+      this.#afterRemove(def, stripped);
+    }
   }
 
   #afterRemove(def: ResourceDef, old: Obj): void {

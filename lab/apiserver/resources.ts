@@ -1,4 +1,7 @@
 import type { Obj } from './status.js';
+import type { FieldSpec } from './schema/fields.js';
+import type { Printer } from './table.js';
+import { crdStrategy } from './crd/definition.js';
 
 /** Extracts the string a field selector compares, e.g. `spec.nodeName` of a Pod. */
 export type FieldGetter = (o: Obj) => string;
@@ -31,6 +34,29 @@ export interface ResourceDef {
   readonly mergeKeys: Readonly<Record<string, string>>;
   /** Converts between the stored shape and this API's shape (events.k8s.io/v1). */
   readonly view?: { toWire(stored: Obj): Obj; fromWire(wire: Obj): Obj };
+  /** Its own write preparation (CRDs, custom resources) instead of kinds/' rules. */
+  readonly strategy?: KindStrategy;
+  /** Its field table, when it is not in schema/kinds.ts (custom resources: from the CRD's schema). */
+  readonly fields?: FieldSpec;
+  /** Server-side printing, when not table.ts' own (custom resources: additionalPrinterColumns). */
+  readonly printer?: Printer;
+  /** Discovery verbs, in the order the server lists them (default RESOURCE_VERBS). */
+  readonly verbs?: readonly string[];
+  readonly categories?: readonly string[];
+  /** Served from a CustomResourceDefinition: unstructured (keys sorted on the wire), no strategic merge patch. */
+  readonly custom?: true;
+}
+
+/**
+ * What a kind does to a write beyond the generic rules of registry.ts: defaulting and
+ * validation (throwing ApiStatusError), on stored-shape copies it may change.
+ */
+export interface KindStrategy {
+  create(def: ResourceDef, o: Obj): void;
+  update(def: ResourceDef, next: Obj, old: Obj): void;
+  status(def: ResourceDef, next: Obj, old: Obj): void;
+  /** A DELETE of an unmarked object: the marked object to store (kept until a controller finishes), or undefined to delete as usual. */
+  markForDeletion?(o: Obj, now: Date): Obj | undefined;
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'] as const;
@@ -61,9 +87,15 @@ interface DefInput {
   storeKey?: string;
   mergeKeys?: Record<string, string>;
   view?: ResourceDef['view'];
+  strategy?: KindStrategy;
+  fields?: FieldSpec;
+  printer?: Printer;
+  verbs?: readonly string[];
+  categories?: readonly string[];
+  custom?: true;
 }
 
-function def(d: DefInput): ResourceDef {
+export function def(d: DefInput): ResourceDef {
   const group = d.group ?? '';
   const version = d.version ?? 'v1';
   return {
@@ -83,6 +115,12 @@ function def(d: DefInput): ResourceDef {
     storeKey: d.storeKey ?? (group ? `${d.resource}.${group}` : d.resource),
     mergeKeys: { ...COMMON_MERGE_KEYS, ...(d.mergeKeys ?? {}) },
     ...(d.view ? { view: d.view } : {}),
+    ...(d.strategy ? { strategy: d.strategy } : {}),
+    ...(d.fields ? { fields: d.fields } : {}),
+    ...(d.printer ? { printer: d.printer } : {}),
+    ...(d.verbs ? { verbs: d.verbs } : {}),
+    ...(d.categories ? { categories: d.categories } : {}),
+    ...(d.custom ? { custom: d.custom } : {}),
   };
 }
 
@@ -161,6 +199,7 @@ export const RESOURCES: readonly ResourceDef[] = [
   def({ group: 'rbac.authorization.k8s.io', resource: 'clusterroles', singular: 'clusterrole', kind: 'ClusterRole', namespaced: false }),
   def({ group: 'rbac.authorization.k8s.io', resource: 'rolebindings', singular: 'rolebinding', kind: 'RoleBinding' }),
   def({ group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings', singular: 'clusterrolebinding', kind: 'ClusterRoleBinding', namespaced: false }),
+  def({ group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', singular: 'customresourcedefinition', kind: 'CustomResourceDefinition', namespaced: false, shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true, generation: true, strategy: crdStrategy, mergeKeys: { 'spec.versions': 'name' } }),
 ];
 
 /** Served group-versions in discovery order; the core group is served under /api. */

@@ -35,7 +35,7 @@ function verbFor(method: string, hasName: boolean, subresource: string, watch: b
 }
 
 /** Maps a URL onto a served resource (fidelity spec §3 paths) or a non-resource path; unknown → 404. */
-export function resolveRoute(method: string, pathname: string, watch: boolean): Route {
+export function resolveRoute(method: string, pathname: string, watch: boolean, lookup: (apiVersion: string, resource: string) => ResourceDef | undefined = findResource): Route {
   const path = pathname.length > 1 && pathname.endsWith('/') && pathname !== '/version/' ? pathname.slice(0, -1) : pathname;
   if (NON_RESOURCE.has(path) || path.startsWith('/openapi') || /^\/apis\/[^/]+$/.test(path) || /^\/apis\/[^/]+\/[^/]+$/.test(path) || path === '/api/v1') {
     return { kind: 'nonResource', path };
@@ -56,7 +56,7 @@ export function resolveRoute(method: string, pathname: string, watch: boolean): 
     rest = rest.slice(2);
   }
   if (rest.length === 0 || rest.length > 3) throw pathNotFound();
-  const def = findResource(apiVersion, rest[0]!);
+  const def = lookup(apiVersion, rest[0]!);
   if (!def) throw pathNotFound();
   const name = rest[1] ?? '';
   const sub = rest[2] ?? '';

@@ -98,6 +98,8 @@ export function parseFieldSelector(raw: string | null | undefined, def: Resource
     const field = m[1]!.trim();
     const get = field === 'metadata.name' ? nameGetter : field === 'metadata.namespace' ? namespaceGetter : def.fieldSelectors[field];
     if (!get) {
+      // custom resources are answered by the generic field-label check
+      if (def.custom) throw badRequest(`field label not supported: ${field}`);
       const known = ['metadata.name', 'metadata.namespace', ...Object.keys(def.fieldSelectors)];
       throw badRequest(`"${field}" is not a known field selector: only ${known.map((k) => `"${k}"`).join(', ')}`);
     }

@@ -10,7 +10,8 @@ export type StatusReason =
   | 'Expired' | 'UnsupportedMediaType' | 'Invalid' | 'Timeout' | 'InternalError' | 'TooManyRequests' | '';
 
 export type CauseReason =
-  | 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueForbidden' | 'FieldValueNotSupported' | 'FieldValueDuplicate';
+  | 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueForbidden' | 'FieldValueNotSupported' | 'FieldValueDuplicate'
+  | 'FieldValueTypeInvalid' | 'FieldValueTooLong' | 'FieldValueTooMany';
 
 export interface Cause { reason: CauseReason; message: string; field: string }
 
@@ -83,7 +84,9 @@ export function methodNotAllowed(): ApiStatusError {
  * empty details; an unknown body type lists the accepted ones. A protobuf body, which
  * kube-apiserver decodes and the emulator does not, gets the short form.
  */
-export function unsupportedMediaType(what: 'patch' | 'body' | 'protobuf'): ApiStatusError {
+export function unsupportedMediaType(what: 'patch' | 'body' | 'protobuf' | 'customPatch'): ApiStatusError {
+  // custom resources have no strategic merge patch: their 415 lists the patch types they take
+  if (what === 'customPatch') return new ApiStatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml');
   return what === 'body'
     ? new ApiStatusError(415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf')
     : new ApiStatusError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});

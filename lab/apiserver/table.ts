@@ -6,17 +6,17 @@
  */
 type Obj = Record<string, unknown>;
 
-interface Column {
+export interface Column {
   name: string;
-  type: 'string' | 'integer' | 'date' | 'number';
+  type: 'string' | 'integer' | 'date' | 'number' | 'boolean';
   format?: string;
   description: string;
   priority?: number;
 }
 
-type Cell = string | number;
+export type Cell = string | number | boolean | null;
 
-const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.' };
+export const NAME: Column = { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.' };
 const AGE: Column = { name: 'Age', type: 'string', description: 'Time since the object was created.' };
 
 /** kube's duration.HumanDuration, as kubectl shows ages: 45s, 7m30s, 3h12m, 5d, 2y. */
@@ -107,7 +107,7 @@ function sliceEndpoints(slice: Obj): string {
   return addrs.length > 3 ? `${addrs.slice(0, 3).join(',')} + ${addrs.length - 3} more...` : addrs.join(',');
 }
 
-interface Printer {
+export interface Printer {
   columns: Column[];
   cells(o: Obj, nowMs: number): Cell[];
 }
@@ -201,8 +201,8 @@ export function wantsTable(accept: string | undefined): 'v1' | 'v1beta1' | undef
  * PartialObjectMetadata, as kubectl asks by default (`includeObject=Metadata`), or whole
  * (`includeObject=Object`), or none (`None`).
  */
-export function toTable(plural: string, objects: readonly Obj[], opts: { version: 'v1' | 'v1beta1'; resourceVersion: string; includeObject?: string | null; nowMs: number }): Obj {
-  const printer = PRINTERS[plural] ?? DEFAULT_PRINTER;
+export function toTable(plural: string, objects: readonly Obj[], opts: { version: 'v1' | 'v1beta1'; resourceVersion: string; includeObject?: string | null; nowMs: number; printer?: Printer }): Obj {
+  const printer = opts.printer ?? PRINTERS[plural] ?? DEFAULT_PRINTER;
   const include = opts.includeObject ?? 'Metadata';
   return {
     kind: 'Table',
@@ -222,11 +222,11 @@ export function toTable(plural: string, objects: readonly Obj[], opts: { version
  * The reply body as a Table when the client asked for one (kubectl get): lists and single
  * objects of a GET; everything else is returned unchanged.
  */
-export function asTableIfAsked(route: { verb: string; def: { resource: string } }, accept: string | undefined, q: URLSearchParams, code: number, body: Obj): Obj {
+export function asTableIfAsked(route: { verb: string; def: { resource: string; printer?: Printer } }, accept: string | undefined, q: URLSearchParams, code: number, body: Obj): Obj {
   if (code !== 200 || (route.verb !== 'get' && route.verb !== 'list')) return body;
   const version = wantsTable(accept);
   if (!version) return body;
   const items = route.verb === 'list' ? ((body.items as Obj[] | undefined) ?? []) : [body];
   const rv = String(get(body, 'metadata', 'resourceVersion') ?? '');
-  return toTable(route.def.resource, items, { version, resourceVersion: rv, includeObject: q.get('includeObject'), nowMs: Date.now() });
+  return toTable(route.def.resource, items, { version, resourceVersion: rv, includeObject: q.get('includeObject'), nowMs: Date.now(), ...(route.def.printer ? { printer: route.def.printer } : {}) });
 }

@@ -7,8 +7,17 @@ import { toTable } from './table.js';
 
 /** Adds kind/apiVersion (first, as the real server orders them) and converts to the API's shape. */
 export function toWire(def: ResourceDef, stored: Obj): Obj {
+  // custom resources are unstructured: kube-apiserver writes their keys sorted, as Go maps
+  if (def.custom) return sortedKeys({ ...stored, kind: def.kind, apiVersion: def.apiVersion }) as Obj;
   const shaped = def.view ? def.view.toWire(stored) : stored;
   return { kind: def.kind, apiVersion: def.apiVersion, ...shaped };
+}
+
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (v === null || typeof v !== 'object') return v;
+  const o = v as Obj;
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sortedKeys(o[k])]));
 }
 
 /** The serialized line of one change as seen by one API, cached per change: N watchers, one JSON.stringify. */
@@ -105,7 +114,8 @@ export class WatchStream implements Subscriber {
 
   #tableLine(type: string, object: Obj): string {
     const t = this.#p.table!;
-    const table = toTable(this.#p.def.resource, [toWire(this.#p.def, object)], { version: t.version, resourceVersion: String(object.metadata?.resourceVersion ?? ''), includeObject: t.includeObject, nowMs: Date.now() });
+    const { def } = this.#p;
+    const table = toTable(def.resource, [toWire(def, object)], { version: t.version, resourceVersion: String(object.metadata?.resourceVersion ?? ''), includeObject: t.includeObject, nowMs: Date.now(), ...(def.printer ? { printer: def.printer } : {}) });
     return `${JSON.stringify({ type, object: table })}\n`;
   }
 
@@ -160,6 +170,11 @@ export class WatchStream implements Subscriber {
       this.#send(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: def.kind, apiVersion: def.apiVersion, metadata: { resourceVersion: String(Math.max(this.#lastRv, this.#store.resourceVersion)), creationTimestamp: null } } })}\n`);
     }
     this.close();
+  }
+
+  /** The store key watched: a deleted CRD ends the watches on its objects. */
+  get storeKey(): string {
+    return this.#p.def.storeKey;
   }
 
   /** Ends the stream cleanly (timeout, dropWatches, stop); clients re-watch from their last RV. */

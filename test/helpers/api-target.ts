@@ -204,13 +204,17 @@ interface Shared {
 
 let shared: Promise<Shared> | undefined;
 
+const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+/** A deleted CRD goes once its objects are gone (a finalizer): a second or two; bounded. */
+const CRD_GONE_TIMEOUT_MS = 30_000;
+
 /** Collections swept between suites: [list path, path of one object in a namespace ('' = cluster-scoped)]. */
 const SWEPT: readonly { list: string; item: (ns: string, name: string) => string }[] = [
   ...['services', 'configmaps', 'secrets', 'events', 'serviceaccounts', 'endpoints', 'pods'].map((r) => ({ list: `/api/v1/${r}`, item: (ns: string, n: string) => `/api/v1/namespaces/${ns}/${r}/${n}` })),
   ...[['coordination.k8s.io/v1', 'leases'], ['discovery.k8s.io/v1', 'endpointslices'], ['rbac.authorization.k8s.io/v1', 'roles'], ['rbac.authorization.k8s.io/v1', 'rolebindings'], ['apps/v1', 'deployments'], ['apps/v1', 'daemonsets']].map(
     ([gv, r]) => ({ list: `/apis/${gv}/${r}`, item: (ns: string, n: string) => `/apis/${gv}/namespaces/${ns}/${r}/${n}` }),
   ),
-  ...['/api/v1/nodes', '/api/v1/namespaces', '/apis/rbac.authorization.k8s.io/v1/clusterroles', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings'].map((list) => ({ list, item: (_ns: string, n: string) => `${list}/${n}` })),
+  ...['/api/v1/nodes', '/api/v1/namespaces', '/apis/rbac.authorization.k8s.io/v1/clusterroles', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', CRDS].map((list) => ({ list, item: (_ns: string, n: string) => `${list}/${n}` })),
 ];
 
 // kube-system holds the controller-manager's service accounts and the apiserver's identity Leases:
@@ -264,11 +268,21 @@ async function startShared(): Promise<Shared> {
 
 /** Deletes every object made since the control plane started (in the swept collections). */
 async function sweep(s: Shared): Promise<void> {
+  const crds: string[] = [];
   for (const o of await listAll(s.cp)) {
     if (s.baseline.has(o.uid)) continue;
     if ((o.namespace === 'kube-system' && !SWEPT_IN_KUBE_SYSTEM.has(o.list)) || o.namespace === 'kube-node-lease') continue;
     const r = await admin(s.cp, 'DELETE', `${o.path}?gracePeriodSeconds=0`, { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' });
     if (r.status !== 200 && r.status !== 202 && r.status !== 404 && r.status !== 409) throw new Error(`DELETE ${o.path}: ${r.status} ${r.text}`);
+    if (o.list === CRDS) crds.push(o.path);
+  }
+  // A CRD still terminating would turn the next suite's create of it into a 409: wait until it is gone.
+  const deadline = Date.now() + CRD_GONE_TIMEOUT_MS;
+  for (const path of crds) {
+    while ((await admin(s.cp, 'GET', path)).status !== 404) {
+      if (Date.now() > deadline) throw new Error(`${path} still there ${CRD_GONE_TIMEOUT_MS} ms after its DELETE`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
-import type { TestApiServer } from './api-target.js';
+import { startEmulatorTarget, startRealTarget, stopSharedControlPlane, type TestApiServer } from './api-target.js';
 import { raw, RawWatch, type Json, type RawReply } from './apiserver.js';
 
 /**
@@ -116,4 +117,58 @@ export async function onBoth(emulator: TestApiServer, real: TestApiServer, steps
   const dump = process.env.FULCRUM_FIDELITY_DUMP;
   if (dump) appendFileSync(dump, `${JSON.stringify(got.real)}\n`);
   return got;
+}
+
+/** One row of a differential suite: steps run on both servers, their records compared. */
+export interface DiffRow {
+  readonly name: string;
+  readonly steps: (r: Recorder) => Promise<void>;
+}
+
+/** Both servers of a differential suite, filled in by the hooks `bothServers` registers. */
+export interface BothServers {
+  readonly emulator: TestApiServer;
+  readonly real: TestApiServer;
+}
+
+/**
+ * Registers, on the calling `describe`, a `before` that starts an emulator and takes the shared
+ * real control plane (swept), runs `prepare` on each (e.g. removing what a failed run left), and
+ * makes namespace `ns` on each; and an `after` that runs `cleanup` on each and closes them.
+ */
+export function bothServers(ns: string, hooks: { prepare?(api: TestApiServer): Promise<void>; cleanup?(api: TestApiServer): Promise<void> } = {}): BothServers {
+  const both = {} as { emulator: TestApiServer; real: TestApiServer };
+  before(async function () {
+    this.timeout(200_000);
+    both.emulator = await startEmulatorTarget();
+    both.real = await startRealTarget();
+    for (const api of [both.emulator, both.real]) {
+      await hooks.prepare?.(api);
+      const made = await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: ns } } });
+      assert.ok(made.status === 201 || made.status === 409, made.text);
+    }
+  });
+  after(async function () {
+    this.timeout(60_000);
+    for (const api of [both.emulator, both.real]) if (api && hooks.cleanup) await hooks.cleanup(api);
+    await both.emulator?.close();
+    await both.real?.close();
+  });
+  return both;
+}
+
+/** One `it` per row: the emulator's record must equal the real server's. */
+export function diffRows(both: BothServers, rows: readonly DiffRow[]): void {
+  for (const row of rows) it(row.name, async () => {
+    const got = await onBoth(both.emulator, both.real, row.steps);
+    assert.deepEqual(got.emulator, got.real);
+  });
+}
+
+/** A root `after`: stops the shared real control plane once every suite of the run is done. */
+export function stopSharedControlPlaneAfterAll(): void {
+  after(async function () {
+    this.timeout(30_000);
+    await stopSharedControlPlane();
+  });
 }

@@ -1,6 +1,4 @@
-import assert from 'node:assert/strict';
-import { startEmulatorTarget, startRealTarget, stopSharedControlPlane, type TestApiServer } from '../helpers/api-target.js';
-import { onBoth, type Recorder } from '../helpers/fidelity-diff.js';
+import { bothServers, diffRows, stopSharedControlPlaneAfterAll, type DiffRow } from '../helpers/fidelity-diff.js';
 import { raw, type Json } from '../helpers/apiserver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -23,7 +21,7 @@ const MERGE = 'application/merge-patch+json';
 const TABLE = { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json' };
 const MICRO = '2026-01-01T00:00:00.123456Z';
 
-type Row = { name: string; steps: (r: Recorder) => Promise<void> };
+type Row = DiffRow;
 
 const leaseRows: Row[] = [
   { name: 'a Lease with MicroTimes is stored as sent; a renewal with its resourceVersion passes, a stale one is 409', steps: async (r) => {
@@ -185,33 +183,13 @@ const accessRows: Row[] = [
 
 describe('fidelity: the emulator and the real kube-apiserver answer alike (Leases, Events, EndpointSlices, Secrets, errors, tables, access)', function () {
   this.timeout(30_000);
-  let emulator: TestApiServer;
-  let real: TestApiServer;
-
-  before(async function () {
-    this.timeout(200_000);
-    [emulator, real] = [await startEmulatorTarget(), await startRealTarget()];
-    for (const api of [emulator, real]) {
-      const made = await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: NS } } });
-      assert.equal(made.status, 201, made.text);
-    }
-  });
-  after(async () => {
-    await emulator?.close();
-    await real?.close();
-  });
+  const both = bothServers(NS);
 
   for (const [group, rows] of [['Leases', leaseRows], ['Events', eventRows], ['EndpointSlices', sliceRows], ['Secrets', secretRows], ['errors', errorRows], ['tables', tableRows], ['access', accessRows]] as const) {
     describe(group, () => {
-      for (const row of rows) it(row.name, async () => {
-        const got = await onBoth(emulator, real, row.steps);
-        assert.deepEqual(got.emulator, got.real);
-      });
+      diffRows(both, rows);
     });
   }
 });
 
-after(async function () {
-  this.timeout(30_000);
-  await stopSharedControlPlane();
-});
+stopSharedControlPlaneAfterAll();

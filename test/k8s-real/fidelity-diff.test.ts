@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { startEmulatorTarget, startRealTarget, stopSharedControlPlane, type TestApiServer } from '../helpers/api-target.js';
-import { onBoth, type Recorder } from '../helpers/fidelity-diff.js';
+import { bothServers, diffRows, stopSharedControlPlaneAfterAll, type DiffRow } from '../helpers/fidelity-diff.js';
 import { raw, RawWatch, type Json } from '../helpers/apiserver.js';
 
 /**
@@ -18,7 +17,7 @@ const CM = `/api/v1/namespaces/${NS}/configmaps`;
 const L = `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases`;
 const MERGE = 'application/merge-patch+json';
 
-type Row = { name: string; steps: (r: Recorder) => Promise<void> };
+type Row = DiffRow;
 
 const svc = (name: string, spec: Json): Json => ({ metadata: { name }, spec });
 const lb = (name: string, extra: Json = {}): Json => svc(name, { type: 'LoadBalancer', selector: { app: name }, ports: [{ name: 'http', port: 80 }], ...extra });
@@ -171,40 +170,23 @@ const selectorRows: Row[] = [
 
 describe('fidelity: the emulator and the real kube-apiserver answer alike (Services, status, versions, watches, selectors)', function () {
   this.timeout(30_000);
-  let emulator: TestApiServer;
-  let real: TestApiServer;
-
-  before(async function () {
-    this.timeout(200_000);
-    [emulator, real] = [await startEmulatorTarget(), await startRealTarget()];
-    for (const api of [emulator, real]) {
-      const made = await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: NS } } });
-      assert.equal(made.status, 201, made.text);
-    }
-  });
-  after(async () => {
-    await emulator?.close();
-    await real?.close();
-  });
+  const both = bothServers(NS);
 
   for (const [group, rows] of [['Service defaulting', serviceDefaults], ['Service validation', serviceErrors], ['the status subresource', statusRows], ['resourceVersions', versionRows], ['watches', watchRows], ['selectors', selectorRows]] as const) {
     describe(group, () => {
-      for (const row of rows) it(row.name, async () => {
-        const got = await onBoth(emulator, real, row.steps);
-        assert.deepEqual(got.emulator, got.real);
-      });
+      diffRows(both, rows);
     });
   }
 
   it('a malformed label selector is a 400 BadRequest on both (the parse error is worded differently: README)', async () => {
-    const replies = await Promise.all([emulator, real].map((api) => raw(api, 'GET', `${CM}?labelSelector=${encodeURIComponent('a in (b')}`)));
+    const replies = await Promise.all([both.emulator, both.real].map((api) => raw(api, 'GET', `${CM}?labelSelector=${encodeURIComponent('a in (b')}`)));
     assert.deepEqual(replies.map((x) => [x.status, x.json.reason]), [[400, 'BadRequest'], [400, 'BadRequest']]);
   });
 
   it('after a restart a watch from a resourceVersion older than the restart gets 410 Expired on both (fixed in the emulator)', async function () {
     this.timeout(120_000);
     const seen: unknown[] = [];
-    for (const api of [emulator, real]) {
+    for (const api of [both.emulator, both.real]) {
       const before = (await raw(api, 'POST', CM, { body: { metadata: { name: 'r-before' } } })).json.metadata.resourceVersion as string;
       await raw(api, 'POST', CM, { body: { metadata: { name: 'r-after' } } }); // the server moves past `before`
       await api.stop();
@@ -220,7 +202,4 @@ describe('fidelity: the emulator and the real kube-apiserver answer alike (Servi
   });
 });
 
-after(async function () {
-  this.timeout(30_000);
-  await stopSharedControlPlane();
-});
+stopSharedControlPlaneAfterAll();

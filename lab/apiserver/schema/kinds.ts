@@ -71,7 +71,34 @@ function flatFields(names: readonly string[]): Record<string, FieldSpec> {
 }
 
 /** By `apiVersion|kind`, as the wire shape (events.k8s.io/v1 has its own). */
+// JSONSchemaProps: the fields of one schema node; below it (items, properties…) nothing is checked
+const jsonSchemaProps = flat(
+  'id', '$schema', '$ref', 'description', 'type', 'format', 'title', 'default', 'maximum', 'exclusiveMaximum', 'minimum', 'exclusiveMinimum',
+  'maxLength', 'minLength', 'pattern', 'maxItems', 'minItems', 'uniqueItems', 'multipleOf', 'enum', 'maxProperties', 'minProperties', 'required',
+  'items', 'allOf', 'oneOf', 'anyOf', 'not', 'properties', 'additionalProperties', 'patternProperties', 'dependencies', 'additionalItems',
+  'definitions', 'externalDocs', 'example', 'nullable', 'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-embedded-resource',
+  'x-kubernetes-int-or-string', 'x-kubernetes-list-map-keys', 'x-kubernetes-list-type', 'x-kubernetes-map-type', 'x-kubernetes-validations',
+);
+
+const crdNames = flat('plural', 'singular', 'shortNames', 'kind', 'listKind', 'categories');
+
+const customResourceDefinition = kindOf(OBJECT_META, {
+  spec: struct({
+    group: ANY, names: crdNames, scope: ANY, preserveUnknownFields: ANY,
+    conversion: struct({ strategy: ANY, webhook: struct({ clientConfig: flat('url', 'service', 'caBundle'), conversionReviewVersions: ANY }) }),
+    versions: listOf(struct({
+      name: ANY, served: ANY, storage: ANY, deprecated: ANY, deprecationWarning: ANY,
+      schema: struct({ openAPIV3Schema: jsonSchemaProps }),
+      subresources: struct({ status: ANY, scale: flat('specReplicasPath', 'statusReplicasPath', 'labelSelectorPath') }),
+      additionalPrinterColumns: listOf(flat('name', 'type', 'format', 'description', 'priority', 'jsonPath')),
+      selectableFields: listOf(flat('jsonPath')),
+    })),
+  }),
+  status: struct({ conditions: listOf(condition), acceptedNames: crdNames, storedVersions: ANY }),
+});
+
 const KINDS: ReadonlyMap<string, FieldSpec> = new Map<string, FieldSpec>([
+  ['apiextensions.k8s.io/v1|CustomResourceDefinition', customResourceDefinition],
   ['v1|Service', service],
   ['v1|ConfigMap', kindOf(OBJECT_META, { data: ANY, binaryData: ANY, immutable: ANY })],
   ['v1|Secret', kindOf(OBJECT_META, { data: ANY, stringData: ANY, type: ANY, immutable: ANY })],
