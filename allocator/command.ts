@@ -5,15 +5,16 @@ import { defaultIdentity, startAllocator } from './program.js';
 
 const usage = `Usage: fulcrum allocator [options]
 
-Assigns an address from the pool ConfigMap to every LoadBalancer Service and writes it to
-status.loadBalancer.ingress (ipMode: Proxy). Run as a Deployment with 2 replicas: one leads
+Assigns an address from the pools (the pool ConfigMap, or MetalLB's IPAddressPool and
+L2Advertisement resources in the same namespace; both at once are refused) to every
+LoadBalancer Service and writes it to status.loadBalancer.ingress (ipMode: Proxy). Run as a Deployment with 2 replicas: one leads
 (Lease fulcrum-allocator), the other waits warm and takes over when the Lease expires, or at
 once when the leader stops cleanly (SIGTERM).
 
 Options:
   --kubeconfig PATH        API access (default: $KUBECONFIG, else in-cluster)
-  --namespace NS           namespace of the ConfigMap and the Lease (default: fulcrum-system,
-                           or $FULCRUM_NAMESPACE)
+  --namespace NS           namespace of the pool config (ConfigMap or MetalLB resources) and
+                           the Lease (default: fulcrum-system, or $FULCRUM_NAMESPACE)
   --config-name NAME       pool ConfigMap name (default: config; data key "config")
   --lb-class CLASS         serve Services with this spec.loadBalancerClass instead of those
                            without one (KEP-1959)

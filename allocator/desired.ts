@@ -1,6 +1,4 @@
 import type { V1LoadBalancerIngress, V1LoadBalancerStatus, V1Service } from '@kubernetes/client-node';
-import { parseAddress, type Family } from '../src/address.js';
-import type { AllocationRequest } from '../src/ipam/types.js';
 import { allocatedPoolKeys } from '../src/service/annotations.js';
 
 /**
@@ -31,23 +29,3 @@ export function poolAnnotationPatch(svc: V1Service, pool: string | null): Record
   return Object.keys(patch).length > 0 ? patch : undefined;
 }
 
-/**
- * What a Service whose request is invalid holds after a restart: the addresses its status
- * shows, shared with nobody, so that no other Service is given them while it waits to be fixed
- * (before a restart the allocator keeps its assignment as it was). Adopt these after every
- * valid Service, so that a valid sharer of the address is never the one refused.
- */
-export function holdingRequest(svc: V1Service, addresses: readonly string[]): AllocationRequest {
-  const families = addresses.map((a) => parseAddress(a)).flatMap((p): Family[] => (p.ok ? [p.address.family] : []));
-  return {
-    pool: undefined,
-    requestedAddresses: [],
-    families,
-    familyPolicy: families.length > 1 ? 'RequireDualStack' : 'SingleStack',
-    sharingKey: undefined,
-    ports: [],
-    externalTrafficPolicy: svc.spec?.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
-    selector: { ...(svc.spec?.selector ?? {}) },
-    ...(svc.metadata?.labels !== undefined ? { labels: { ...svc.metadata.labels } } : {}),
-  };
-}

@@ -2,7 +2,7 @@ import type { KubernetesObject, V1ConfigMap, V1Endpoints, V1EndpointSlice, V1Lea
 import { ALIVE_LEASE_SELECTOR } from '../src/k8s/alive-lease.js';
 import type { ApiClients } from '../src/k8s/client.js';
 import { Informer } from '../src/k8s/informer.js';
-import { configMaps, endpointSlices, endpoints, leases, nodes, objectKey, secrets, services } from '../src/k8s/resources.js';
+import { configMaps, endpointSlices, endpoints, ipAddressPools, l2Advertisements, leases, nodes, objectKey, secrets, services, type CustomObject } from '../src/k8s/resources.js';
 import type { Logger } from '../src/log.js';
 
 /** Only these Secrets are read: the certificates of TLS ports, and cert-manager style CA Secrets (`ca.crt`). */
@@ -15,9 +15,14 @@ export class SpeakerCaches {
   readonly endpoints: Informer<V1Endpoints>;
   readonly nodes: Informer<V1Node>;
   readonly configMaps: Informer<V1ConfigMap>;
+  /** MetalLB's resources in the config namespace; `optional`: without the CRDs, none (the ConfigMap alone works as before). */
+  readonly ipAddressPools: Informer<CustomObject>;
+  readonly l2Advertisements: Informer<CustomObject>;
   readonly leases: Informer<V1Lease>;
   /** `kubernetes.io/tls` Secrets: one cluster-wide informer, or one per namespace of `secretNamespaces`. */
   readonly secrets: readonly Informer<V1Secret>[];
+  /** `namespace/name` of the pool ConfigMap (for messages: it may not exist). */
+  readonly configMapName: string;
   /** Empty: every namespace. */
   readonly #secretNamespaces: ReadonlySet<string>;
 
@@ -27,11 +32,14 @@ export class SpeakerCaches {
    */
   constructor(o: { clients: ApiClients; namespace: string; configName: string; logger: Logger; secretNamespaces?: readonly string[] }) {
     const base = { clients: o.clients, logger: o.logger };
+    this.configMapName = `${o.namespace}/${o.configName}`;
     this.services = new Informer({ ...base, resource: services });
     this.slices = new Informer({ ...base, resource: endpointSlices });
     this.endpoints = new Informer({ ...base, resource: endpoints });
     this.nodes = new Informer({ ...base, resource: nodes });
     this.configMaps = new Informer({ ...base, resource: configMaps, namespace: o.namespace, fieldSelector: `metadata.name=${o.configName}` });
+    this.ipAddressPools = new Informer({ ...base, resource: ipAddressPools, namespace: o.namespace, optional: true });
+    this.l2Advertisements = new Informer({ ...base, resource: l2Advertisements, namespace: o.namespace, optional: true });
     this.leases = new Informer({ ...base, resource: leases, namespace: o.namespace, labelSelector: ALIVE_LEASE_SELECTOR, name: 'alive-leases' });
     this.#secretNamespaces = new Set(o.secretNamespaces ?? []);
     this.secrets = this.#secretNamespaces.size === 0
@@ -51,7 +59,7 @@ export class SpeakerCaches {
   }
 
   all(): Informer<KubernetesObject>[] {
-    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.leases, ...this.secrets] as unknown as Informer<KubernetesObject>[];
+    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.ipAddressPools, this.l2Advertisements, this.leases, ...this.secrets] as unknown as Informer<KubernetesObject>[];
   }
 
   async start(): Promise<void> {
@@ -63,9 +71,9 @@ export class SpeakerCaches {
     return this.all().every((i) => i.hasSynced());
   }
 
-  /** Whether every watch is up: false while the API is unreachable (fail static). */
+  /** Whether every watch is up: false while the API is unreachable (fail static). A kind not served (no CRD) counts as up. */
   watching(): boolean {
-    return this.all().every((i) => i.state() === 'watching');
+    return this.all().every((i) => i.state() === 'watching' || i.state() === 'absent');
   }
 
   async stop(): Promise<void> {

@@ -16,8 +16,9 @@ drains (nftables; without nft they are reset). /readyz is ok once every peer was
 Options:
   --node-name NAME         this node (default: $NODE_NAME; required)
   --kubeconfig PATH        API access (default: $KUBECONFIG, else in-cluster)
-  --namespace NS           namespace of the ConfigMap and the alive Leases (default:
-                           fulcrum-system, or $FULCRUM_NAMESPACE)
+  --namespace NS           namespace of the pool config (the ConfigMap, or MetalLB's
+                           IPAddressPools and L2Advertisements: one of the two) and the alive
+                           Leases (default: fulcrum-system, or $FULCRUM_NAMESPACE)
   --config-name NAME       pool ConfigMap name (default: config)
   --interfaces LIST        comma-separated interfaces to announce on (default: the interface
                            holding the node's InternalIP)

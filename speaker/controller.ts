@@ -1,4 +1,4 @@
-import { readConfigMap } from '../src/config/configmap.js';
+import { readConfigSource } from '../src/config/source.js';
 import type { Config } from '../src/config/types.js';
 import { realClock, type Clock } from '../src/k8s/clock.js';
 import type { EventRecorder } from '../src/k8s/events.js';
@@ -24,7 +24,7 @@ const m = {
   isolated: gauge('fulcrum_speaker_isolated', '1 while this node is cut off from peers the API shows alive'),
   reconciles: counter('fulcrum_speaker_reconciles_total', 'Plan computations and applies', ['result']),
   reconcileSeconds: histogram('fulcrum_speaker_reconcile_seconds', 'Time to compute and apply the plan', [], [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
-  configStale: gauge('fulcrum_speaker_config_stale', '1 while the ConfigMap is invalid and the last good config is in force'),
+  configStale: gauge('fulcrum_speaker_config_stale', '1 while the config source is refused (invalid, or both the ConfigMap and MetalLB resources) and the last good config is in force'),
 };
 
 /** What the controller drives on the node; the program wires the real ones, tests may fake them. */
@@ -77,7 +77,8 @@ export class SpeakerController {
   /** The membership view of the last plan applied without error. */
   #appliedView: LivenessView | undefined;
   #config: Config = { pools: [] };
-  #configRv: string | undefined;
+  /** The version (src/config/source.ts) of the config sources last read, good or refused. */
+  #configVersion: string | undefined;
   #plan: SpeakerPlan | undefined;
   readonly #vips = new Set<string>();
   #handingOver: ReadonlyMap<string, number> = new Map();
@@ -101,10 +102,12 @@ export class SpeakerController {
     const c = o.caches;
     const trigger = (): void => this.schedule(o.coalesceMs);
     for (const i of [c.services, c.slices, c.endpoints, c.nodes, ...c.secrets]) i.onKey(trigger);
-    c.configMaps.onKey(() => {
-      this.#loadConfig();
-      trigger();
-    });
+    for (const i of [c.configMaps, c.ipAddressPools, c.l2Advertisements]) {
+      i.onKey(() => {
+        this.#loadConfig();
+        trigger();
+      });
+    }
   }
 
   /** Membership changed: re-plan at once (failover speed is the point). */
@@ -166,22 +169,33 @@ export class SpeakerController {
     for (const ip of [...this.#vips]) await this.#removeVip(ip);
   }
 
+  /**
+   * The shared source rule (src/config/source.ts): the ConfigMap or MetalLB's resources in the
+   * config namespace. Fail static: none at all, an invalid one or both keep the last good config.
+   */
   #loadConfig(): void {
-    const read = readConfigMap(this.#o.caches.configMaps.list()[0], this.#configRv);
+    const c = this.#o.caches;
+    const read = readConfigSource({
+      configMap: c.configMaps.list()[0],
+      configMapName: c.configMapName,
+      ipAddressPools: c.ipAddressPools.list(),
+      l2Advertisements: c.l2Advertisements.list(),
+      lastVersion: this.#configVersion,
+    });
     switch (read.kind) {
-      case 'missing': // fail static: a deleted ConfigMap keeps the last good config
+      case 'missing': // fail static: a deleted ConfigMap or last resource keeps the last good config
       case 'unchanged':
         return;
-      case 'invalid':
-        this.#configRv = read.resourceVersion;
+      case 'refused':
+        this.#configVersion = read.version;
         m.configStale.set(1);
-        this.#log.error({ event: 'configRefused', errors: read.errors }, 'invalid pool config: the last good one stays in force');
+        this.#log.error({ event: 'configRefused', why: read.why, source: read.source, reason: read.message }, 'pool config refused: the last good one stays in force');
         return;
       case 'parsed':
-        this.#configRv = read.resourceVersion;
+        this.#configVersion = read.version;
         m.configStale.set(0);
         this.#config = read.config;
-        this.#log.info({ event: 'configLoaded', pools: read.config.pools.length, resourceVersion: read.resourceVersion }, 'pool config loaded');
+        this.#log.info({ event: 'configLoaded', from: read.from, pools: read.config.pools.length, version: read.version }, 'pool config loaded');
     }
   }
 
@@ -192,7 +206,7 @@ export class SpeakerController {
   async #reconcile(): Promise<ReconcileResult> {
     const view = this.#view;
     if (!view || this.#stopping) return done;
-    if (this.#configRv === undefined) this.#loadConfig();
+    if (this.#configVersion === undefined) this.#loadConfig();
     const end = m.reconcileSeconds.startTimer();
     const c = this.#o.caches;
     const snapshot = {

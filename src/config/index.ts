@@ -5,3 +5,4 @@ export { poolSelectsNode, poolInterfacesOn, selectorMatches, anySelectorMatches,
 export * from './types.js';
 export { summarizeConfig, poolSize, formatSize } from './summary.js';
 export { isLabelKey, isLabelValue } from './selector.js';
+export { readConfigSource, type ConfigSourceInput, type ConfigSourceRead, type Complaint, type SourceObject, type SourceObjectRef } from './source.js';

@@ -190,3 +190,24 @@ export function serviceRequest(service: ServiceLike, options: ServiceRequestOpti
     },
   };
 }
+
+/**
+ * What a Service whose request is invalid holds after a restart: the addresses its status
+ * shows, shared with nobody, so that no other Service is given them while it waits to be fixed
+ * (before a restart the allocator keeps its assignment as it was). Adopt these after every
+ * valid Service, so that a valid sharer of the address is never the one refused.
+ */
+export function holdingRequest(svc: ServiceLike, addresses: readonly string[]): AllocationRequest {
+  const families = addresses.map((a) => parseAddress(a)).flatMap((p): Family[] => (p.ok ? [p.address.family] : []));
+  return {
+    pool: undefined,
+    requestedAddresses: [],
+    families,
+    familyPolicy: families.length > 1 ? 'RequireDualStack' : 'SingleStack',
+    sharingKey: undefined,
+    ports: [],
+    externalTrafficPolicy: svc.spec?.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
+    selector: { ...(svc.spec?.selector ?? {}) },
+    ...(svc.metadata?.labels !== undefined ? { labels: { ...svc.metadata.labels } } : {}),
+  };
+}

@@ -1,6 +1,7 @@
 import {
   CoordinationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   DiscoveryV1Api,
   KubeConfig,
   Observable,
@@ -27,6 +28,8 @@ export interface ApiClients {
   readonly core: CoreV1Api;
   readonly discovery: DiscoveryV1Api;
   readonly coordination: CoordinationV1Api;
+  /** Custom resources (MetalLB's `metallb.io` kinds): untyped JSON objects. */
+  readonly custom: CustomObjectsApi;
   /** Raw watch streams (client-node's Watch: no timeout, the informer adds its own). */
   readonly watch: Watch;
   readonly requestTimeoutMs: number;
@@ -66,6 +69,7 @@ export function createApiClients(kubeConfig: KubeConfig, opts: ApiClientsOptions
     core: new CoreV1Api(configuration),
     discovery: new DiscoveryV1Api(configuration),
     coordination: new CoordinationV1Api(configuration),
+    custom: new CustomObjectsApi(configuration),
     watch: new Watch(kubeConfig),
     requestTimeoutMs,
   };

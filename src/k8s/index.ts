@@ -7,7 +7,23 @@ export { classifyApiError, describeApiFailure, isConflict, isNotFound, type ApiF
 export { realClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
 export { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 export { Informer, type InformerHandlers, type InformerOptions, type InformerState, type InformerStats } from './informer.js';
-export { configMaps, endpoints, endpointSlices, leases, nodes, objectKey, pods, secrets, services, watchPath, type ListQuery, type ResourceKind } from './resources.js';
+export {
+  configMaps,
+  endpoints,
+  endpointSlices,
+  ipAddressPools,
+  l2Advertisements,
+  leases,
+  namespaces,
+  nodes,
+  objectKey,
+  pods,
+  secrets,
+  services,
+  watchPath,
+  type ListQuery,
+  type ResourceKind,
+} from './resources.js';
 export { done, requeueAfter, WorkQueue, type Reconcile, type ReconcileResult, type WorkQueueOptions } from './workqueue.js';
 export {
   patchServiceAnnotations,

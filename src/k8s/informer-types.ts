@@ -41,6 +41,15 @@ export interface InformerOptions<T extends KubernetesObject> {
   clock?: Clock;
   random?: () => number;
   logger?: Logger;
+  /**
+   * The kind may not be served at all (a CRD that is not installed): a 404 on list then means
+   * "no such objects". The informer counts as synced with an empty cache (objects cached before
+   * are deleted), logs it once at info, and lists again with `backoff` until the kind is served;
+   * a watch that gets a 404 (the CRD was removed) lists again. A 404 on list is not a failure
+   * (`onFailure` is not told). Without it a 404 on list is retried like any failure and the
+   * informer never syncs.
+   */
+  optional?: boolean;
   /** Told of every failed list or watch (it keeps retrying regardless), e.g. to notice a 403. */
   onFailure?: (failure: ApiFailure) => void;
 }
@@ -57,4 +66,5 @@ export interface InformerStats {
   failures: number;
 }
 
-export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'stopped';
+/** `absent`: an `optional` kind the server does not serve (waiting to list it again). */
+export type InformerState = 'idle' | 'listing' | 'watching' | 'backoff' | 'absent' | 'stopped';

@@ -1,7 +1,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { componentLogger, type Logger } from '../log.js';
-import { classifyApiError, describeApiFailure, failureCodeLabel } from './api-error.js';
+import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
 import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { planRelist, sameVersion } from './cache-diff.js';
 import { noteApiFailure } from './client.js';
@@ -53,6 +53,8 @@ export class Informer<T extends KubernetesObject> {
   #abortWatch: (() => void) | undefined;
   #resyncTimer: TimerHandle | undefined;
   #stats: InformerStats = { lists: 0, watches: 0, expired: 0, failures: 0 };
+  /** An `optional` kind was found not served, and that was logged (once, until it is served). */
+  #absentLogged = false;
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -146,8 +148,14 @@ export class Informer<T extends KubernetesObject> {
           continue;
         } catch (err) {
           if (this.#stopped) break;
-          this.#stats.failures++;
           const failure = noteApiFailure(err);
+          if (this.#opts.optional && isNotServed(failure)) {
+            failures++;
+            this.#absent();
+            await this.#backoffSleep(failures, 'absent');
+            continue;
+          }
+          this.#stats.failures++;
           failures++;
           this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
           this.#opts.onFailure?.(failure);
@@ -194,6 +202,8 @@ export class Informer<T extends KubernetesObject> {
           failures = end.events > 0 ? 1 : failures + 1;
           this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures }, 'watch failed');
           this.#opts.onFailure?.(end.failure);
+          // An optional kind that stopped being served (its CRD was removed): list it again.
+          if (this.#opts.optional && isNotServed(end.failure)) this.#rv = '';
           break;
       }
       await this.#backoffSleep(failures);
@@ -215,11 +225,31 @@ export class Informer<T extends KubernetesObject> {
     const list = await Promise.race([pending, stopped]).finally(() => (this.#onStop = undefined));
     if (!list) return;
     if (this.#stopped) return;
+    if (this.#absentLogged) {
+      this.#absentLogged = false;
+      this.#log.info({ event: 'kindServed', resource: o.resource.plural }, 'the resource is served now');
+    }
     this.#stats.lists++;
     k8sMetrics.relists.inc({ informer: this.name, reason: this.#relistReason });
-    const plan = planRelist(this.#cache, list.items ?? []);
-    this.#cache = plan.next;
     this.#rv = list.metadata?.resourceVersion ?? '';
+    this.#applyList(list.items ?? []);
+  }
+
+  /**
+   * An optional kind the server does not serve: nothing exists. The cache is emptied (with
+   * deletes), the informer counts as synced, and the next list comes after a backoff.
+   */
+  #absent(): void {
+    if (!this.#absentLogged) {
+      this.#absentLogged = true;
+      this.#log.info({ event: 'kindNotServed', resource: this.#opts.resource.plural }, 'the resource is not served (CRD not installed?): none, listing again later');
+    }
+    this.#applyList([]);
+  }
+
+  #applyList(items: T[]): void {
+    const plan = planRelist(this.#cache, items);
+    this.#cache = plan.next;
     k8sMetrics.informerObjects.set({ informer: this.name }, this.#cache.size);
     this.#log.debug(
       {
@@ -342,8 +372,8 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  async #backoffSleep(failures: number): Promise<void> {
-    this.#state = 'backoff';
+  async #backoffSleep(failures: number, state: 'backoff' | 'absent' = 'backoff'): Promise<void> {
+    this.#state = state;
     if (!this.#stopped) await this.#sleeper.sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
   }
 
@@ -356,4 +386,9 @@ export class Informer<T extends KubernetesObject> {
     }, every);
   }
 
+}
+
+/** A 404 on a collection: the API server does not serve the kind (a CRD not installed). */
+function isNotServed(f: ApiFailure): boolean {
+  return f.kind === 'http' && f.code === 404;
 }

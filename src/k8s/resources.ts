@@ -5,6 +5,7 @@ import type {
   V1EndpointSlice,
   V1Endpoints,
   V1Lease,
+  V1Namespace,
   V1Node,
   V1Pod,
   V1Secret,
@@ -137,6 +138,53 @@ export const leases: ResourceKind<V1Lease> = {
       ? c.coordination.listNamespacedLease({ namespace: q.namespace, ...sel(q) })
       : c.coordination.listLeaseForAllNamespaces(sel(q)),
 };
+
+export const namespaces: ResourceKind<V1Namespace> = {
+  plural: 'namespaces',
+  kind: 'Namespace',
+  model: 'V1Namespace',
+  namespaced: false,
+  prefix: '/api/v1',
+  list: (c, q) => c.core.listNamespace(sel(q)),
+};
+
+/**
+ * An object of a custom resource, as the API sends it (no client-node model: plain JSON, the
+ * same from lists and watches). `spec` is read by the pure config parser, never here.
+ */
+export interface CustomObject extends KubernetesObject {
+  spec?: unknown;
+}
+
+/**
+ * A namespaced custom resource listed through client-node's CustomObjectsApi. Items get their
+ * `apiVersion` and `kind` filled in when the server left them out, so they read like the
+ * manifests a user applies. When the CRD is not installed the list is a 404; an informer with
+ * `optional: true` takes that as "none".
+ */
+function customResource(group: string, version: string, plural: string, kind: string): ResourceKind<CustomObject> {
+  const apiVersion = `${group}/${version}`;
+  return {
+    plural,
+    kind,
+    // 'any' is one of client-node's primitives: watch events are kept as sent, like list items.
+    model: 'any',
+    namespaced: true,
+    prefix: `/apis/${apiVersion}`,
+    list: async (c, q) => {
+      const list = (q.namespace
+        ? await c.custom.listNamespacedCustomObject({ group, version, plural, namespace: q.namespace, ...sel(q) })
+        : await c.custom.listClusterCustomObject({ group, version, plural, ...sel(q) })) as KubernetesListObject<CustomObject>;
+      return { ...list, items: (list.items ?? []).map((o) => ({ ...o, apiVersion: o.apiVersion ?? apiVersion, kind: o.kind ?? kind })) };
+    },
+  };
+}
+
+/** MetalLB's address pools (`metallb.io/v1beta1`, a CRD): read in the config namespace only, as MetalLB does. */
+export const ipAddressPools = customResource('metallb.io', 'v1beta1', 'ipaddresspools', 'IPAddressPool');
+
+/** MetalLB's layer 2 advertisements (`metallb.io/v1beta1`, a CRD): which nodes and interfaces announce which pools. */
+export const l2Advertisements = customResource('metallb.io', 'v1beta1', 'l2advertisements', 'L2Advertisement');
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones: the cache key. */
 export function objectKey(obj: KubernetesObject): string {

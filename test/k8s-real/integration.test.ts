@@ -20,14 +20,20 @@ await import('../integration/k8s-informer.test.js');
 await import('../integration/k8s-informer-faults.test.js');
 await import('../integration/k8s-leader.test.js');
 await import('../integration/k8s-writers.test.js');
+// An optional kind (MetalLB's CRDs not installed: a 404 list is "none"), then installed with kubectl.
+await import('../integration/k8s-informer-optional.test.js');
 // The allocator in process and as two replicas with config/'s ServiceAccount; kubectl's view.
 await import('../integration/allocator-assign.test.js');
 await import('../integration/allocator-ha.test.js');
 await import('../integration/allocator-kubectl.test.js');
 await import('../integration/allocator-metallb-annotations.test.js');
+// The allocator configured by MetalLB's IPAddressPool/L2Advertisement resources (CRDs applied with kubectl).
+await import('../integration/allocator-metallb-resources.test.js');
 // `fulcrum status` as a process; the speaker's TLS Secret cache (field selector type=kubernetes.io/tls).
 await import('../integration/status-command.test.js');
 await import('../integration/speaker-tls-secrets.test.js');
+// The speaker's controller configured by MetalLB resources (recording appliers).
+await import('../integration/speaker-metallb-resources.test.js');
 // Authentication and RBAC, and the least privilege of config/'s Roles.
 await import('../integration/rbac.test.js');
 await import('../integration/rbac-config.test.js');

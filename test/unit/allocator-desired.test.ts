@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { V1Service } from '@kubernetes/client-node';
-import { holdingRequest } from '../../allocator/desired.js';
+import { holdingRequest } from '../../src/ipam/request.js';
 import { Allocator } from '../../src/ipam/allocator.js';
 import { asServiceKey } from '../../src/service/key.js';
 import { config, DEFAULT_CONFIG, req } from './ipam-fixtures.js';
