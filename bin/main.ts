@@ -7,6 +7,10 @@ import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command } from '../src/command.
  */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   'check-config': { summary: 'validate a pool ConfigMap (file or -); print a summary or every error', load: async () => (await import('./check-config-command.js')).command },
+  'migrate-from-metallb': {
+    summary: 'print what Fulcrum will do with a MetalLB install (file or cluster): each pool, and whether each Service keeps its address',
+    load: async () => (await import('./migrate-from-metallb-command.js')).command,
+  },
   apiserver: { summary: 'in-memory Kubernetes API emulator for the lab and tests (not for production)', load: async () => (await import('../lab/apiserver/command.js')).command },
   allocator: { summary: 'assign addresses to LoadBalancer Services (leader-elected)', load: async () => (await import('../allocator/command.js')).command },
   speaker: { summary: 'own, announce (ARP/NDP) and proxy Service addresses on this node', load: async () => (await import('../speaker/command.js')).command },
