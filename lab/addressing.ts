@@ -34,6 +34,11 @@ export const POD_NETWORK_V6 = '2001:db8:1::/64';
 /** Service pools of the lab's example ConfigMap; nothing in the topology takes these. */
 export const SERVICE_POOL_V4 = '192.0.2.64/26';
 export const SERVICE_POOL_V6 = '2001:db8::100-2001:db8::1ff';
+/** The same addresses in two halves: the two pools of `--config-from metallb-crds` (lab/samples.ts). */
+export const SERVICE_POOL_V4_LOW = '192.0.2.64/27';
+export const SERVICE_POOL_V4_HIGH = '192.0.2.96/27';
+export const SERVICE_POOL_V6_LOW = '2001:db8::100-2001:db8::17f';
+export const SERVICE_POOL_V6_HIGH = '2001:db8::180-2001:db8::1ff';
 
 export interface NodePlan {
   /** 1-based. */

@@ -10,7 +10,7 @@ import { BUILD_COMMAND, realControlPlaneBinDir } from './real-control-plane-bina
 import { formatTable, type TableRow } from './check.js';
 import { NFT_ENV, nftSetting, onPath } from './host-link.js';
 import { startLab, type Lab, type LabService } from './lab.js';
-import { BLOG_HOST, HTTPS_HOST, SHOP_HOST } from './samples.js';
+import { BLOG_HOST, CONFIG_SOURCES, HTTPS_HOST, SHOP_HOST, type ConfigSource } from './samples.js';
 import { delay } from './netns.js';
 
 const USAGE = `Usage: fulcrum lab [options]
@@ -18,7 +18,8 @@ const USAGE = `Usage: fulcrum lab [options]
 Runs the whole system on this machine, as root, in network namespaces: a switch, N nodes, a
 client, backend pods, a control plane on 192.0.2.254 (the API emulator in this process, or with
 --apiserver real the real etcd, kube-apiserver and kube-controller-manager), the allocator and one
-speaker per node. Applies the example pool ConfigMap (192.0.2.64/26, 2001:db8::100-1ff) and
+speaker per node. Applies the example pool ConfigMap (192.0.2.64/26, 2001:db8::100-1ff; or
+with --config-from metallb-crds the same addresses as MetalLB resources) and
 sample Services, waits for their addresses, checks each one from the client namespace with real
 connections, prints a table, and stays up until Ctrl-C, then removes everything it made.
 State for scripts: .lab/state.json. Topology and addresses: lab/README.md.
@@ -33,6 +34,10 @@ Options:
   --prefix P             name prefix of every namespace and link (default ${DEFAULT_PREFIX})
   --apiserver KIND       emulator (default: in this process, no Go needed) or real (built from
                          source; the controller-manager makes the EndpointSlices from the pods)
+  --config-from SOURCE   configmap (default: the pool ConfigMap) or metallb-crds (MetalLB's
+                         IPAddressPool and L2Advertisement resources from the CRDs in config/:
+                         pools lab and lab-edge, announced by different nodes; echo-udp is in
+                         lab-edge, served by the last node)
   --no-wait              build, check, print, clean up and exit (0 if every check passed)
   --address-timeout D    how long to wait for Service addresses (default 30s)
   --log-level LEVEL      the lab's own logs on stderr (default warn; programs log to .lab/logs/)
@@ -49,6 +54,13 @@ const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
  * install). nftables is optional (see lab/host-link.ts); node is running this.
  */
 const REQUIRED_TOOLS: Readonly<Record<string, string>> = { ip: 'iproute2', sysctl: 'procps' };
+
+function configFromFlag(value: string | undefined): ConfigSource {
+  if (value === undefined) return 'configmap';
+  const source = CONFIG_SOURCES.find((k) => k === value);
+  if (!source) throw new UsageError(`--config-from "${value}": expected ${CONFIG_SOURCES.join(' or ')}`);
+  return source;
+}
 
 function apiServerFlag(value: string | undefined): ApiServerKind {
   if (value === undefined) return 'emulator';
@@ -170,11 +182,13 @@ export const command: Command = {
       'address-timeout': { type: 'string' },
       'log-level': { type: 'string' },
       apiserver: { type: 'string' },
+      'config-from': { type: 'string' },
     });
     const nodes = intFlag('nodes', values.nodes, 3, 1, MAX_NODES);
     const prefix = validatePrefix(values.prefix ?? DEFAULT_PREFIX);
     const addressTimeoutMs = durationFlag('address-timeout', values['address-timeout'], 30_000);
     const apiserver = apiServerFlag(values.apiserver);
+    const configFrom = configFromFlag(values['config-from']);
     setLogLevel(parseLogLevel(values['log-level'] ?? process.env.FULCRUM_LOG_LEVEL ?? 'warn'));
 
     if (process.getuid?.() !== 0) {
@@ -214,7 +228,7 @@ export const command: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      lab = await startLab({ prefix, nodes, apiserver, onProgress: step });
+      lab = await startLab({ prefix, nodes, apiserver, configFrom, onProgress: step });
       if (signalled) return EXIT_FAILURE;
       step(`waiting up to ${addressTimeoutMs / 1000}s for Service addresses`);
       await lab.waitForAddresses(addressTimeoutMs);

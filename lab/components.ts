@@ -2,8 +2,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { LabControlPlane } from './control-plane.js';
-import { applyObject, type ApiTarget, type JsonObject } from './kube-rest.js';
-import type { LabProcess } from './netns.js';
+import { apiRequest, applyObject, type ApiTarget, type JsonObject } from './kube-rest.js';
+import { FulcrumError } from '../src/errors.js';
+import { waitFor, type LabProcess } from './netns.js';
 import type { Topology } from './topology.js';
 
 /**
@@ -33,7 +34,14 @@ const COLLECTIONS: Record<string, (ns: string) => string> = {
   ClusterRoleBinding: () => '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings',
   Role: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`,
   RoleBinding: (ns) => `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`,
+  CustomResourceDefinition: () => CRDS,
+  IPAddressPool: (ns) => `/apis/metallb.io/v1beta1/namespaces/${ns}/ipaddresspools`,
+  L2Advertisement: (ns) => `/apis/metallb.io/v1beta1/namespaces/${ns}/l2advertisements`,
 };
+
+const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+/** A CRD is served within a second or two on kube-apiserver; this much allows for a busy machine. */
+const CRD_ESTABLISHED_TIMEOUT_MS = 30_000;
 
 /** Creates (or updates) an object of a kind the lab knows the path of. */
 export async function applyManifest(api: ApiTarget, obj: Manifest): Promise<void> {
@@ -44,10 +52,10 @@ export async function applyManifest(api: ApiTarget, obj: Manifest): Promise<void
   await applyObject(api, path(obj.metadata?.namespace ?? 'default'), obj as JsonObject & { metadata: { name: string } });
 }
 
-/** RBAC manifests shipped in config/ (files whose name mentions rbac), if any. */
-export function rbacManifests(configDir: string): Manifest[] {
+/** The manifests of the config/ files whose name matches `pattern`, in file order (kinds the lab can apply). */
+function configManifests(configDir: string, pattern: RegExp): Manifest[] {
   if (!existsSync(configDir)) return [];
-  const files = readdirSync(configDir).filter((f) => /rbac/i.test(f) && /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(configDir).filter((f) => pattern.test(f) && /\.ya?ml$/.test(f)).sort();
   const out: Manifest[] = [];
   for (const f of files) {
     for (const doc of parseAllDocuments(readFileSync(join(configDir, f), 'utf8'))) {
@@ -56,6 +64,30 @@ export function rbacManifests(configDir: string): Manifest[] {
     }
   }
   return out;
+}
+
+/**
+ * Applies the CustomResourceDefinitions shipped in config/ (files whose name mentions crds) and
+ * waits until each is Established, as `kubectl wait --for=condition=Established` would: only
+ * then are its objects served. Returns their names.
+ */
+export async function applyCrds(api: ApiTarget, configDir: string): Promise<string[]> {
+  const crds = configManifests(configDir, /crds/i).filter((m) => m.kind === 'CustomResourceDefinition');
+  if (crds.length === 0) throw new FulcrumError('FUL_ERR_LAB_COMMAND', { command: '--config-from metallb-crds', reason: `no CustomResourceDefinition in ${configDir}/*crds*.yaml` });
+  for (const crd of crds) await applyManifest(api, crd);
+  const names = crds.map((c) => c.metadata!.name!);
+  for (const name of names) {
+    await waitFor(`CustomResourceDefinition ${name} Established`, async () => {
+      const got = (await apiRequest(api, 'GET', `${CRDS}/${name}`)) as { status?: { conditions?: { type?: string; status?: string }[] } };
+      return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+    }, CRD_ESTABLISHED_TIMEOUT_MS, 100);
+  }
+  return names;
+}
+
+/** RBAC manifests shipped in config/ (files whose name mentions rbac), if any. */
+export function rbacManifests(configDir: string): Manifest[] {
+  return configManifests(configDir, /rbac/i);
 }
 
 /**

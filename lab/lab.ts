@@ -9,13 +9,13 @@ import type { ApiServer } from './apiserver/index.js';
 import { makeLabTls, type LabTls } from './certificates.js';
 import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
 import { startLabControlPlane, type ApiServerKind, type LabControlPlane } from './control-plane.js';
-import { applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
+import { applyCrds, applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
 import { describeReplyRouting } from './host-link.js';
 import { killProcessesMentioning } from './leftovers.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
 import { LabKubelet, type LabPodSpec } from './kubelet.js';
 import { waitFor, type LabProcess } from './netns.js';
-import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, sampleAddressCount, samplePods, type CheckKind, type CheckSpec } from './samples.js';
+import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, labMetalLBResources, type ConfigSource, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, sampleAddressCount, samplePods, type CheckKind, type CheckSpec } from './samples.js';
 import { removeState, writeState, type LabPhase, type LabStateService } from './state.js';
 import { Topology } from './topology.js';
 
@@ -39,8 +39,14 @@ export interface LabOptions {
   /** Start the allocator / the speakers (default true); tests may start their own. */
   readonly allocator?: boolean;
   readonly speakers?: boolean;
-  /** Apply the pool ConfigMap, sample pods and Services (default true). */
+  /** Apply the pool config, sample pods and Services (default true). */
   readonly samples?: boolean;
+  /**
+   * Where the pools come from: the legacy ConfigMap (default), or MetalLB's IPAddressPool and
+   * L2Advertisement resources (the CRDs of config/ applied first; lab/samples.ts
+   * labMetalLBResources: two pools announced by different nodes).
+   */
+  readonly configFrom?: ConfigSource;
   readonly allocatorArgs?: readonly string[];
   readonly speakerArgs?: readonly string[];
   /** Extra environment for the allocator and speakers. */
@@ -363,8 +369,14 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       progress(`starting ${pods.length} backend pods`);
       await Promise.all(pods.map((p) => lab!.runPod(p.name, p.node, p.labels)));
       lab.pods.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-      progress('applying the pool ConfigMap, the sample TLS Secret (a fresh lab CA) and the sample Services');
-      await applyManifest(target, LAB_CONFIGMAP);
+      if (options.configFrom === 'metallb-crds') {
+        const crds = await applyCrds(target, join(REPO_ROOT, 'config'));
+        progress(`applied ${crds.join(', ')}; applying IPAddressPools lab and lab-edge and their L2Advertisements, the sample TLS Secret (a fresh lab CA) and the sample Services`);
+        for (const r of labMetalLBResources(topology.nodes.map((n) => n.name))) await applyManifest(target, r);
+      } else {
+        progress('applying the pool ConfigMap, the sample TLS Secret (a fresh lab CA) and the sample Services');
+        await applyManifest(target, LAB_CONFIGMAP);
+      }
       const tls = await makeLabTls(stateDir);
       await applyManifest(target, tls.secret);
       lab.tls = tls;

@@ -1,4 +1,4 @@
-import { SERVICE_POOL_V4, SERVICE_POOL_V6 } from './addressing.js';
+import { SERVICE_POOL_V4, SERVICE_POOL_V4_HIGH, SERVICE_POOL_V4_LOW, SERVICE_POOL_V6, SERVICE_POOL_V6_HIGH, SERVICE_POOL_V6_LOW } from './addressing.js';
 import type { ContainerPort } from './kubelet.js';
 
 /**
@@ -27,6 +27,40 @@ export const LAB_CONFIGMAP = {
   metadata: { name: 'config', namespace: FULCRUM_NAMESPACE },
   data: { config: LAB_POOL_CONFIG },
 };
+
+/** Where `npm run lab` takes its pools from: the legacy ConfigMap, or MetalLB's resources (`--config-from metallb-crds`). */
+export const CONFIG_SOURCES = ['configmap', 'metallb-crds'] as const;
+export type ConfigSource = (typeof CONFIG_SOURCES)[number];
+
+/** The label that puts a sample Service in the `lab-edge` pool (by its serviceAllocation; the ConfigMap ignores it). */
+export const EDGE_POOL_LABEL = 'fulcrum-lb.io/lab-pool';
+
+/**
+ * The lab's pools as MetalLB resources (`--config-from metallb-crds`): the same addresses as the
+ * ConfigMap, in two pools announced by different nodes. `lab` (the lower halves) serves every
+ * Service; `lab-edge` (the upper halves) only Services labelled `fulcrum-lb.io/lab-pool: edge`,
+ * by its `serviceAllocation`. With 3 or more nodes the `lab` L2Advertisement selects every node
+ * but the last and the `lab-edge` one only the last; with 2 nodes `lab` is announced by both; with
+ * one node by it alone.
+ */
+export function labMetalLBResources(nodeNames: readonly string[]): (Record<string, unknown> & { kind: string; metadata: { name: string; namespace: string } })[] {
+  const last = nodeNames[nodeNames.length - 1]!;
+  const hostnames = (names: readonly string[]) => [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [...names] }] }];
+  const meta = (name: string) => ({ name, namespace: FULCRUM_NAMESPACE });
+  const api = 'metallb.io/v1beta1';
+  const labNodes = nodeNames.length >= 3 ? nodeNames.slice(0, -1) : nodeNames;
+  return [
+    { apiVersion: api, kind: 'IPAddressPool', metadata: meta('lab'), spec: { addresses: [SERVICE_POOL_V4_LOW, SERVICE_POOL_V6_LOW] } },
+    {
+      apiVersion: api,
+      kind: 'IPAddressPool',
+      metadata: meta('lab-edge'),
+      spec: { addresses: [SERVICE_POOL_V4_HIGH, SERVICE_POOL_V6_HIGH], serviceAllocation: { serviceSelectors: [{ matchLabels: { [EDGE_POOL_LABEL]: 'edge' } }] } },
+    },
+    { apiVersion: api, kind: 'L2Advertisement', metadata: meta('lab'), spec: { ipAddressPools: ['lab'], nodeSelectors: hostnames(labNodes) } },
+    { apiVersion: api, kind: 'L2Advertisement', metadata: meta('lab-edge'), spec: { ipAddressPools: ['lab-edge'], nodeSelectors: hostnames([last]) } },
+  ];
+}
 
 export const POD_PORTS = { http: 8080, tcpEcho: 5678, udpEcho: 5678 } as const;
 
@@ -83,11 +117,11 @@ export const BLOG_HOST = 'blog.lab.example';
 /** The sharing key of the two host-routed Services. */
 export const SHARED_HTTP_KEY = 'lab-http';
 
-function service(name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}): SampleService['manifest'] {
+function service(name: string, spec: Record<string, unknown>, annotations: Record<string, string> = {}, labels: Record<string, string> = {}): SampleService['manifest'] {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name, namespace: SAMPLE_NAMESPACE, labels: { 'fulcrum-lb.io/lab-sample': 'true' }, annotations },
+    metadata: { name, namespace: SAMPLE_NAMESPACE, labels: { 'fulcrum-lb.io/lab-sample': 'true', ...labels }, annotations },
     spec: { type: 'LoadBalancer', ...spec },
   };
 }
@@ -109,7 +143,8 @@ export const SAMPLE_SERVICES: readonly SampleService[] = [
   {
     name: 'echo-udp',
     checks: { 5678: 'udp-echo' },
-    manifest: service('echo-udp', { selector: { app: 'web' }, ports: [{ name: 'echo-udp', port: 5678, targetPort: 'echo-udp', protocol: 'UDP' }] }),
+    // in the lab-edge pool when the lab runs on MetalLB resources (labMetalLBResources)
+    manifest: service('echo-udp', { selector: { app: 'web' }, ports: [{ name: 'echo-udp', port: 5678, targetPort: 'echo-udp', protocol: 'UDP' }] }, {}, { [EDGE_POOL_LABEL]: 'edge' }),
   },
   {
     name: 'web-local',

@@ -56,6 +56,12 @@ describe('fulcrum lab (the command)', function () {
     assert.match(r.stderr, /--nodes: "8"/);
   });
 
+  it('rejects --config-from with an unknown source as a usage error naming the choices (exit 2)', () => {
+    const r = spawnSync(process.execPath, [BIN, 'lab', '--config-from', 'metallb', '--prefix', PREFIX], { encoding: 'utf8', env: ENV });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /--config-from "metallb": expected configmap or metallb-crds/);
+  });
+
   it('--no-wait builds, checks, prints the table, removes everything and exits 0 only if every check passed', async () => {
     const r = spawnSync(process.execPath, [BIN, 'lab', '--no-wait', '--prefix', PREFIX, '--nodes', '2', '--address-timeout', '20s'], { encoding: 'utf8', env: ENV, timeout: 80_000 });
     const table = r.stdout.split('\n').filter((l) => l.startsWith('default/'));
