@@ -37,6 +37,8 @@ await import('../integration/speaker-metallb-resources.test.js');
 // Authentication and RBAC, and the least privilege of config/'s Roles.
 await import('../integration/rbac.test.js');
 await import('../integration/rbac-config.test.js');
+// The one-file install and the kustomization applied with kubectl; the allocator with its RBAC.
+await import('../integration/install-manifests.test.js');
 
 describe('k8s Informer under mixed faults (integration/k8s-informer-chaos.test.ts)', () => {
   it.skip('[emulator only: every fault it mixes — dropped watches, injected 500s and 429s, history compactions — is injected by the emulator]');
