@@ -2,6 +2,7 @@ import { applyLogLevelFlag, durationFlag, EXIT_OK, intFlag, listenFlag, parseCom
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
 import { startSpeaker, type SpeakerTimings } from './program.js';
+import { configureProcessLimits } from './proxy/process-limits.js';
 
 const usage = `Usage: fulcrum speaker [options]
 
@@ -12,6 +13,8 @@ Peers probe each other over the node network (UDP, SWIM with Lifeguard) to fail 
 under a second, at about 40 datagrams per second per node whatever the cluster size. On a
 takeover from an owner that is still running, open connections are forwarded to it while it
 drains (nftables; without nft they are reset). /readyz is ok once every peer was heard from.
+The membership datagrams are authenticated with the key of the Secret "memberlist" in
+--namespace (data "secretkey"); without it the speaker waits and does not join its peers.
 
 Options:
   --node-name NAME         this node (default: $NODE_NAME; required)
@@ -36,6 +39,10 @@ Options:
   --handover D             on SIGTERM, keep serving this long after telling peers (default 1500ms)
   --drain-timeout D        then give open connections this long (default 10s); a new owner
                            forwards them here for --handover + --drain-timeout + 1s
+  --maxconn N              open TCP/HTTP client connections of the whole proxy (default: from
+                           the descriptor limit, (ulimit -n - reserve - UDP sockets) / 2)
+  --max-udp-flows N        UDP flow sockets of the whole proxy (default: a quarter of the
+                           usable descriptors, at most 65536)
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
   -h, --help
 `;
@@ -60,6 +67,8 @@ export const command: Command = {
       coalesce: { type: 'string' },
       handover: { type: 'string' },
       'drain-timeout': { type: 'string' },
+      maxconn: { type: 'string' },
+      'max-udp-flows': { type: 'string' },
       'log-level': { type: 'string' },
     });
     applyLogLevelFlag(values['log-level']);
@@ -80,6 +89,11 @@ export const command: Command = {
       throw new UsageError(`--fail-after (${timings.failAfterMs} ms) must be at least 3 times --probe-interval (${timings.probeIntervalMs} ms): it holds the probe timeout, the accusation grace and the suspicion`);
     }
     if (timings.leaseRenewMs < 1000) throw new UsageError(`--lease-renew: ${timings.leaseRenewMs} ms is below 1s`);
+    // Process-wide bounds of the proxy (README "Limits and protection"); absent: derived from RLIMIT_NOFILE.
+    configureProcessLimits({
+      ...(values.maxconn !== undefined ? { maxconn: intFlag('maxconn', values.maxconn, 0, 1, 10_000_000) } : {}),
+      ...(values['max-udp-flows'] !== undefined ? { udpFlowSockets: intFlag('max-udp-flows', values['max-udp-flows'], 0, 1, 10_000_000) } : {}),
+    });
     const program = await startSpeaker({
       nodeName,
       kubeconfig: values.kubeconfig,

@@ -170,6 +170,8 @@ function differingSettings(base: Frontend, f: Frontend): string[] {
   if (!sameRanges(base.http?.trustForwardedFrom ?? [], f.http?.trustForwardedFrom ?? [])) out.push('trust-forwarded-from');
   if (base.tls?.minVersion !== f.tls?.minVersion) out.push('TLS minimum version');
   if (!sameFields(base.timeouts, f.timeouts)) out.push('connect and idle timeouts');
+  if (base.maxconn !== f.maxconn) out.push('maxconn');
+  if (!sameFields(base.maxConnectionRatePerSource, f.maxConnectionRatePerSource)) out.push('max-connection-rate-per-source');
   return out;
 }
 

@@ -7,6 +7,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { annotationText, FULCRUM_PREFIX, type AnnotationName } from '../../src/service/annotations.js';
 import { parseCidr } from '../proxy/acl.js';
+import { parseConnectionRate, type ConnectionRate } from '../proxy/limits.js';
 import {
   DEFAULT_EXPECT_STATUS,
   DEFAULT_HEALTH_CHECK,
@@ -187,4 +188,30 @@ export function httpOptionsOf(svc: V1Service, warnings: BuildWarning[]): Omit<Ht
     else bad(warnings, 'trust-forwarded-from', entry, `is not a CIDR (${parsed.reason})`, 'the entry is ignored (its peers\' X-Forwarded-For is replaced)');
   }
   return { forwardedHeader: flag(svc, 'forwarded-header', warnings), trustForwardedFrom, timeouts };
+}
+
+/** The most `fulcrum-lb.io/maxconn` may say: far above any descriptor limit. */
+const MAX_MAXCONN = 10_000_000;
+
+/** `fulcrum-lb.io/maxconn`: a whole number of connections (TCP) or flows (UDP) per frontend; absent or bad: undefined. */
+export function maxconnOf(svc: V1Service, warnings: BuildWarning[]): number | undefined {
+  const v = annotation(svc, 'maxconn');
+  if (v === undefined) return undefined;
+  const n = Number(v.trim());
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_MAXCONN) return n;
+  bad(warnings, 'maxconn', v, `not a whole number from 1 to ${MAX_MAXCONN}`, 'no per-port limit (the process bound applies)');
+  return undefined;
+}
+
+/** `fulcrum-lb.io/max-connection-rate-per-source`: `20/s`, `600/m`, `5/10s`, for the TCP ports; absent or bad: undefined. */
+export function connectionRateOf(svc: V1Service, anyTcpPort: boolean, warnings: BuildWarning[]): ConnectionRate | undefined {
+  const v = annotation(svc, 'max-connection-rate-per-source');
+  if (v === undefined) return undefined;
+  const rate = parseConnectionRate(v);
+  if (rate === undefined) {
+    bad(warnings, 'max-connection-rate-per-source', v, 'is not a rate such as 20/s, 600/m or 5/10s (1 to 1,000,000 per 1 s to 1 h)', 'no rate limit');
+    return undefined;
+  }
+  if (!anyTcpPort) bad(warnings, 'max-connection-rate-per-source', v, 'applies to TCP ports only and the Service has none', 'ignored');
+  return rate;
 }

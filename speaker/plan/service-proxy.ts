@@ -42,7 +42,7 @@ import {
   type Route,
   type TlsCertificate,
 } from '../proxy/model.js';
-import { backendEncryptionOf, healthCheckOf, httpOptionsOf, oneOf, stickyCookieOf, warnHttpOnly, type BackendEncryption, type BuildWarning } from './service-annotations.js';
+import { backendEncryptionOf, connectionRateOf, healthCheckOf, httpOptionsOf, maxconnOf, oneOf, stickyCookieOf, warnHttpOnly, type BackendEncryption, type BuildWarning } from './service-annotations.js';
 
 export type { BuildWarning } from './service-annotations.js';
 
@@ -183,6 +183,8 @@ export function buildProxyModel(
   const clientIP = service.spec?.sessionAffinity === 'ClientIP';
   const affinity = clientIP ? { clientIP: true, timeoutSeconds: service.spec?.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY.timeoutSeconds } : DEFAULT_AFFINITY;
   const ranges = sourceRangesOf(service, warnings);
+  const maxconn = maxconnOf(service, warnings);
+  const rate = connectionRateOf(service, (service.spec?.ports ?? []).some((p) => (p.protocol ?? 'TCP') === 'TCP'), warnings);
   const local = service.spec?.externalTrafficPolicy === 'Local';
   const frontends: Frontend[] = [];
   const backends: Backend[] = [];
@@ -238,6 +240,8 @@ export function buildProxyModel(
         acceptProxyProtocolFrom: [],
         timeouts,
       };
+      if (maxconn !== undefined) frontend = { ...frontend, maxconn };
+      if (rate !== undefined && !udp) frontend = { ...frontend, maxConnectionRatePerSource: rate };
       if (t?.tls) frontend = { ...frontend, tls: { certificates, minVersion: DEFAULT_TLS_MIN_VERSION } };
       if (t?.mode === 'http' && http !== undefined) frontend = { ...frontend, http: { redirectToHttps: t.redirect, ...http } };
       frontends.push(frontend);

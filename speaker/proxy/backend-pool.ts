@@ -8,7 +8,8 @@ import { fnv1a } from '../../src/hash.js';
 import type { Logger } from '../../src/log.js';
 import { createBalancer, type Balancer, type RandomSource } from './balancers/index.js';
 import { ActiveHealthCheck } from './health.js';
-import { EndpointStats, forgetBackendHttp, forgetEndpoint, HttpStats, httpRequestSeconds, trackBackendHttp, trackEndpoint, connectSeconds, type EndpointError } from './metrics.js';
+import { localResourceError } from './limits.js';
+import { countResourceError, EndpointStats, forgetBackendHttp, forgetEndpoint, HttpStats, httpRequestSeconds, trackBackendHttp, trackEndpoint, connectSeconds, type EndpointError } from './metrics.js';
 import type tls from 'node:tls';
 import { hostPort, type Backend, type Endpoint } from './model.js';
 import { upstreamTlsOptions } from './tls.js';
@@ -161,6 +162,21 @@ export class BackendPool {
     e.connectionsTotal++;
     e.consecutiveFailures = 0;
     e.ejections = 0;
+  }
+
+  /**
+   * A connect to `e` failed with `code`: the proxy's own trouble (EMFILE, ENFILE, ENOBUFS,
+   * ENOMEM, EADDRNOTAVAIL) is counted apart and never held against the endpoint; anything else
+   * is a connect failure of the endpoint. Returns whether it was the endpoint's.
+   */
+  onConnectError(e: EndpointRuntime, code: string | undefined, nowMs: number): boolean {
+    const local = localResourceError(code);
+    if (local !== undefined) {
+      countResourceError('connect', local);
+      return false;
+    }
+    this.onConnectFailed(e, code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError', nowMs);
+    return true;
   }
 
   onConnectFailed(e: EndpointRuntime, reason: EndpointError, nowMs: number): void {

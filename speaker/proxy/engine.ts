@@ -18,6 +18,7 @@ import { addSweeper, removeSweeper, type Sweeper } from './coarse-timer.js';
 import { FrontendContext } from './context.js';
 import { FrontendStats, forgetFrontend, frontendChanges, trackFrontend } from './metrics.js';
 import { hostPort, type Frontend, type ProxyModel } from './model.js';
+import { derivedProcessLimits, processBudget, setFileMaxconn } from './process-limits.js';
 import { bindKey, configHash, planProxy, usedBackends, type ProxyPlan } from './plan.js';
 import { HttpFrontend } from './http-frontend.js';
 import { TcpFrontend } from './tcp-frontend.js';
@@ -29,7 +30,10 @@ export interface ProxyEngineOptions {
   random?: RandomSource;
   /** How long a removed frontend's connections may go on (default 30 s). */
   drainTimeoutMs?: number;
+  /** The flows of a udp frontend without `maxconn` (default DEFAULT_MAX_FLOWS). */
   maxUdpFlows?: number;
+  /** The flows one client address may hold in a udp frontend (default: 1/64 of its bound, at least 16). */
+  maxUdpFlowsPerSource?: number;
 }
 
 export type FrontendRuntime = TcpFrontend | UdpFrontend | HttpFrontend;
@@ -51,6 +55,9 @@ export class ProxyEngine implements Sweeper {
   readonly #random: RandomSource;
   readonly #drainTimeoutMs: number;
   readonly #maxUdpFlows: number | undefined;
+  readonly #maxUdpFlowsPerSource: number | undefined;
+  /** The model set the process's maxconn (the file's top-level key): undone when it goes. */
+  #setsMaxconn = false;
   readonly #frontends = new Map<string, FrontendRuntime>();
   readonly #generations = new Map<string, number>();
   /** Frontends finishing their connections after removal: the promise of each, with its listen address. */
@@ -68,6 +75,7 @@ export class ProxyEngine implements Sweeper {
     this.#random = opts.random ?? Math.random;
     this.#drainTimeoutMs = opts.drainTimeoutMs ?? 30_000;
     this.#maxUdpFlows = opts.maxUdpFlows;
+    this.#maxUdpFlowsPerSource = opts.maxUdpFlowsPerSource;
     addSweeper(this);
   }
 
@@ -112,6 +120,8 @@ export class ProxyEngine implements Sweeper {
     for (const p of this.#pools.values()) p.close();
     this.#pools.clear();
     removeSweeper(this);
+    if (this.#setsMaxconn) setFileMaxconn(undefined);
+    this.#setsMaxconn = false;
   }
 
   sweep(nowMs: number): void {
@@ -124,6 +134,13 @@ export class ProxyEngine implements Sweeper {
     if (hash === this.#hash) {
       frontendChanges.inc({ kind: 'unchanged' });
       return { kind: 'unchanged' };
+    }
+    if (model.maxconn !== undefined || this.#setsMaxconn) {
+      setFileMaxconn(model.maxconn);
+      this.#setsMaxconn = model.maxconn !== undefined;
+      const fits = derivedProcessLimits();
+      // haproxy warns alike: past this, accepts and connects run into EMFILE (counted, never held against endpoints)
+      if (model.maxconn !== undefined && model.maxconn > fits.maxconn) this.#log.warn({ event: 'maxconnAboveDescriptorLimit', maxconn: model.maxconn, openFiles: processBudget.openFiles, fits: fits.maxconn });
     }
     const plan = planProxy(this.#current, model);
     const used = usedBackends(model);
@@ -187,7 +204,7 @@ export class ProxyEngine implements Sweeper {
     const listen = hostPort(spec.listen.address, spec.listen.port);
     let f: FrontendRuntime;
     try {
-      f = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows) : spec.protocol === 'http' ? new HttpFrontend(ctx) : new TcpFrontend(ctx);
+      f = spec.protocol === 'udp' ? new UdpFrontend(ctx, this.#maxUdpFlows, this.#maxUdpFlowsPerSource) : spec.protocol === 'http' ? new HttpFrontend(ctx) : new TcpFrontend(ctx);
     } catch (err) {
       // TLS without a certificate that can be served (tls.ts says which and why)
       this.#log.error({ event: 'frontendFailed', frontend: spec.name, listen, err });

@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import { FulcrumError } from '../../src/errors.js';
 import { HTTP_TIMEOUT_KEYS, readBackendTls, readFrontendTls, readHealthCheck, readHttpOptions, readRoutes, readStickyCookie, type ReadReferencedFile } from './file-http.js';
 import { isObj, Reader, show } from './file-reader.js';
+import { parseConnectionRate } from './limits.js';
 import {
   BACKEND_PROTOCOLS,
   BALANCE_ALGORITHMS,
@@ -22,6 +23,7 @@ import {
   FRONTEND_PROTOCOLS,
   PROXY_PROTOCOL_VERSIONS,
   type Backend,
+  type ConnectionRate,
   type Endpoint,
   type Frontend,
   type ListenAddress,
@@ -58,8 +60,22 @@ export function parseListen(text: string): ListenAddress | undefined {
   return { address, port };
 }
 
-const TOP_KEYS = ['workers', 'frontends', 'backends'] as const;
-const FRONTEND_KEYS = ['name', 'listen', 'protocol', 'backend', 'routes', 'tls', 'redirectToHttps', 'forwardedHeader', 'trustForwardedFrom', 'sourceRanges', 'acceptProxyProtocolFrom', 'timeouts'] as const;
+const TOP_KEYS = ['workers', 'maxconn', 'frontends', 'backends'] as const;
+const FRONTEND_KEYS = ['name', 'listen', 'protocol', 'backend', 'routes', 'tls', 'redirectToHttps', 'forwardedHeader', 'trustForwardedFrom', 'sourceRanges', 'acceptProxyProtocolFrom', 'timeouts', 'maxconn', 'maxConnectionRatePerSource'] as const;
+/** The largest maxconn the file takes (process or frontend): more than any descriptor limit allows. */
+const MAX_MAXCONN = 10_000_000;
+
+/** A frontend's `maxConnectionRatePerSource`: `20/s`, `600/m`, `5/10s` (tcp and http frontends). */
+function readRate(r: Reader, path: string, value: unknown, protocol: string): ConnectionRate | undefined {
+  if (value === undefined) return undefined;
+  if (protocol === 'udp') {
+    r.problem(path, value, 'is for tcp and http frontends only (this one is udp)');
+    return undefined;
+  }
+  const rate = typeof value === 'string' ? parseConnectionRate(value) : undefined;
+  if (rate === undefined) r.problem(path, value, 'is not a rate such as 20/s, 600/m or 5/10s (1 to 1,000,000 per 1 s to 1 h)');
+  return rate;
+}
 /** Keys that only an http frontend takes. */
 const HTTP_ONLY_KEYS = ['routes', 'redirectToHttps', 'forwardedHeader', 'trustForwardedFrom'] as const;
 const BACKEND_KEYS = ['name', 'protocol', 'tls', 'stickyCookie', 'balance', 'proxyProtocol', 'affinity', 'healthCheck', 'passiveEjection', 'connectAttempts', 'endpoints'] as const;
@@ -68,14 +84,20 @@ const ENDPOINT_KEYS = ['address', 'port', 'weight', 'nodeName', 'ready', 'servin
 /** A frontend read from the file, with the field that names each route's backend (for reference problems). */
 interface ReadFrontend {
   readonly frontend: Frontend;
+  /** Its place in the file (`frontends[2]`): entries that are not mappings are left out of the list. */
+  readonly path: string;
   readonly routeFields: readonly string[];
+  /** `listen` as the file wrote it, for messages. */
+  readonly listenText: unknown;
 }
 
 function readFrontend(r: Reader, path: string, raw: unknown, opts: ParseOptions): ReadFrontend | undefined {
   const f = r.obj(path, raw);
   if (!f) return undefined;
   r.keys(path, f, FRONTEND_KEYS);
-  if (typeof f.name !== 'string' || f.name === '') r.problem(`${path}.name`, f.name, 'is not a non-empty string');
+  // An unusable name is reported here and is '' in the model: later checks skip it and messages name the path.
+  const name = typeof f.name === 'string' ? f.name : '';
+  if (name === '') r.problem(`${path}.name`, f.name, 'is not a non-empty string');
   const listen = typeof f.listen === 'string' ? parseListen(f.listen) : undefined;
   if (!listen) r.problem(`${path}.listen`, f.listen, 'is not ADDRESS:PORT (e.g. 127.0.0.1:8080, [::1]:8080)');
   const protocol = r.oneOf(`${path}.protocol`, f.protocol, FRONTEND_PROTOCOLS, 'tcp');
@@ -100,9 +122,11 @@ function readFrontend(r: Reader, path: string, raw: unknown, opts: ParseOptions)
   const acceptProxyProtocolFrom = r.cidrs(`${path}.acceptProxyProtocolFrom`, f.acceptProxyProtocolFrom);
   if (protocol === 'udp' && acceptProxyProtocolFrom.length > 0) r.problem(`${path}.acceptProxyProtocolFrom`, 'udp', 'frontends do not accept PROXY headers');
   if (protocol === 'udp' && f.tls !== undefined) r.problem(`${path}.tls`, f.tls, 'is for tcp and http frontends only (this one is udp)');
-  const tls = protocol === 'udp' ? undefined : readFrontendTls(r, `${path}.tls`, f.tls, String(f.name), opts.readFile);
+  const tls = protocol === 'udp' ? undefined : readFrontendTls(r, `${path}.tls`, f.tls, ownerLabel('frontend', name, path), opts.readFile);
+  const maxconn = f.maxconn === undefined ? undefined : r.int(`${path}.maxconn`, f.maxconn, 1, 1, MAX_MAXCONN);
+  const rate = readRate(r, `${path}.maxConnectionRatePerSource`, f.maxConnectionRatePerSource, protocol);
   const frontend: Frontend = {
-    name: String(f.name),
+    name,
     listen: listen ?? { address: '0.0.0.0', port: 0 },
     protocol,
     routes,
@@ -116,11 +140,21 @@ function readFrontend(r: Reader, path: string, raw: unknown, opts: ParseOptions)
   return {
     frontend: {
       ...frontend,
+      ...(maxconn !== undefined ? { maxconn } : {}),
+      ...(rate !== undefined ? { maxConnectionRatePerSource: rate } : {}),
       ...(tls ? { tls } : {}),
       ...(http ? { http: readHttpOptions(r, path, f, t) } : {}),
     },
+    path,
     routeFields,
+    listenText: f.listen,
   };
+}
+
+/** A backend read from the file, with its place in the file (`backends[2]`). */
+interface ReadBackend {
+  readonly backend: Backend;
+  readonly path: string;
 }
 
 function readEndpoint(r: Reader, path: string, raw: unknown): Endpoint | undefined {
@@ -147,7 +181,8 @@ function readBackend(r: Reader, path: string, raw: unknown, opts: ParseOptions):
   const b = r.obj(path, raw);
   if (!b) return undefined;
   r.keys(path, b, BACKEND_KEYS);
-  if (typeof b.name !== 'string' || b.name === '') r.problem(`${path}.name`, b.name, 'is not a non-empty string');
+  const name = typeof b.name === 'string' ? b.name : '';
+  if (name === '') r.problem(`${path}.name`, b.name, 'is not a non-empty string');
   const a = r.obj(`${path}.affinity`, b.affinity) ?? {};
   r.keys(`${path}.affinity`, a, ['clientIP', 'timeoutSeconds']);
   const h = r.obj(`${path}.healthCheck`, b.healthCheck);
@@ -157,12 +192,14 @@ function readBackend(r: Reader, path: string, raw: unknown, opts: ParseOptions):
     .map((e, i) => readEndpoint(r, `${path}.endpoints[${i}]`, e))
     .filter((e): e is Endpoint => e !== undefined);
   const base = r.int(`${path}.passiveEjection.baseEjectMs`, p.baseEjectMs, DEFAULT_PASSIVE_EJECTION.baseEjectMs, 1, 3_600_000);
-  const protocol = b.protocol === undefined ? undefined : r.oneOf(`${path}.protocol`, b.protocol, BACKEND_PROTOCOLS, 'tcp');
+  const read = b.protocol === undefined ? undefined : r.oneOf(`${path}.protocol`, b.protocol, BACKEND_PROTOCOLS, 'tcp');
+  // A bad protocol is reported above and left out, so the checks against frontends never judge the fallback.
+  const protocol = read === b.protocol ? read : undefined;
   const reencrypt = protocol === 'tls' || protocol === 'https';
   if (b.tls !== undefined && !reencrypt) r.problem(`${path}.tls`, b.tls, 'is for backends with protocol tls or https only');
   const stickyCookie = readStickyCookie(r, `${path}.stickyCookie`, b.stickyCookie);
   const backend: Backend = {
-    name: String(b.name),
+    name,
     balance: r.oneOf(`${path}.balance`, b.balance, BALANCE_ALGORITHMS, 'roundrobin'),
     proxyProtocol: r.oneOf(`${path}.proxyProtocol`, b.proxyProtocol, PROXY_PROTOCOL_VERSIONS, 'none'),
     affinity: {
@@ -180,7 +217,7 @@ function readBackend(r: Reader, path: string, raw: unknown, opts: ParseOptions):
   return {
     ...backend,
     ...(protocol !== undefined ? { protocol } : {}),
-    ...(reencrypt ? { tls: readBackendTls(r, `${path}.tls`, b.tls, String(b.name), opts.readFile) } : {}),
+    ...(reencrypt ? { tls: readBackendTls(r, `${path}.tls`, b.tls, ownerLabel('backend', name, path), opts.readFile) } : {}),
     ...(stickyCookie !== undefined ? { stickyCookie } : {}),
     ...(h ? { healthCheck: readHealthCheck(r, `${path}.healthCheck`, h) } : {}),
   };
@@ -190,7 +227,9 @@ function readBackend(r: Reader, path: string, raw: unknown, opts: ParseOptions):
 export function parseProxyFile(text: string, opts: ParseOptions = {}): ParsedProxyFile {
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // logLevel 'error': the yaml library would print a process warning (unresolved tag, a list as a
+    // key) from this pure parser; the values stay as the library reads them and are checked below.
+    doc = parseYaml(text, { logLevel: 'error' });
   } catch (err) {
     return { kind: 'invalid', problems: [`not valid YAML: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`] };
   }
@@ -198,16 +237,18 @@ export function parseProxyFile(text: string, opts: ParseOptions = {}): ParsedPro
   if (!isObj(doc)) return { kind: 'invalid', problems: [`the file: ${show(doc)} is not a mapping with frontends and backends`] };
   r.keys('', doc, TOP_KEYS);
   const workers = r.int('workers', doc.workers, 1, 1, 64);
+  const maxconn = doc.maxconn === undefined ? undefined : r.int('maxconn', doc.maxconn, 1, 1, MAX_MAXCONN);
   const read = r.list('frontends', doc.frontends)
     .map((f, i) => readFrontend(r, `frontends[${i}]`, f, opts))
     .filter((f): f is ReadFrontend => f !== undefined);
   const frontends = read.map((f) => f.frontend);
-  const backends = r.list('backends', doc.backends)
-    .map((b, i) => readBackend(r, `backends[${i}]`, b, opts))
-    .filter((b): b is Backend => b !== undefined);
-  checkReferences(r, read, backends);
+  const readBackends = r.list('backends', doc.backends)
+    .map((b, i) => ({ backend: readBackend(r, `backends[${i}]`, b, opts), path: `backends[${i}]` }))
+    .filter((b): b is ReadBackend => b.backend !== undefined);
+  const backends = readBackends.map((b) => b.backend);
+  checkReferences(r, read, readBackends);
   if (r.problems.length > 0) return { kind: 'invalid', problems: r.problems.map((p) => p.replace(/^\./, '')) };
-  return { kind: 'ok', model: { workers, frontends, backends } };
+  return { kind: 'ok', model: { workers, ...(maxconn !== undefined ? { maxconn } : {}), frontends, backends } };
 }
 
 /** `parseProxyFile` for callers that want a model or an exception (code FUL_ERR_PROXY_CONFIG). */
@@ -217,45 +258,53 @@ export function loadProxyFile(text: string, opts: ParseOptions = {}): ProxyModel
   return r.model;
 }
 
+/** How messages name a frontend or backend: `frontend "web"`, or its path when it has no usable name. */
+function ownerLabel(kind: 'frontend' | 'backend', name: string, path: string): string {
+  return name === '' ? path : `${kind} ${JSON.stringify(name)}`;
+}
+
 /** The backend protocols a frontend of each kind can use (absent is always fine). */
 const BACKEND_PROTOCOLS_FOR = { tcp: ['tcp', 'tls'], udp: ['tcp'], http: ['http', 'https'] } as const;
 
-function checkReferences(r: Reader, read: readonly ReadFrontend[], backends: readonly Backend[]): void {
-  const frontends = read.map((f) => f.frontend);
+/** The checks across frontends and backends; messages name each by its place in the file. */
+function checkReferences(r: Reader, read: readonly ReadFrontend[], readBackends: readonly ReadBackend[]): void {
   const seen = new Set<string>();
-  frontends.forEach((f, i) => {
-    if (seen.has(f.name)) r.problem(`frontends[${i}].name`, f.name, 'is used by an earlier frontend');
+  read.forEach(({ frontend: f, path }) => {
+    if (f.name === '') return; // already reported
+    if (seen.has(f.name)) r.problem(`${path}.name`, f.name, 'is used by an earlier frontend');
     seen.add(f.name);
   });
   const binds = new Map<string, string>();
-  frontends.forEach((f, i) => {
+  read.forEach(({ frontend: f, path, listenText }) => {
     if (f.listen.port === 0) return;
     // tcp and http frontends both listen on TCP sockets.
     const transport = f.protocol === 'udp' ? 'udp' : 'tcp';
     const key = `${transport}/${f.listen.address}/${f.listen.port}`;
     const other = binds.get(key);
-    if (other !== undefined) r.problem(`frontends[${i}].listen`, `${f.listen.address}:${f.listen.port}`, `is also the ${transport} listen address of frontend "${other}"`);
-    binds.set(key, f.name);
+    if (other !== undefined) r.problem(`${path}.listen`, listenText, `is also the ${transport} listen address of ${other}`);
+    binds.set(key, ownerLabel('frontend', f.name, path));
   });
-  const byName = new Map<string, Backend>();
-  backends.forEach((b, i) => {
-    if (byName.has(b.name)) r.problem(`backends[${i}].name`, b.name, 'is used by an earlier backend');
-    byName.set(b.name, b);
+  const byName = new Map<string, ReadBackend>();
+  readBackends.forEach((b) => {
+    if (b.backend.name === '') return; // already reported
+    if (byName.has(b.backend.name)) r.problem(`${b.path}.name`, b.backend.name, 'is used by an earlier backend');
+    byName.set(b.backend.name, b);
   });
-  frontends.forEach((f, i) => {
+  read.forEach(({ frontend: f, path, routeFields }) => {
     f.routes.forEach((route, j) => {
       if (route.backend === '') return; // already reported
-      const field = read[i]!.routeFields[j]!;
-      const backend = byName.get(route.backend);
-      if (!backend) {
+      const field = routeFields[j]!;
+      const found = byName.get(route.backend);
+      if (!found) {
         r.problem(field, route.backend, 'names no backend');
         return;
       }
-      const bi = backends.indexOf(backend);
-      if (f.protocol === 'udp' && backend.proxyProtocol !== 'none') r.problem(`backends[${bi}].proxyProtocol`, backend.proxyProtocol, `is not supported behind udp frontend "${f.name}"`);
+      const { backend, path: at } = found;
+      const frontend = ownerLabel('frontend', f.name, path);
+      if (f.protocol === 'udp' && backend.proxyProtocol !== 'none') r.problem(`${at}.proxyProtocol`, backend.proxyProtocol, `is not supported behind udp ${frontend}`);
       const allowed: readonly string[] = BACKEND_PROTOCOLS_FOR[f.protocol];
-      if (backend.protocol !== undefined && !allowed.includes(backend.protocol)) r.problem(`backends[${bi}].protocol`, backend.protocol, `is not one of ${allowed.join(', ')}, which ${f.protocol} frontend "${f.name}" can use`);
-      if (backend.stickyCookie !== undefined && f.protocol !== 'http') r.problem(`backends[${bi}].stickyCookie`, backend.stickyCookie, `needs an http frontend; ${f.protocol} frontend "${f.name}" uses this backend`);
+      if (backend.protocol !== undefined && !allowed.includes(backend.protocol)) r.problem(`${at}.protocol`, backend.protocol, `is not one of ${allowed.join(', ')}, which ${f.protocol} ${frontend} can use`);
+      if (backend.stickyCookie !== undefined && f.protocol !== 'http') r.problem(`${at}.stickyCookie`, backend.stickyCookie, `needs an http frontend; ${f.protocol} ${frontend} uses this backend`);
     });
   });
 }

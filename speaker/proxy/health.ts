@@ -10,6 +10,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../src/log.js';
+import { localResourceError } from './limits.js';
+import { countResourceError } from './metrics.js';
 import { DEFAULT_EXPECT_STATUS, type Backend, type HealthCheck } from './model.js';
 
 /** What a probe needs of an endpoint, and where its verdicts go (BackendPool). */
@@ -93,6 +95,9 @@ export class ActiveHealthCheck<E extends ProbedEndpoint> {
       socket.destroy();
       st.inFlight = false;
       if (this.#stopped || e.removed) return;
+      // Out of descriptors or memory here says nothing about the endpoint: no verdict this round.
+      const local = ok ? undefined : localResourceError(why);
+      if (local !== undefined) return countResourceError('healthCheck', local);
       this.#record(e, st, ok, why);
     };
     const timer = setTimeout(() => finish(false, 'timeout'), this.#spec.timeoutMs);

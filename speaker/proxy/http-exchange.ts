@@ -255,7 +255,7 @@ export class HttpExchange implements UpstreamUser {
     e.activeConnections--;
     this.upstream = null;
     if (!u.connected) {
-      this.pool.onConnectFailed(e, err?.code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError', coarseNow());
+      this.pool.onConnectError(e, err?.code, coarseNow()); // EMFILE and the like are not the endpoint's fault
       this.#retryOrFail(e, 502, 'endpointFailed');
       return;
     }

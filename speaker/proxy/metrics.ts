@@ -6,8 +6,25 @@
  */
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { counter, gauge, histogram } from '../../src/metrics.js';
+import type { FlowScope } from './limits.js';
+import { processBudget } from './process-limits.js';
 
-export const REJECT_REASONS = ['sourceRange', 'noEndpoint', 'proxyHeaderInvalid', 'proxyHeaderTimeout', 'connectFailed', 'flowTableFull'] as const;
+export const REJECT_REASONS = [
+  'sourceRange',
+  'noEndpoint',
+  'proxyHeaderInvalid',
+  'proxyHeaderTimeout',
+  'connectFailed',
+  'flowTableFull',
+  // limits (README "Limits and protection"): the frontend's maxconn, the process's, the per-source rate,
+  // a source's share of a udp frontend's flows, the process's UDP flow sockets, and the proxy out of descriptors or memory
+  'maxconn',
+  'processMaxconn',
+  'rateLimited',
+  'sourceFlowLimit',
+  'processFlowLimit',
+  'localResources',
+] as const;
 /** Why a frontend turned a client (or a datagram) away. */
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
@@ -46,13 +63,28 @@ export class FrontendStats {
   /** Backend → client. */
   bytesOut = 0;
   readonly rejected: Record<RejectReason, number>;
+  /** UDP flows ended to make room for a new one, by the bound that was reached. */
+  readonly evictions: Record<FlowScope, number> = { source: 0, frontend: 0, process: 0 };
   /** Set for http frontends. */
   readonly http: HttpStats | null;
 
   constructor(frontend: string, protocol: string) {
     this.frontend = frontend;
     this.protocol = protocol;
-    this.rejected = { sourceRange: 0, noEndpoint: 0, proxyHeaderInvalid: 0, proxyHeaderTimeout: 0, connectFailed: 0, flowTableFull: 0 };
+    this.rejected = {
+      sourceRange: 0,
+      noEndpoint: 0,
+      proxyHeaderInvalid: 0,
+      proxyHeaderTimeout: 0,
+      connectFailed: 0,
+      flowTableFull: 0,
+      maxconn: 0,
+      processMaxconn: 0,
+      rateLimited: 0,
+      sourceFlowLimit: 0,
+      processFlowLimit: 0,
+      localResources: 0,
+    };
     this.http = protocol === 'http' ? new HttpStats() : null;
   }
 }
@@ -114,6 +146,39 @@ onCollect(counter('fulcrum_proxy_frontend_rejected_total', 'Connections or datag
   this.reset();
   for (const s of frontends) for (const reason of REJECT_REASONS) if (s.rejected[reason] > 0) this.inc({ frontend: s.frontend, reason }, s.rejected[reason]);
 });
+onCollect(counter('fulcrum_proxy_udp_flow_evictions_total', 'UDP flows ended to make room for a new one, by the bound reached (source: its fair share, frontend: maxconn, process: flow sockets)', ['frontend', 'scope']), function () {
+  this.reset();
+  for (const s of frontends) for (const scope of ['source', 'frontend', 'process'] as const) if (s.evictions[scope] > 0) this.inc({ frontend: s.frontend, scope }, s.evictions[scope]);
+});
+
+/** The proxy's own trouble (descriptors, memory, local ports), by operation and errno code; never an endpoint's. */
+const resourceErrors = new Map<string, number>();
+export type ResourceOp = 'accept' | 'connect' | 'udpFlow' | 'healthCheck';
+export function countResourceError(op: ResourceOp, code: string): void {
+  const key = `${op} ${code}`;
+  resourceErrors.set(key, (resourceErrors.get(key) ?? 0) + 1);
+}
+export function resourceErrorCount(op: ResourceOp, code: string): number {
+  return resourceErrors.get(`${op} ${code}`) ?? 0;
+}
+onCollect(counter('fulcrum_proxy_resource_errors_total', 'The proxy out of descriptors, memory or local ports (EMFILE, ENFILE, ENOBUFS, ENOMEM, EADDRNOTAVAIL), by operation; not counted against endpoints', ['op', 'reason']), function () {
+  this.reset();
+  for (const [key, n] of resourceErrors) {
+    const [op, reason] = key.split(' ') as [string, string];
+    this.inc({ op, reason }, n);
+  }
+});
+onCollect(gauge('fulcrum_proxy_process_limit', 'The process-wide bounds: connections (TCP and HTTP clients, maxconn) and udpFlowSockets', ['resource']), function () {
+  this.reset();
+  this.set({ resource: 'connections' }, processBudget.maxconn);
+  this.set({ resource: 'udpFlowSockets' }, processBudget.maxUdpFlowSockets);
+});
+onCollect(gauge('fulcrum_proxy_process_usage', 'What the process holds against its bounds: open TCP and HTTP client connections, UDP flow sockets', ['resource']), function () {
+  this.reset();
+  this.set({ resource: 'connections' }, processBudget.connections);
+  this.set({ resource: 'udpFlowSockets' }, processBudget.udpFlowSockets);
+});
+
 onCollect(counter('fulcrum_proxy_endpoint_connections_total', 'Connections established to an endpoint', ['backend', 'endpoint']), function () {
   this.reset();
   for (const s of endpoints) this.inc({ backend: s.backend, endpoint: s.endpoint }, s.connectionsTotal);

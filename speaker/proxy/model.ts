@@ -14,6 +14,10 @@
  * PEM text, so a rotated certificate is a changed model like any other change.
  */
 
+import type { ConnectionRate } from './limits.js';
+
+export type { ConnectionRate } from './limits.js';
+
 export const FRONTEND_PROTOCOLS = ['tcp', 'udp', 'http'] as const;
 /** The engine picks the frontend kind from it; TLS is `Frontend.tls`, on tcp or http. */
 export type FrontendProtocol = (typeof FRONTEND_PROTOCOLS)[number];
@@ -112,6 +116,14 @@ export interface Frontend {
   /** Peers in these CIDRs must start with a PROXY header (v1 or v2); others may not send one. */
   readonly acceptProxyProtocolFrom: readonly string[];
   readonly timeouts: FrontendTimeouts;
+  /**
+   * tcp/http: open client connections beyond this are accepted and closed at once (the process's
+   * bound applies as well); udp: the flow table's bound (default DEFAULT_MAX_FLOWS). Absent: the
+   * process's bound only (tcp/http).
+   */
+  readonly maxconn?: number;
+  /** tcp/http: new connections per client address; beyond it they are reset. Absent: no limit. */
+  readonly maxConnectionRatePerSource?: ConnectionRate;
 }
 
 export interface Endpoint {
@@ -183,6 +195,8 @@ export interface Backend {
 export interface ProxyModel {
   /** Processes sharing the listeners (standalone `fulcrum proxy` only). */
   readonly workers: number;
+  /** Open TCP/HTTP client connections of the whole process (per worker); absent: the flag or the default from RLIMIT_NOFILE (process-limits.ts). */
+  readonly maxconn?: number;
   readonly frontends: readonly Frontend[];
   readonly backends: readonly Backend[];
 }

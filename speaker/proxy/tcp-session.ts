@@ -22,7 +22,8 @@ import tls from 'node:tls';
 import type { EndpointRuntime } from './backend-pool.js';
 import { coarseNow } from './coarse-timer.js';
 import type { FrontendContext } from './context.js';
-import type { EndpointError, RejectReason } from './metrics.js';
+import { localResourceError, type LocalResourceError } from './limits.js';
+import { countResourceError, type EndpointError, type RejectReason } from './metrics.js';
 import { encodeProxyV1, encodeProxyV2, parseProxyHeader } from './proxy-protocol.js';
 import { giveReadBuffer, takeReadBuffer, useReadBuffer } from './read-buffers.js';
 
@@ -148,13 +149,7 @@ export class TcpSession {
 
   /** The current attempt failed (refused, error, timeout): count it, then retry or refuse. */
   connectFailed(reason: EndpointError): void {
-    const e = this.endpoint!;
-    const up = this.upstream!;
-    this.upstream = null;
-    this.endpoint = null;
-    this.upstreamClosed = true;
-    e.activeConnections--;
-    up.destroy();
+    const e = this.dropAttempt();
     this.ctx.pool.onConnectFailed(e, reason, coarseNow());
     if (this.ctx.log.debug()) this.ctx.log.debug({ event: 'connectFailed', endpoint: e.key, reason, attempt: this.attempts });
     if (this.clientClosed) return this.finish();
@@ -164,6 +159,23 @@ export class TcpSession {
       return;
     }
     this.connect();
+  }
+
+  /** Ends the current connect attempt; returns its endpoint. */
+  dropAttempt(): EndpointRuntime {
+    const [e, up] = [this.endpoint!, this.upstream!];
+    [this.upstream, this.endpoint, this.upstreamClosed] = [null, null, true];
+    e.activeConnections--;
+    up.destroy();
+    return e;
+  }
+
+  /** Out of descriptors, memory or local ports: the proxy's trouble, never held against the endpoint, not retried (another would fail alike). */
+  localFailure(code: LocalResourceError): void {
+    this.dropAttempt();
+    countResourceError('connect', code);
+    if (this.clientClosed) return this.finish();
+    this.reject('localResources');
   }
 
   reject(reason: RejectReason): void {
@@ -348,8 +360,8 @@ function onSocketError(this: SessionSocket, err: NodeJS.ErrnoException): void {
   const s = this[kSession];
   if (this !== s.client && this !== s.upstream) return; // an abandoned connect attempt
   if (this === s.upstream && s.state === 'connecting') {
-    s.connectFailed(err.code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError');
-    return;
+    const local = localResourceError(err.code);
+    return local !== undefined ? s.localFailure(local) : s.connectFailed(err.code === 'ECONNREFUSED' ? 'connectRefused' : 'connectError');
   }
   if (this === s.upstream && s.endpoint !== null) s.endpoint.errors.reset++;
   // A reset on one side is passed on as a reset to the other ('close' follows this event).

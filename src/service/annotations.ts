@@ -54,6 +54,9 @@ export const ANNOTATIONS = {
   'timeout-tunnel': { prefixes: [FULCRUM_PREFIX], meaning: 'idle time after which an upgraded (WebSocket) connection is closed (default 1h)' },
   'forwarded-header': { prefixes: [FULCRUM_PREFIX], meaning: 'true: also send an RFC 7239 Forwarded header (default false)' },
   'trust-forwarded-from': { prefixes: [FULCRUM_PREFIX], meaning: 'CIDRs whose X-Forwarded-For is kept and appended to (default: none, it is replaced)' },
+  // Limits (README "Limits and protection").
+  maxconn: { prefixes: [FULCRUM_PREFIX], meaning: 'open connections (TCP ports) or flows (UDP ports) per port and address; more are refused (default: TCP the process bound only, UDP 16384 flows)' },
+  'max-connection-rate-per-source': { prefixes: [FULCRUM_PREFIX], meaning: 'new TCP connections per client address, e.g. 20/s; more are reset (default: no limit)' },
 } as const satisfies Record<string, AnnotationSpec>;
 
 export type AnnotationName = keyof typeof ANNOTATIONS;

@@ -46,7 +46,7 @@ describe('parseProxyFile: the standalone YAML file', () => {
   const rows: Row[] = [
     { name: 'not YAML at all', yaml: 'frontends: [', problems: ['not valid YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 1, column 13:'] },
     { name: 'a list at the top', yaml: '- 1', problems: ['the file: a list is not a mapping with frontends and backends'] },
-    { name: 'an unknown top-level key is named', yaml: `${OK}\nworker: 2\n`, problems: ['worker: unknown key (expected one of workers, frontends, backends)'] },
+    { name: 'an unknown top-level key is named', yaml: `${OK}\nworker: 2\n`, problems: ['worker: unknown key (expected one of workers, maxconn, frontends, backends)'] },
     { name: 'a UDP frontend cannot accept PROXY headers', yaml: OK.replace('protocol: tcp', 'protocol: udp\n    acceptProxyProtocolFrom: [10.0.0.0/8]'), problems: ['frontends[0].acceptProxyProtocolFrom: "udp" frontends do not accept PROXY headers'] },
     { name: 'a UDP frontend cannot use a backend that sends PROXY headers', yaml: OK.replace('protocol: tcp', 'protocol: udp').replace('    endpoints:', '    proxyProtocol: v2\n    endpoints:'), problems: ['backends[0].proxyProtocol: "v2" is not supported behind udp frontend "echo"'] },
     { name: 'two frontends on one address and port clash', yaml: OK.replace('backends:', '  - { name: two, listen: 127.0.0.1:8080, backend: echo }\nbackends:'), problems: ['frontends[1].listen: "127.0.0.1:8080" is also the tcp listen address of frontend "echo"'] },
