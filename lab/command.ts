@@ -7,11 +7,13 @@ import { parseLogLevel, setLogLevel } from '../src/log.js';
 import { DEFAULT_PREFIX, MAX_NODES, validatePrefix } from './addressing.js';
 import { API_SERVER_KINDS, type ApiServerKind } from './control-plane.js';
 import { BUILD_COMMAND, realControlPlaneBinDir } from './real-control-plane-binaries.js';
-import { formatTable, type TableRow } from './check.js';
+import { formatTable, ownerSeenByClient, type TableRow } from './check.js';
 import { NFT_ENV, nftSetting, onPath } from './host-link.js';
 import { startLab, type Lab, type LabService } from './lab.js';
 import { BLOG_HOST, CONFIG_SOURCES, HTTPS_HOST, SHOP_HOST, type ConfigSource } from './samples.js';
 import { delay } from './netns.js';
+import { runFailoverDemo } from './failover-demo.js';
+import { formatFailoverTable } from './failover-measure.js';
 
 const USAGE = `Usage: fulcrum lab [options]
 
@@ -39,6 +41,11 @@ Options:
                          pools lab and lab-edge, announced by different nodes; echo-udp is in
                          lab-edge, served by the last node)
   --no-wait              build, check, print, clean up and exit (0 if every check passed)
+  --no-restart           leave a component that dies down (default: restarted like a pod,
+                         after 1s, doubling to 30s for one that keeps dying; see lab/README.md)
+  --failover-demo        after the checks, take the TCP echo address's owner down three ways
+                         (link down, speaker SIGKILL, speaker SIGTERM) while a client connects
+                         every 10 ms; print each gap and the new owner; restore the node each time
   --address-timeout D    how long to wait for Service addresses (default 30s)
   --log-level LEVEL      the lab's own logs on stderr (default warn; programs log to .lab/logs/)
   -h, --help
@@ -48,6 +55,7 @@ const REFRESH_MS = 2000;
 /** The speakers hear each other within a second; this much allows for a busy machine. */
 const SPEAKERS_READY_TIMEOUT_MS = 10_000;
 const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
+const FULCRUM_BIN = fileURLToPath(new URL('../../bin/fulcrum', import.meta.url));
 /**
  * What the lab runs, by the package that has it: `ip` builds everything, and the topology and
  * the speaker set sysctls with `sysctl` (procps, present on any full Debian/Ubuntu/Fedora
@@ -92,6 +100,12 @@ export interface HandTryContext {
   readonly probe: string;
   readonly curl: boolean;
   readonly kubectl: boolean;
+  /** bin/fulcrum: a `fulcrum status` line when given. */
+  readonly fulcrum?: string;
+  /** The speaker of the TCP echo address's owner: a line to kill it by hand when given. */
+  readonly ownerSpeaker?: { readonly node: string; readonly pid: number; readonly restart: boolean };
+  /** A line saying how to measure failover (when the demo did not run). */
+  readonly failoverDemoHint?: boolean;
 }
 
 /** A word the shell reads back unchanged: as is when plain, else in single quotes. */
@@ -134,6 +148,8 @@ export function handTryLines(ctx: HandTryContext, services: readonly LabService[
     tcp ? [probe(`tcp ${tcp} 5678 hello`), 'TCP echo: {"ok":true,…,"reply":"hello"}'] : undefined,
     udp ? [probe(`udp ${udp} 5678 hello`), 'UDP echo'] : undefined,
     [inClient('ip neigh'), "the owner node's MAC for each address"],
+    ctx.fulcrum ? [`${shellWord(ctx.node)} ${shellWord(ctx.fulcrum)} status --kubeconfig ${shellWord(ctx.kubeconfig)}`, 'addresses, pools, owners and ready endpoints as Fulcrum sees them'] : undefined,
+    ctx.ownerSpeaker ? [`kill -KILL ${ctx.ownerSpeaker.pid}`, `the speaker of ${ctx.ownerSpeaker.node}, echo-tcp's owner: another node takes over; ${ctx.ownerSpeaker.restart ? 'the lab restarts it after 1s (state.json counts restarts)' : 'it stays down (--no-restart)'}`] : undefined,
     [`ip netns exec ${ctx.nodeNamespace} ip addr`, `a node (its pods: ${ctx.nodeNamespace}-p1, …)`],
   ];
   const present = rows.filter((r): r is [string, string] => r !== undefined);
@@ -142,6 +158,7 @@ export function handTryLines(ctx: HandTryContext, services: readonly LabService[
     'Try it by hand (as root, in another terminal):',
     ...present.map(([cmd, what]) => `  ${cmd.padEnd(width)}  # ${what}`),
     `  logs: ${ctx.stateDir}/logs/    state: ${ctx.statePath}`,
+    ...(ctx.failoverDemoHint ? ['  failover, measured: stop this lab, then `sudo npm run lab -- --failover-demo` (link down, SIGKILL, SIGTERM of an owner)'] : []),
   ].join('\n');
 }
 
@@ -156,7 +173,10 @@ function nodeCommand(): string {
   }
 }
 
-function howTo(lab: Lab, services: readonly LabService[]): string {
+async function howTo(lab: Lab, services: readonly LabService[], demoRan: boolean): Promise<string> {
+  const echo = services.find((s) => s.name === 'echo-tcp')?.addresses.find((a) => !a.includes(':'));
+  const ownerNode = echo ? await ownerSeenByClient(lab.topology, echo).catch(() => undefined) : undefined;
+  const speaker = ownerNode ? lab.speakers.get(ownerNode) : undefined;
   return handTryLines({
     clientNamespace: lab.topology.client.namespace,
     nodeNamespace: lab.topology.node(1).namespace,
@@ -167,7 +187,23 @@ function howTo(lab: Lab, services: readonly LabService[]): string {
     probe: PROBE,
     curl: onPath('curl'),
     kubectl: onPath('kubectl'),
+    fulcrum: FULCRUM_BIN,
+    ...(ownerNode && speaker?.running ? { ownerSpeaker: { node: ownerNode, pid: speaker.pid, restart: lab.supervisor.enabled } } : {}),
+    failoverDemoHint: !demoRan,
   }, services);
+}
+
+/** Runs the failover demo, printing its lines and table; false (said) when it could not finish. */
+async function failoverDemo(lab: Lab, step: (message: string) => void): Promise<boolean> {
+  step('failover demo: taking the owner of the TCP echo address down three ways');
+  try {
+    const rows = await runFailoverDemo(lab, { onLine: step });
+    process.stdout.write(`\n${formatFailoverTable(rows)}\n\n`);
+    return true;
+  } catch (err) {
+    step(`failover demo failed: ${errorMessage(err)}`);
+    return false;
+  }
 }
 
 export const command: Command = {
@@ -183,6 +219,8 @@ export const command: Command = {
       'log-level': { type: 'string' },
       apiserver: { type: 'string' },
       'config-from': { type: 'string' },
+      'no-restart': { type: 'boolean' },
+      'failover-demo': { type: 'boolean' },
     });
     const nodes = intFlag('nodes', values.nodes, 3, 1, MAX_NODES);
     const prefix = validatePrefix(values.prefix ?? DEFAULT_PREFIX);
@@ -228,7 +266,7 @@ export const command: Command = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      lab = await startLab({ prefix, nodes, apiserver, configFrom, onProgress: step });
+      lab = await startLab({ prefix, nodes, apiserver, configFrom, onProgress: step, restart: !values['no-restart'] });
       if (signalled) return EXIT_FAILURE;
       step(`waiting up to ${addressTimeoutMs / 1000}s for Service addresses`);
       await lab.waitForAddresses(addressTimeoutMs);
@@ -241,11 +279,12 @@ export const command: Command = {
       process.stdout.write(`\n${formatTable(rows)}\n\n`);
       const failed = rows.filter((r) => !r.result.startsWith('ok')).length;
       process.stdout.write(failed === 0 ? `All ${rows.length} checks passed.\n\n` : `${failed} of ${rows.length} checks failed.\n\n`);
+      const demoOk = values['failover-demo'] ? await failoverDemo(lab, step) : true;
       if (values['no-wait']) {
         step('--no-wait: stopping');
-        return failed === 0 ? EXIT_OK : EXIT_FAILURE;
+        return failed === 0 && demoOk ? EXIT_OK : EXIT_FAILURE;
       }
-      process.stdout.write(`${howTo(lab, await lab.services())}\n\nThe lab is up. Ctrl-C to stop and remove everything.\n`);
+      process.stdout.write(`${await howTo(lab, await lab.services(), values['failover-demo'] === true)}\n\nThe lab is up. Ctrl-C to stop and remove everything.\n`);
       while (!signalled) {
         await new Promise<void>((resolve) => {
           wake = resolve;

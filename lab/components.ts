@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { LabControlPlane } from './control-plane.js';
 import { apiRequest, applyObject, type ApiTarget, type JsonObject } from './kube-rest.js';
 import { FulcrumError } from '../src/errors.js';
+import { MEMBERLIST_KEY_BYTES, newMemberlistSecret } from '../src/memberlist-secret.js';
 import { waitFor, type LabProcess } from './netns.js';
 import type { Topology } from './topology.js';
 
@@ -116,6 +118,11 @@ export async function writeKubeconfigs(api: LabControlPlane, target: ApiTarget, 
     ? 'no RBAC manifests in config/ yet: components use the admin token'
     : `allocator as ${a.who}, speakers as ${s.who}`;
   return { admin, allocator, speaker, identity };
+}
+
+/** The speakers' memberlist Secret with a fresh random key (src/memberlist-secret.ts); `previous` adds `secretkey-previous` (a rotation). */
+export function memberlistSecret(namespace: string, previous?: string): Manifest & { data: Record<string, string> } {
+  return newMemberlistSecret(namespace, randomBytes(MEMBERLIST_KEY_BYTES), previous) as unknown as Manifest & { data: Record<string, string> };
 }
 
 export interface ComponentOptions {

@@ -9,14 +9,15 @@ import type { ApiServer } from './apiserver/index.js';
 import { makeLabTls, type LabTls } from './certificates.js';
 import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
 import { startLabControlPlane, type ApiServerKind, type LabControlPlane } from './control-plane.js';
-import { applyCrds, applyManifest, componentStatus, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
+import { applyCrds, applyManifest, componentStatus, memberlistSecret, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
 import { describeReplyRouting } from './host-link.js';
 import { killProcessesMentioning } from './leftovers.js';
 import { apiRequest, type ApiTarget } from './kube-rest.js';
 import { LabKubelet, type LabPodSpec } from './kubelet.js';
 import { waitFor, type LabProcess } from './netns.js';
 import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, labMetalLBResources, type ConfigSource, POD_CONTAINER_PORTS, POD_PORTS, SAMPLE_NAMESPACE, SAMPLE_SERVICES, sampleAddressCount, samplePods, type CheckKind, type CheckSpec } from './samples.js';
-import { removeState, writeState, type LabPhase, type LabStateService } from './state.js';
+import { removeState, writeState, type LabPhase, type LabStateComponent, type LabStateService } from './state.js';
+import { Supervisor } from './supervisor.js';
 import { Topology } from './topology.js';
 
 /**
@@ -51,8 +52,10 @@ export interface LabOptions {
   readonly speakerArgs?: readonly string[];
   /** Extra environment for the allocator and speakers. */
   readonly componentEnv?: NodeJS.ProcessEnv;
-  /** Called at each step, for the command's progress lines. */
+  /** Called at each step, for the command's progress lines (and each component restart). */
   readonly onProgress?: (message: string) => void;
+  /** Restart a component that dies, with a back-off (lab/supervisor.ts); default false, `fulcrum lab` true. */
+  readonly restart?: boolean;
   readonly logger?: Logger;
 }
 
@@ -100,6 +103,8 @@ export class Lab {
   readonly kubeconfigs: Kubeconfigs;
   readonly pods: LabPod[] = [];
   readonly speakers = new Map<string, LabProcess>();
+  /** Restarts of the allocator and speakers (lab/supervisor.ts); slots `allocator`, `speaker <node>`. */
+  readonly supervisor: Supervisor;
   allocator: LabProcess | undefined;
   /** The lab CA (HTTPS samples are signed by it) and the Secret applied, once the samples are applied. */
   tls: LabTls | undefined;
@@ -109,7 +114,7 @@ export class Lab {
   #services: LabService[] = [];
   #stopping: Promise<void> | undefined;
 
-  constructor(parts: { topology: Topology; controlPlane: LabControlPlane; apiTarget: ApiTarget; kubelet: LabKubelet; stateDir: string; kubeconfigs: Kubeconfigs; components: ComponentOptions }) {
+  constructor(parts: { topology: Topology; controlPlane: LabControlPlane; apiTarget: ApiTarget; kubelet: LabKubelet; stateDir: string; kubeconfigs: Kubeconfigs; components: ComponentOptions; supervisor?: Supervisor }) {
     this.topology = parts.topology;
     this.controlPlane = parts.controlPlane;
     this.apiTarget = parts.apiTarget;
@@ -118,6 +123,7 @@ export class Lab {
     this.statePath = join(parts.stateDir, 'state.json');
     this.kubeconfigs = parts.kubeconfigs;
     this.#components = parts.components;
+    this.supervisor = parts.supervisor ?? new Supervisor({ enabled: false });
     liveStatePaths.add(this.statePath);
   }
 
@@ -153,14 +159,12 @@ export class Lab {
 
   /** (Re)starts the speaker of a node, e.g. after a test killed it. */
   startSpeaker(nodeName: string): LabProcess {
-    const p = startSpeaker(this.topology, nodeName, this.kubeconfigs.speaker, this.#components);
-    this.speakers.set(this.topology.node(nodeName).name, p);
-    return p;
+    const node = this.topology.node(nodeName).name;
+    return this.supervisor.run(`speaker ${node}`, () => startSpeaker(this.topology, node, this.kubeconfigs.speaker, this.#components), (p) => this.speakers.set(node, p));
   }
 
   startAllocator(): LabProcess {
-    this.allocator = startAllocator(this.topology, this.kubeconfigs.allocator, this.#components);
-    return this.allocator;
+    return this.supervisor.run('allocator', () => startAllocator(this.topology, this.kubeconfigs.allocator, this.#components), (p) => (this.allocator = p));
   }
 
   /** Every LoadBalancer Service with its addresses, ports and ready endpoints, read from the API. */
@@ -282,9 +286,9 @@ export class Lab {
       ports: s.ports.map((p) => ({ port: p.port, protocol: p.protocol })),
       owner: s.addresses.map((a) => this.#owners.get(a)).find(Boolean) ?? null,
     }));
-    const components: Record<string, { pid: number; status: string }> = {};
-    if (this.allocator) components.allocator = { pid: this.allocator.pid, status: componentStatus(this.allocator) };
-    for (const [node, p] of this.speakers) components[`speaker ${node}`] = { pid: p.pid, status: componentStatus(p) };
+    const components: Record<string, LabStateComponent> = {};
+    if (this.allocator) components.allocator = { pid: this.allocator.pid, status: componentStatus(this.allocator), ...this.supervisor.record('allocator') };
+    for (const [node, p] of this.speakers) components[`speaker ${node}`] = { pid: p.pid, status: componentStatus(p), ...this.supervisor.record(`speaker ${node}`) };
     await writeState(this.statePath, {
       phase,
       prefix: this.topology.prefix,
@@ -306,6 +310,7 @@ export class Lab {
 
   async #stop(): Promise<void> {
     await this.writeState('stopping').catch(() => undefined);
+    this.supervisor.stop();
     const programs = [...this.speakers.values(), ...(this.allocator ? [this.allocator] : [])];
     await Promise.all(programs.map((p) => p.stop(3000)));
     this.kubelet.stop();
@@ -352,6 +357,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     if (kind === 'real') progress(`  ${plane.description}`);
     const target: ApiTarget = { url: plane.url, token: plane.adminToken, ...(plane.caPem ? { caPem: plane.caPem } : {}) };
     await applyManifest(target, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: FULCRUM_NAMESPACE } });
+    await applyManifest(target, memberlistSecret(FULCRUM_NAMESPACE)); // the speakers join their peers only with it
     progress('writing kubeconfigs');
     const kubeconfigs = await writeKubeconfigs(plane, target, stateDir, join(REPO_ROOT, 'config'));
     progress(`  ${kubeconfigs.identity}`);
@@ -360,6 +366,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     lab = new Lab({
       topology, controlPlane: plane, apiTarget: target, kubelet, stateDir, kubeconfigs,
       components: { fulcrumBin: join(REPO_ROOT, 'bin', 'fulcrum'), logDir, allocatorArgs: options.allocatorArgs, speakerArgs: options.speakerArgs, env: options.componentEnv },
+      supervisor: new Supervisor({ enabled: options.restart ?? false, onLine: progress }),
     });
     await lab.writeState('starting');
     progress(`registering ${topology.nodes.length} nodes`);

@@ -23,6 +23,22 @@ export interface LabStateService {
   readonly owner: string | null;
 }
 
+/** A Fulcrum program of the lab: its pid, status and restarts (lab/supervisor.ts). */
+export interface LabStateComponent {
+  readonly pid: number;
+  /** "running", or how it ended: "exited SIGKILL", "exited 1: <last line>". */
+  readonly status: string;
+  /** Restarts so far (0 with --no-restart or from code without `restart`). */
+  readonly restarts: number;
+  /** The last exit ("killed by SIGKILL", "exited 1") and when; null before any. */
+  readonly lastExit: string | null;
+  readonly lastExitAt: string | null;
+  /** When the pending restart is due (back-off), else null. */
+  readonly nextRestartAt: string | null;
+  /** The delay of the pending or last restart in ms; null before the first. */
+  readonly backOffMs: number | null;
+}
+
 export interface LabState {
   readonly phase: LabPhase;
   readonly prefix: string;
@@ -34,8 +50,8 @@ export interface LabState {
   readonly apiServerKind: 'emulator' | 'real';
   readonly nodes: readonly LabStateNode[];
   readonly services: readonly LabStateService[];
-  /** Process ids of the lab's Fulcrum programs, by name (allocator, speaker <node>). */
-  readonly components: Readonly<Record<string, { pid: number; status: string }>>;
+  /** The lab's Fulcrum programs, by name (allocator, speaker <node>). */
+  readonly components: Readonly<Record<string, LabStateComponent>>;
   readonly updatedAt: string;
 }
 
