@@ -1,6 +1,7 @@
 import { applyLogLevelFlag, durationFlag, EXIT_OK, listenFlag, parseCommandArgs, untilStopSignal, type Command } from '../src/command.js';
 import { CONFIGMAP_NAME, CONFIGMAP_NAMESPACE } from '../src/config/types.js';
 import { UsageError } from '../src/errors.js';
+import { MEMBERLIST_SECRET_NAME } from '../src/memberlist-secret.js';
 import { defaultIdentity, startAllocator } from './program.js';
 
 const usage = `Usage: fulcrum allocator [options]
@@ -18,6 +19,9 @@ Options:
   --config-name NAME       pool ConfigMap name (default: config; data key "config")
   --lb-class CLASS         serve Services with this spec.loadBalancerClass instead of those
                            without one (KEP-1959)
+  --memberlist-secret NAME the speakers' membership key Secret in --namespace: the leader
+                           creates it with a random key when it is missing, and never changes
+                           one that exists (default: memberlist; "off": leave it to you)
   --metrics HOST:PORT      /metrics, /healthz, /readyz (default: 0.0.0.0:7472; "off" disables)
   --identity NAME          leader-election identity (default: $POD_NAME, else host-pid)
   --no-leader-elect        act as leader at once (a single replica, tests)
@@ -39,6 +43,7 @@ export const command: Command = {
       'config-name': { type: 'string' },
       'lb-class': { type: 'string' },
       metrics: { type: 'string' },
+      'memberlist-secret': { type: 'string' },
       identity: { type: 'string' },
       'no-leader-elect': { type: 'boolean' },
       'lease-duration': { type: 'string' },
@@ -60,6 +65,7 @@ export const command: Command = {
       configName: values['config-name'] ?? CONFIGMAP_NAME,
       lbClass: values['lb-class'],
       metrics,
+      memberlistSecret: values['memberlist-secret'] === 'off' ? undefined : (values['memberlist-secret'] ?? MEMBERLIST_SECRET_NAME),
       identity: values.identity ?? defaultIdentity(),
       leaderElection: { enabled: !values['no-leader-elect'], leaseDurationMs, renewDeadlineMs, retryPeriodMs },
     });

@@ -8,6 +8,7 @@ import { componentLogger } from '../src/log.js';
 import { collectProcessMetrics } from '../src/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../src/metrics-server.js';
 import { AllocatorController } from './controller.js';
+import { MemberlistSecretKeeper } from './memberlist-secret.js';
 
 export interface AllocatorProgramOptions {
   kubeconfig: string | undefined;
@@ -15,6 +16,8 @@ export interface AllocatorProgramOptions {
   configName: string;
   lbClass: string | undefined;
   metrics: { host: string; port: number } | undefined;
+  /** The speakers' membership key Secret the leader creates when missing (in `namespace`); undefined: never. */
+  memberlistSecret?: string | undefined;
   leaderElection: { enabled: boolean; leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number };
   identity: string;
 }
@@ -60,6 +63,7 @@ export async function startAllocator(o: AllocatorProgramOptions): Promise<Alloca
   await controller.start();
   log.info({ event: 'synced' }, 'caches synced');
 
+  const memberlist = o.memberlistSecret ? new MemberlistSecretKeeper({ clients, namespace: o.namespace, name: o.memberlistSecret, logger: log }) : undefined;
   let elector: LeaderElector | undefined;
   if (o.leaderElection.enabled) {
     elector = new LeaderElector({
@@ -73,15 +77,18 @@ export async function startAllocator(o: AllocatorProgramOptions): Promise<Alloca
       logger: log,
       callbacks: {
         onStartedLeading: () => {
+          memberlist?.start();
           controller.startLeading().catch((err: unknown) => log.error({ event: 'startLeadingFailed', err }, 'could not start leading'));
         },
         onStoppedLeading: () => {
+          memberlist?.stop();
           void controller.stopLeading();
         },
         onNewLeader: (identity) => log.info({ event: 'newLeader', leader: identity }, identity ? `leader is ${identity}` : 'lease released'),
       },
     }).start();
   } else {
+    memberlist?.start();
     await controller.startLeading();
   }
 
@@ -90,6 +97,7 @@ export async function startAllocator(o: AllocatorProgramOptions): Promise<Alloca
     metricsServer,
     async stop() {
       // Stop writing first, then release the Lease so the standby takes over at once.
+      memberlist?.stop();
       await controller.stopLeading();
       await elector?.stop();
       await events.stop();

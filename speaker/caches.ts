@@ -4,6 +4,7 @@ import type { ApiClients } from '../src/k8s/client.js';
 import { Informer } from '../src/k8s/informer.js';
 import { configMaps, endpointSlices, endpoints, ipAddressPools, l2Advertisements, leases, nodes, objectKey, secrets, services, type CustomObject } from '../src/k8s/resources.js';
 import type { Logger } from '../src/log.js';
+import { MEMBERLIST_SECRET } from './membership/keys.js';
 
 /** Only these Secrets are read: the certificates of TLS ports, and cert-manager style CA Secrets (`ca.crt`). */
 export const TLS_SECRETS_SELECTOR = 'type=kubernetes.io/tls';
@@ -21,6 +22,8 @@ export class SpeakerCaches {
   readonly leases: Informer<V1Lease>;
   /** `kubernetes.io/tls` Secrets: one cluster-wide informer, or one per namespace of `secretNamespaces`. */
   readonly secrets: readonly Informer<V1Secret>[];
+  /** The memberlist Secret (membership keys) of the speaker's namespace, by name: no other Secret of any type is read through it. */
+  readonly memberlist: Informer<V1Secret>;
   /** `namespace/name` of the pool ConfigMap (for messages: it may not exist). */
   readonly configMapName: string;
   /** Empty: every namespace. */
@@ -45,6 +48,7 @@ export class SpeakerCaches {
     this.secrets = this.#secretNamespaces.size === 0
       ? [new Informer({ ...base, resource: secrets, fieldSelector: TLS_SECRETS_SELECTOR, name: 'tls-secrets' })]
       : [...this.#secretNamespaces].map((ns) => new Informer({ ...base, resource: secrets, namespace: ns, fieldSelector: TLS_SECRETS_SELECTOR, name: `${ns}/tls-secrets` }));
+    this.memberlist = new Informer({ ...base, resource: secrets, namespace: o.namespace, fieldSelector: `metadata.name=${MEMBERLIST_SECRET}`, name: 'memberlist-secret' });
   }
 
   /** A `kubernetes.io/tls` Secret from the cache (the plan's `SecretLookup`); undefined in a namespace that is not read. */
@@ -59,7 +63,7 @@ export class SpeakerCaches {
   }
 
   all(): Informer<KubernetesObject>[] {
-    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.ipAddressPools, this.l2Advertisements, this.leases, ...this.secrets] as unknown as Informer<KubernetesObject>[];
+    return [this.services, this.slices, this.endpoints, this.nodes, this.configMaps, this.ipAddressPools, this.l2Advertisements, this.leases, ...this.secrets, this.memberlist] as unknown as Informer<KubernetesObject>[];
   }
 
   async start(): Promise<void> {

@@ -1,10 +1,13 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { errorMessage } from '../src/errors.js';
 import type { Logger } from '../src/log.js';
 import { counter, gauge } from '../src/metrics.js';
+import { EPOCH_BYTES, MAX_PAYLOAD_BYTES, MembershipAuth } from './membership/auth.js';
 import { decodePacket, encodePacket } from './membership/codec.js';
 import { FailureDetector, type Step } from './membership/detector.js';
 import { livenessView, sameView, type ApiView, type LivenessView, type MemberLease, type ProbeVerdict } from './membership/liveness.js';
+import type { KeyRing } from './membership/keys.js';
 import type { MembershipOptions } from './membership/options.js';
 import type { Packet } from './membership/packet.js';
 
@@ -16,7 +19,12 @@ import type { Packet } from './membership/packet.js';
  * says, counts, logs, and calls `onChange` the moment the view changes (a peer going down is
  * acted on at once, not at the next cache event).
  *
- * Cost: one probe and one ack per node per probe interval, ~40 datagrams of ~56 bytes per
+ * Every datagram is sealed with the memberlist key (membership/auth.ts: HMAC-SHA256, a nonce
+ * and its sender's time); one that is not authenticated by a key we accept, replayed, or sent
+ * with a clock too far from ours is dropped before the detector sees it, counted by reason, and
+ * logged at most once per reason every REFUSED_LOG_MS.
+ *
+ * Cost: one probe and one ack per node per probe interval, ~40 datagrams of ~100 bytes per
  * second per node at 50 ms whatever the cluster size (speaker/membership/README.md).
  */
 
@@ -25,7 +33,11 @@ const m = {
   dropped: counter('fulcrum_speaker_membership_dropped_total', 'Membership datagrams not sent or not accepted, by reason', ['reason']),
   changes: counter('fulcrum_speaker_membership_changes_total', 'Membership verdicts of this node, by kind and reason', ['kind', 'reason']),
   localHealth: gauge('fulcrum_speaker_membership_local_health', 'Lifeguard local health: 0 is healthy; timeouts and probe period are (1 + this) times longer'),
+  byKey: counter('fulcrum_speaker_membership_authenticated_total', 'Membership datagrams accepted, by the memberlist Secret field whose key authenticated them (secretkey-previous no longer growing on any node: the rotation is over)', ['key']),
 };
+
+/** At most one warning per refusal reason this often: a flood of forged datagrams must not flood the log. */
+const REFUSED_LOG_MS = 10_000;
 
 /** A Lease renewal seen this long after our dead verdict proves the peer alive elsewhere. */
 const EVIDENCE_MARGIN_MS = 1_000;
@@ -47,6 +59,8 @@ export interface MembershipTransportOptions {
   readonly me: string;
   readonly port: number;
   readonly membership: MembershipOptions;
+  /** The memberlist keys (membership/keys.ts); setKeys() for a change of the Secret. */
+  readonly keys: KeyRing;
   /** Allowed difference between our clock and a Lease holder's when judging a Lease alone. */
   readonly skewToleranceMs: number;
   readonly logger: Logger;
@@ -62,6 +76,9 @@ export interface MembershipTransportOptions {
 export class MembershipTransport {
   readonly #o: MembershipTransportOptions;
   readonly #log: Logger;
+  readonly #auth: MembershipAuth;
+  /** Refusals by reason: when the last was logged, and how many since. */
+  readonly #refusedLog = new Map<string, { atMs: number; since: number }>();
   #detector: FailureDetector | undefined;
   #v4: Socket | undefined;
   #v6: Socket | undefined;
@@ -79,7 +96,7 @@ export class MembershipTransport {
   #timer: NodeJS.Timeout | undefined;
   #timerDueAt = Infinity;
   #stopped = false;
-  readonly #onMessage = (msg: Buffer): void => this.#receive(msg);
+  readonly #onMessage = (msg: Buffer, from: RemoteInfo): void => this.#receive(msg, from.address);
   readonly #onTimer = (): void => {
     this.#timer = undefined;
     this.#timerDueAt = Infinity;
@@ -100,6 +117,8 @@ export class MembershipTransport {
   constructor(o: MembershipTransportOptions) {
     this.#o = o;
     this.#log = o.logger.child({ part: 'membership' });
+    // A new life of this process: peers open a new replay window for it (membership/replay.ts).
+    this.#auth = new MembershipAuth(o.keys, o.me, randomBytes(EPOCH_BYTES));
     const now = performance.now();
     this.#api = { reachable: false, sinceMs: now, lastMs: now };
   }
@@ -153,6 +172,11 @@ export class MembershipTransport {
     this.#evaluate();
   }
 
+  /** New memberlist keys: accepted at once; a new signing key is used after the rotation grace (membership/auth.ts). */
+  setKeys(keys: KeyRing): void {
+    this.#auth.setKeys(keys, Date.now());
+  }
+
   /** Clean stop: tells every member at once (twice: UDP may lose one), then probes no more. */
   leave(): void {
     if (!this.#detector) return;
@@ -179,14 +203,20 @@ export class MembershipTransport {
     return this.#apply(d.setPeers(names, clock()), false);
   }
 
-  #receive(msg: Buffer): void {
+  #receive(msg: Buffer, address: string): void {
     const d = this.#detector;
     if (!d || this.#stopped) return;
-    const r = decodePacket(msg);
+    const nowMs = Date.now();
+    const opened = this.#auth.open(msg, nowMs);
+    if (!opened.ok) return this.#refuse(opened.reason, address, opened.skewMs);
+    const r = decodePacket(opened.payload);
     if (!r.ok) {
       m.dropped.inc({ reason: r.reason });
       return;
     }
+    const replay = this.#auth.admit(r.packet.from, opened.nonce, nowMs);
+    if (!replay.ok) return this.#refuse(replay.reason, address, undefined, r.packet.from);
+    m.byKey.inc({ key: opened.slot });
     m.packets.inc({ direction: 'received', type: r.packet.type });
     const from = r.packet.from;
     if (d.stateOf(from) === undefined && this.#leases.has(from) && this.#addresses.has(from) && from !== this.#o.me) {
@@ -196,6 +226,21 @@ export class MembershipTransport {
       this.#evaluate();
     }
     this.#apply(d.receive(r.packet, clock()));
+  }
+
+  #refuse(reason: string, address: string, skewMs?: number, claimedSender?: string): void {
+    m.dropped.inc({ reason });
+    const nowMs = performance.now();
+    const last = this.#refusedLog.get(reason);
+    if (last && nowMs - last.atMs < REFUSED_LOG_MS) {
+      last.since++;
+      return;
+    }
+    this.#refusedLog.set(reason, { atMs: nowMs, since: 0 });
+    this.#log.warn(
+      { event: 'membershipRefused', reason, from: address, claimedSender, skewMs, refusedSinceLastLog: last?.since ?? 0 },
+      'membership datagram refused: not authenticated by a memberlist key, replayed, or sent with a clock too far from ours',
+    );
   }
 
   /** Sends and counts what the detector said; re-evaluates the view if a verdict changed (unless `evaluate` is false: the caller does). */
@@ -252,8 +297,8 @@ export class MembershipTransport {
     }
     let bytes: Buffer;
     try {
-      const encoded = encodePacket(packet);
-      bytes = encoded.bytes;
+      const encoded = encodePacket(packet, MAX_PAYLOAD_BYTES);
+      bytes = this.#auth.seal(encoded.bytes, to, Date.now());
       if (encoded.updatesLeftOut > 0) m.dropped.inc({ reason: 'updatesLeftOut' }, encoded.updatesLeftOut);
     } catch (err) {
       // A name the codec refuses came from our own caches: a bug, say so loudly.

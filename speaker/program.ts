@@ -13,9 +13,10 @@ import { Announcer } from './announce/responder.js';
 import { canonicalIp } from './announce/addr.js';
 import { SpeakerCaches } from './caches.js';
 import { SpeakerController } from './controller.js';
-import { MembershipFeed } from './membership-feed.js';
+import { awaitMemberlistKeys, MembershipFeed } from './membership-feed.js';
 import { MembershipTransport } from './membership-transport.js';
-import { ServedAddresses } from './served.js';
+import { statsPages } from './stats/http.js';
+import { SpeakerStats } from './stats/speaker-stats.js';
 import { speakerMembershipOptions } from './membership/options.js';
 import { EngineProxy } from './proxy-port.js';
 import { speakerReadiness } from './plan/readiness.js';
@@ -86,11 +87,22 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   let interfaces = [...o.interfaces];
   // Set once the first plan is applied: from then on /readyz asks the membership.
   let running: MembershipTransport | undefined;
-  const ready = (): Readiness => speakerReadiness({ synced: caches.hasSynced(), membership: running && { unheard: running.unheardPeers(), view: running.view(), applied: controller.followsMembership() } });
-  const metricsServer = o.metrics ? await startMetricsServer({ ...o.metrics, ready }) : undefined;
+  // Set while the memberlist Secret is missing or invalid at start: the speaker does not join.
+  let keyProblem: string | undefined;
+  const ready = (): Readiness => keyProblem !== undefined ? { ready: false, reason: keyProblem } : speakerReadiness({ synced: caches.hasSynced(), membership: running && { unheard: running.unheardPeers(), view: running.view(), applied: controller.followsMembership() } });
+  // The stats page (/stats on the metrics port) learns ownership and the proxy model through wrapped ports.
+  const stats = new SpeakerStats(o.nodeName);
+  const metricsServer = o.metrics ? await startMetricsServer({ ...o.metrics, ready, pages: statsPages(stats) }) : undefined;
   log.info({ event: 'starting', kubeconfig: source, namespace: o.namespace, lbClass: o.lbClass ?? null, metrics: metricsServer?.address ?? null }, 'speaker starting');
   await caches.start();
   log.info({ event: 'synced' }, 'caches synced');
+  // No membership without its key: peers would refuse our datagrams, and we theirs.
+  const keys = await awaitMemberlistKeys(caches, o.namespace, (problem) => {
+    keyProblem = problem && `not joining the membership: ${problem}`;
+    if (!problem) return;
+    log.error({ event: 'membershipKeyMissing', err: problem }, 'waiting for the memberlist Secret: this speaker does not join its peers and serves nothing until it exists');
+    events.record({ kind: 'Node', name: o.nodeName }, 'Warning', 'MembershipKeyMissing', keyProblem!);
+  });
 
   if (interfaces.length === 0) {
     const me = caches.nodes.get(o.nodeName);
@@ -106,22 +118,25 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const vip = new VipPlumbing({ interfaces, logger: log.child({ part: 'vip' }) });
   await vip.prepareInterfaces();
   await vip.removeStale();
-  const served = new ServedAddresses();
+  const served = stats.served;
   const announcer = new Announcer({ interfaces, ownsAddress: served.ownsAddress, logger: log.child({ part: 'announcer' }) });
-  const proxy = new EngineProxy(log, o.timings.drainTimeoutMs);
+  const proxy = stats.proxy(new EngineProxy(log, o.timings.drainTimeoutMs));
   const handoff = new ConnectionHandoff({ logger: log.child({ part: 'handoff' }) });
   await handoff.start();
   const controller = new SpeakerController({
     me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, served,
-    appliers: { vip, announcer, proxy, handoff },
+    appliers: { vip, announcer, proxy, handoff: stats.handoff(handoff) },
     coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings), handoverMs: o.timings.handoverMs,
   });
+
+  stats.followPlan(() => controller.plan());
 
   const lease = new NodeAliveLease({ clients, namespace: o.namespace, nodeName: o.nodeName, renewIntervalMs: o.timings.leaseRenewMs, logger: log });
   await lease.start();
   const liveness = new MembershipTransport({
     me: o.nodeName,
     port: o.probePort,
+    keys,
     membership: speakerMembershipOptions(o.timings.probeIntervalMs, o.timings.failAfterMs),
     skewToleranceMs: 2_000,
     logger: log,
@@ -134,7 +149,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
     onDeclaredDown: () => controller.onStall(),
     hurryLease: (ms) => lease.hurry(ms),
   });
-  const feed = new MembershipFeed(caches, liveness);
+  const feed = new MembershipFeed(caches, liveness, { namespace: o.namespace, keys, logger: log });
   feed.start();
   await liveness.start();
   controller.onLiveness(liveness.view());

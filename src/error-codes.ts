@@ -101,6 +101,7 @@ export const ERROR_CODES = {
   FUL_ERR_VIP_REMOVE: { template: 'removing service address {ip} from "{device}": {reason}', summary: 'a Service address cannot be removed from lo' },
   FUL_ERR_MEMBERSHIP_OPTION: { template: 'membership options: {problems}', summary: 'bad membership timings, every problem at once' },
   FUL_ERR_MEMBERSHIP_ENCODE: { template: 'membership {field} {value}: {reason}', summary: 'a membership packet with a field the wire format cannot carry' },
+  FUL_ERR_MEMBERSHIP_KEY: { template: 'membership key: Secret {secret} data "{field}": {reason}', summary: 'the memberlist Secret is missing, or a key in it is absent or too short' },
   FUL_ERR_PROXY_CONFIG: { template: 'proxy config has {count}:\n  {problems}', summary: 'an invalid proxy file: `count` is "2 problems", `problems` one per line' },
   FUL_ERR_PROXY_STOPPED: { template: 'proxy engine: apply after stop', summary: 'a plan applied to a stopped proxy engine' },
   FUL_ERR_PROXY_BIND: { template: 'frontend "{frontend}": binding {protocol} {listen}: {reason}', summary: 'a frontend cannot bind its listen address' },

@@ -18,6 +18,8 @@ export interface MetricsServerOptions {
   port: number;
   /** `/readyz` answers 200 ("ok", or "ok: " and the detail) when this returns `{ ready: true }`, else 503 with the reason. */
   ready?: () => Readiness;
+  /** More pages (the stats page, speaker/stats/http.ts): answers the request and returns true, or returns false. */
+  pages?: (path: string, res: http.ServerResponse) => boolean;
 }
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
@@ -47,6 +49,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       res.end(r.ready ? `ok${r.detail ? `: ${r.detail}` : ''}\n` : `not ready: ${r.reason}\n`);
       return;
     }
+    if (opts.pages?.(path, res)) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found: try /metrics, /healthz or /readyz\n');
   });

@@ -74,3 +74,56 @@ export function answerSolicitation(icmp: Uint8Array, source: string, iface: Inte
  * (garp_master_repeat) and MetalLB do, without flooding the segment.
  */
 export const GRATUITOUS_SCHEDULE_MS: readonly number[] = [0, 500, 1000, 2000];
+
+/** Another host claims an address we answer for on this interface: its MAC, to log and to answer with our own announcement. */
+export type ArpConflict = { kind: 'none' } | { kind: 'conflict'; ip: string; claimedBy: string };
+
+/**
+ * Whether a received ARP frame (a gratuitous ARP, a reply, or a request using the address as
+ * its sender) says that an address `ownsAddress` gives us on `iface` is at another MAC: hosts
+ * that hear it point the address away from us (a forged claim, or a second owner).
+ */
+export function arpConflict(raw: Uint8Array, pktType: number, iface: InterfaceIdentity, ownsAddress: OwnsAddress): ArpConflict {
+  if (pktType === PACKET_OUTGOING) return { kind: 'none' };
+  const decoded = decodeArpFrame(raw);
+  if (!decoded.ok) return { kind: 'none' };
+  const f = decoded.frame;
+  if (f.senderMac === iface.mac || f.senderIp === '0.0.0.0') return { kind: 'none' };
+  if (!ownsAddress(f.senderIp, iface.name).announce) return { kind: 'none' };
+  return { kind: 'conflict', ip: f.senderIp, claimedBy: f.senderMac };
+}
+
+/**
+ * A claim is answered this long after it, and only if we still own the address then. When
+ * another speaker takes the address over legitimately, its announcement can reach us before our
+ * own plan has withdrawn it (speakers re-plan independently, milliseconds to a few hundred apart
+ * on a busy node); answering at once would pull clients back to the old owner. Hosts ignore a
+ * second change of a neighbour entry within their locktime (Linux: 1 s) anyway.
+ */
+export const CONFLICT_ANSWER_DELAY_MS = 1_000;
+
+/**
+ * Answering a claim with our own announcement: the first time, then no sooner than an interval that
+ * doubles with each claim answered (1 s, 2 s, … 60 s), back to 1 s once no claim was seen for
+ * CONFLICT_QUIET_MS. Two hosts that both believe they own an address (a speaker of another
+ * cluster, a misconfigured host) thus exchange a few announcements, not a flood.
+ * 1 s: hosts ignore a second change of a neighbour entry within their locktime (Linux: 1 s).
+ */
+export const CONFLICT_REANNOUNCE_MIN_MS = 1_000;
+export const CONFLICT_REANNOUNCE_MAX_MS = 60_000;
+/** Twice the longest interval: two hosts answering each other at the ceiling never look quiet. */
+export const CONFLICT_QUIET_MS = 2 * CONFLICT_REANNOUNCE_MAX_MS;
+
+export interface ConflictState {
+  readonly lastClaimMs: number;
+  readonly lastReannounceMs: number;
+  readonly intervalMs: number;
+}
+
+export function reannounceAfterClaim(prev: ConflictState | undefined, nowMs: number): { reannounce: boolean; next: ConflictState } {
+  if (!prev || nowMs - prev.lastClaimMs >= CONFLICT_QUIET_MS) {
+    return { reannounce: true, next: { lastClaimMs: nowMs, lastReannounceMs: nowMs, intervalMs: CONFLICT_REANNOUNCE_MIN_MS } };
+  }
+  if (nowMs - prev.lastReannounceMs < prev.intervalMs) return { reannounce: false, next: { ...prev, lastClaimMs: nowMs } };
+  return { reannounce: true, next: { lastClaimMs: nowMs, lastReannounceMs: nowMs, intervalMs: Math.min(2 * prev.intervalMs, CONFLICT_REANNOUNCE_MAX_MS) } };
+}

@@ -5,12 +5,16 @@ import type { Family } from '../../src/address.js';
 import { canonicalIp, ipFamily } from './addr.js';
 import { ETH_P_ARP, encodeArpFrame, gratuitousArp } from './arp.js';
 import {
+  CONFLICT_ANSWER_DELAY_MS,
+  type ConflictState,
   type DropReason,
   GRATUITOUS_SCHEDULE_MS,
   type InterfaceIdentity,
   type OwnsAddress,
   answerArp,
   answerSolicitation,
+  arpConflict,
+  reannounceAfterClaim,
 } from './decide.js';
 import { type NdpSocket, openNdpSocket } from './ndp-socket.js';
 import { ALL_NODES, encodeNeighborAdvertisement, solicitedNodeMulticast, unsolicitedAdvertisement } from './ndp.js';
@@ -26,6 +30,7 @@ import { type PacketSocket, openPacketSocket } from './packet-socket.js';
 const answered = counter('fulcrum_announce_requests_answered_total', 'ARP requests and neighbour solicitations answered', ['family', 'interface']);
 const gratuitousSent = counter('fulcrum_announce_gratuitous_sent_total', 'Gratuitous ARP and unsolicited neighbour advertisements sent', ['family', 'interface']);
 const dropped = counter('fulcrum_announce_drops_total', 'Received or scheduled packets not answered, by reason', ['family', 'interface', 'reason']);
+const claims = counter('fulcrum_announce_conflicts_total', 'ARP from another host claiming an address this node answers for, and whether it was answered with our announcement (reannounced) or within the back-off (held)', ['family', 'interface', 'action']);
 
 type FamilyLabel = 'ipv4' | 'ipv6';
 const FAMILY: Record<Family, FamilyLabel> = { IPv4: 'ipv4', IPv6: 'ipv6' };
@@ -44,6 +49,8 @@ export interface AnnouncerStats {
   answered: Record<FamilyLabel, number>;
   gratuitous: Record<FamilyLabel, number>;
   drops: Record<FamilyLabel, Partial<Record<DropReason, number>>>;
+  /** Claims of our addresses by other hosts, and our announcements answering them. */
+  conflicts: { seen: number; reannounced: number };
 }
 
 interface Link {
@@ -78,7 +85,10 @@ export class Announcer {
     answered: { ipv4: 0, ipv6: 0 },
     gratuitous: { ipv4: 0, ipv6: 0 },
     drops: { ipv4: {}, ipv6: {} },
+    conflicts: { seen: 0, reannounced: 0 },
   };
+  /** Per claimed address: the back-off of our answers (decide.ts reannounceAfterClaim) and the pending answer. */
+  readonly #claims = new Map<string, { state: ConflictState; answer: NodeJS.Timeout | undefined }>();
   #closed = false;
 
   /** Opens the sockets synchronously (so that `withNetns` can place them). */
@@ -134,6 +144,8 @@ export class Announcer {
   }
 
   #onArp(link: Link, frame: Buffer, pktType: number): void {
+    const claim = arpConflict(frame, pktType, link.identity, this.#ownsAddress);
+    if (claim.kind === 'conflict') this.#onClaim(link, claim.ip, claim.claimedBy);
     const verdict = answerArp(frame, pktType, link.identity, this.#ownsAddress);
     if (verdict.kind === 'drop') return this.#drop('ipv4', link, verdict.reason);
     try {
@@ -145,6 +157,28 @@ export class Announcer {
     this.#stats.answered.ipv4++;
     link.answered.ipv4.inc();
     if (this.#log.debug()) this.#log.debug({ event: 'arpAnswered', interface: link.identity.name, ip: verdict.frame.senderIp, to: verdict.frame.targetMac });
+  }
+
+  /** Another host says our address is at its MAC: count, and answer with one announcement of ours, backing off. */
+  #onClaim(link: Link, ip: string, claimedBy: string): void {
+    const name = link.identity.name;
+    this.#stats.conflicts.seen++;
+    let claim = this.#claims.get(ip);
+    const { reannounce, next } = reannounceAfterClaim(claim?.state, performance.now());
+    if (!claim) this.#claims.set(ip, (claim = { state: next, answer: undefined }));
+    claim.state = next;
+    claims.inc({ family: 'ipv4', interface: name, action: reannounce ? 'reannounced' : 'held' });
+    if (!reannounce) return;
+    this.#stats.conflicts.reannounced++;
+    // Logged when answered: the back-off bounds these lines as it bounds the announcements.
+    this.#log.warn({ event: 'addressClaimed', ip, interface: name, claimedBy, answerInMs: CONFLICT_ANSWER_DELAY_MS, nextAnswerAfterMs: next.intervalMs }, 'another host claims an address this node owns: announcing it again unless it moved meanwhile');
+    clearTimeout(claim.answer);
+    // #sendAnnouncement asks ownsAddress again: a legitimate new owner's claim finds us withdrawn by then.
+    const answered = claim;
+    answered.answer = setTimeout(() => {
+      answered.answer = undefined;
+      this.#sendAnnouncement(link, ip, 'IPv4');
+    }, CONFLICT_ANSWER_DELAY_MS);
   }
 
   #onNdp(link: Link, icmp: Buffer, source: string): void {
@@ -186,6 +220,8 @@ export class Announcer {
     if (!current) return;
     for (const t of current.timers) clearTimeout(t);
     this.#announced.delete(address);
+    clearTimeout(this.#claims.get(address)?.answer);
+    this.#claims.delete(address);
     const link = this.#links.get(current.iface)!;
     if (current.family === 'IPv6') this.#leaveGroup(link, solicitedNodeMulticast(address));
     this.#log.info({ event: 'withdraw', ip: address, interface: current.iface });
@@ -209,6 +245,8 @@ export class Announcer {
     if (this.#closed) return;
     this.#closed = true;
     for (const ip of [...this.#announced.keys()]) this.withdraw(ip);
+    for (const c of this.#claims.values()) clearTimeout(c.answer);
+    this.#claims.clear();
     for (const link of this.#links.values()) {
       link.arp.close();
       link.ndp?.close();

@@ -2,7 +2,9 @@ import { FulcrumError } from '../../src/errors.js';
 import type { MemberState, Packet, PacketType, Update } from './packet.js';
 
 /**
- * The membership wire format: one packet per UDP datagram, big-endian.
+ * The membership wire format: one packet per UDP datagram, big-endian. This is version 1, the
+ * packet itself; the speaker sends it sealed in a version-2 datagram (auth.ts: key id, nonce,
+ * HMAC tag) and refuses a bare version-1 packet as unauthenticated.
  *
  *   magic "FM" (2) | version (1) | type (1) | from (name) | incarnation (u32) | seq (u32)
  *   | target (name, may be empty) | update count (u8) | updates…
@@ -45,8 +47,12 @@ function checkU32(field: string, n: number): void {
 
 const updateBytes = (u: Update): number => 1 + u.name.length + 1 + 4 + 1 + u.by.length;
 
-/** The bytes of `packet`, with as many of its updates as fit; throws FUL_ERR_MEMBERSHIP_ENCODE on a bad field. */
-export function encodePacket(packet: Packet): { bytes: Buffer; updatesLeftOut: number } {
+/**
+ * The bytes of `packet`, with as many of its updates as fit in `maxBytes` (the speaker passes
+ * auth.ts's MAX_PAYLOAD_BYTES: the sealed datagram adds its header and tag); throws
+ * FUL_ERR_MEMBERSHIP_ENCODE on a bad field.
+ */
+export function encodePacket(packet: Packet, maxBytes = MAX_PACKET_BYTES): { bytes: Buffer; updatesLeftOut: number } {
   const type = TYPE_CODE.get(packet.type);
   if (type === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: 'packet type', value: JSON.stringify(packet.type), reason: 'unknown' });
   checkName('from', packet.from, false);
@@ -60,7 +66,7 @@ export function encodePacket(packet: Packet): { bytes: Buffer; updatesLeftOut: n
     checkName('update by', u.by, true);
     checkU32('update incarnation', u.incarnation);
     if (STATE_CODE.get(u.state) === undefined) throw new FulcrumError('FUL_ERR_MEMBERSHIP_ENCODE', { field: 'update state', value: JSON.stringify(u.state), reason: 'unknown' });
-    if (count === MAX_UPDATES || size + updateBytes(u) > MAX_PACKET_BYTES) break;
+    if (count === MAX_UPDATES || size + updateBytes(u) > maxBytes) break;
     size += updateBytes(u);
     count++;
   }

@@ -11,6 +11,7 @@ import { errorMessage } from '../../src/errors.js';
 import { componentLogger } from '../../src/log.js';
 import { collectProcessMetrics } from '../../src/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics-server.js';
+import { proxyStatsSource, statsPages } from '../stats/http.js';
 import { ProxyEngine } from './engine.js';
 import { parseProxyFile, type ParsedProxyFile } from './file.js';
 import { isWorkerProcess, runPrimary } from './workers.js';
@@ -25,7 +26,7 @@ names as a diff (open connections are kept); SIGTERM drains and exits 0.
 Options:
   --config FILE          the frontends and backends (required)
   --log-level L          trace|debug|info|warn|error|fatal|silent (default: $FULCRUM_LOG_LEVEL or info)
-  --metrics HOST:PORT    serve /metrics, /healthz, /readyz there
+  --metrics HOST:PORT    serve /metrics, /healthz, /readyz and the stats page /stats there
   --drain-timeout D      how long removed frontends (and SIGTERM) let connections finish (default 30s)
   -h, --help             this text
 
@@ -97,13 +98,15 @@ async function runEngine(configPath: string, model: Parameters<ProxyEngine['appl
     return EXIT_FAILURE;
   }
   let metrics: MetricsServer | undefined;
+  // The model last applied, for the stats page (/stats on the metrics port).
+  let applied = model;
   if (metricsListen !== undefined) {
     collectProcessMetrics();
-    metrics = await startMetricsServer({ host: metricsListen.host, port: metricsListen.port });
+    metrics = await startMetricsServer({ host: metricsListen.host, port: metricsListen.port, pages: statsPages(proxyStatsSource(engine, () => applied)) });
   }
   if (isWorkerProcess()) process.send?.({ kind: 'ready' });
   else process.stdout.write('fulcrum proxy: ready\n');
-  log.info({ event: 'ready', frontends: model.frontends.length, backends: model.backends.length });
+  log.info({ event: 'ready', frontends: model.frontends.length, backends: model.backends.length, metrics: metrics?.address ?? null });
 
   const onHup = (): void => {
     const parsed = readConfig(configPath);
@@ -114,6 +117,7 @@ async function runEngine(configPath: string, model: Parameters<ProxyEngine['appl
     }
     engine.apply(parsed.model).then(
       (r) => {
+        applied = parsed.model;
         if (r.kind === 'unchanged') log.info({ event: 'reloadUnchanged' });
         else log.info({ event: 'reloaded', keep: r.plan.keep.length, add: r.plan.add.length, update: r.plan.update.length, drain: r.plan.drain.length, failed: r.failed.length });
         for (const f of r.kind === 'applied' ? r.failed : []) process.stderr.write(`fulcrum proxy: reload: ${f.error.message} (${f.error.code})\n`);

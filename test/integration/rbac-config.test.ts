@@ -65,12 +65,17 @@ const allocator: Row[] = [
     'create v1/namespaces/default/events', 'patch v1/namespaces/default/events/e', 'update v1/namespaces/default/events/e',
     'get L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'create L/namespaces/fulcrum-system/leases', 'update L/namespaces/fulcrum-system/leases/fulcrum-allocator',
     'list L/namespaces/fulcrum-system/leases', 'watch L/namespaces/fulcrum-system/leases',
-    'list v1/namespaces', 'watch v1/namespaces', 'get v1/namespaces/default', ...METALLB_READS].map((call) => ({ call, allow: true })),
+    'list v1/namespaces', 'watch v1/namespaces', 'get v1/namespaces/default', ...METALLB_READS,
+    // the speakers' membership key, made by the leader when missing
+    'get v1/namespaces/fulcrum-system/secrets/memberlist', 'create v1/namespaces/fulcrum-system/secrets'].map((call) => ({ call, allow: true })),
   ...['create v1/namespaces/default/services', 'delete v1/namespaces/default/services/web',
     'get v1/namespaces/default/configmaps/config', 'update v1/namespaces/fulcrum-system/configmaps/config', 'list v1/configmaps',
     'delete L/namespaces/fulcrum-system/leases/fulcrum-allocator', 'get L/namespaces/default/leases/x', 'list L/namespaces/default/leases',
     'get v1/namespaces/default/secrets/s', 'list v1/nodes', 'list v1/pods', 'list S/endpointslices', 'delete v1/namespaces/default/events/e', 'list v1/namespaces/default/events',
-    'create v1/namespaces', 'update v1/namespaces/default', 'patch v1/namespaces/default', 'delete v1/namespaces/default', ...METALLB_DENIED].map((call) => ({ call, allow: false })),
+    'create v1/namespaces', 'update v1/namespaces/default', 'patch v1/namespaces/default', 'delete v1/namespaces/default', ...METALLB_DENIED,
+    'get v1/namespaces/fulcrum-system/secrets/other', 'list v1/namespaces/fulcrum-system/secrets', 'watch v1/namespaces/fulcrum-system/secrets',
+    'update v1/namespaces/fulcrum-system/secrets/memberlist', 'patch v1/namespaces/fulcrum-system/secrets/memberlist', 'delete v1/namespaces/fulcrum-system/secrets/memberlist',
+    'create v1/namespaces/default/secrets'].map((call) => ({ call, allow: false })),
 ];
 
 const speaker: Row[] = [
