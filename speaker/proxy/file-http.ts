@@ -64,11 +64,11 @@ function keyPairProblem(certPem: string, keyPem: string): { field: 'certFile' | 
   return undefined;
 }
 
-export function readFrontendTls(r: Reader, path: string, raw: unknown, frontend: string, readFile: ReadReferencedFile | undefined): FrontendTls | undefined {
+/** `owner` names the frontend in messages: `frontend "web"` (`frontends[0]` when it has no usable name). */
+export function readFrontendTls(r: Reader, path: string, raw: unknown, owner: string, readFile: ReadReferencedFile | undefined): FrontendTls | undefined {
   const t = r.obj(path, raw);
   if (!t) return undefined;
   r.keys(path, t, ['certificates', 'minVersion']);
-  const owner = `frontend "${frontend}"`;
   const list = r.list(`${path}.certificates`, t.certificates);
   if (list.length === 0) r.problem(`${path}.certificates`, t.certificates ?? null, `is empty: ${owner} needs at least one certFile and keyFile`);
   const certificates: TlsCertificate[] = [];
@@ -134,19 +134,20 @@ export function readHttpOptions(r: Reader, path: string, f: Obj, t: Obj): HttpOp
 }
 
 /** `tls:` of a re-encrypting backend: `caFile` (verify the endpoints) and `serverName` (SNI and the name checked). */
-export function readBackendTls(r: Reader, path: string, raw: unknown, backend: string, readFile: ReadReferencedFile | undefined): BackendTls {
+/** `owner` names the backend in messages: `backend "api"` (`backends[0]` when it has no usable name). */
+export function readBackendTls(r: Reader, path: string, raw: unknown, owner: string, readFile: ReadReferencedFile | undefined): BackendTls {
   const t = r.obj(path, raw);
   if (!t) return {};
   r.keys(path, t, ['caFile', 'serverName']);
   let out: BackendTls = {};
   if (t.caFile !== undefined) {
-    const caPem = referenced(r, `${path}.caFile`, t.caFile, `backend "${backend}"`, readFile);
+    const caPem = referenced(r, `${path}.caFile`, t.caFile, owner, readFile);
     if (caPem !== undefined) {
       try {
         new X509Certificate(caPem);
         out = { caPem };
       } catch {
-        r.problem(`${path}.caFile`, t.caFile, `of backend "${backend}" is not a PEM certificate`);
+        r.problem(`${path}.caFile`, t.caFile, `of ${owner} is not a PEM certificate`);
       }
     }
   }

@@ -9,7 +9,9 @@ export type YamlResult = { ok: true; values: unknown[] } | { ok: false; message:
 
 export function readYaml(text: string): YamlResult {
   try {
-    const docs = YAML.parseAllDocuments(text, { prettyErrors: false });
+    // logLevel 'error': the library would otherwise print a process warning (a pure parser must
+    // not) for a key that is a list or mapping; such a key is stringified and reported as unknown.
+    const docs = YAML.parseAllDocuments(text, { prettyErrors: false, logLevel: 'error' });
     const list = Array.isArray(docs) ? docs : [];
     for (const doc of list) {
       const first = doc.errors[0];

@@ -2,7 +2,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import { componentLogger, type Logger } from '../log.js';
 import { classifyApiError, describeApiFailure, failureCodeLabel, type ApiFailure } from './api-error.js';
-import { backoffDelayMs, DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { DEFAULT_BACKOFF, failureCause, failureCount, NO_FAILURES, noteFailure, retryDelayMs, type BackoffPolicy, type FailureCause, type RetryState } from './backoff.js';
 import { planRelist, sameVersion } from './cache-diff.js';
 import { noteApiFailure } from './client.js';
 import { Sleeper } from './sleeper.js';
@@ -23,7 +23,8 @@ const STALL_GRACE_MS = 30_000;
  * A list+watch cache that never gives up. It lists, then watches from the list's
  * resourceVersion; when a watch ends it watches again from the last resourceVersion it
  * processed; after any error (HTTP 5xx/429, refused connection, reset, ERROR event) it retries
- * with capped exponential backoff + jitter; on 410 Expired (HTTP or ERROR event) it relists and
+ * with capped exponential backoff + jitter (at most 1 s apart while the server does not answer at
+ * all: backoff.ts `retryDelayMs`); on 410 Expired (HTTP or ERROR event) it relists and
  * diffs the list against the cache, reporting only real adds, updates and deletes.
  *
  * Built on client-node's `Watch` and typed list calls rather than its `ListWatch`, which stops
@@ -140,7 +141,8 @@ export class Informer<T extends KubernetesObject> {
   }
 
   async #run(): Promise<void> {
-    let failures = 0;
+    // Failures since the last healthy watch or 410, by cause: what the next delay depends on (backoff.ts).
+    let retry: RetryState = NO_FAILURES;
     while (!this.#stopped) {
       if (this.#rv === '') {
         try {
@@ -150,16 +152,17 @@ export class Informer<T extends KubernetesObject> {
           if (this.#stopped) break;
           const failure = noteApiFailure(err);
           if (this.#opts.optional && isNotServed(failure)) {
-            failures++;
+            retry = noteFailure(retry, 'answered');
             this.#absent();
-            await this.#backoffSleep(failures, 'absent');
+            await this.#backoffSleep(retry, 'answered', 'absent');
             continue;
           }
           this.#stats.failures++;
-          failures++;
-          this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures }, 'list failed');
+          const cause = failureCause(failure);
+          retry = noteFailure(retry, cause);
+          this.#log.warn({ event: 'listFailed', failure: describeApiFailure(failure), failures: failureCount(retry) }, 'list failed');
           this.#opts.onFailure?.(failure);
-          await this.#backoffSleep(failures);
+          await this.#backoffSleep(retry, cause);
           continue;
         }
       }
@@ -170,13 +173,14 @@ export class Informer<T extends KubernetesObject> {
       if (this.#stopped || end.kind === 'stopped') break;
       k8sMetrics.watchRestarts.inc({ informer: this.name, reason: end.kind });
       const fields = { event: 'watchEnded', how: end.kind, events: end.events, resourceVersion: this.#rv };
+      let cause: FailureCause;
       switch (end.kind) {
         case 'expired':
           this.#log.info({ ...fields, reason: end.reason }, 'watch expired, relisting');
           this.#rv = '';
           this.#relistReason = 'expired';
           this.#stats.expired++;
-          failures = 0;
+          retry = NO_FAILURES;
           continue;
         case 'stalled':
           // The server neither sent nor ended anything past its own deadline: a dead connection,
@@ -189,24 +193,26 @@ export class Informer<T extends KubernetesObject> {
         case 'closed':
           if (end.events > 0 || this.#clock.now() - startedAt >= MIN_HEALTHY_WATCH_MS) {
             this.#log.debug(fields, 'watch ended, watching again');
-            failures = 0;
+            retry = NO_FAILURES;
             continue;
           }
-          failures++;
+          cause = 'answered'; // the server took the watch and ended it at once
+          retry = noteFailure(retry, cause);
           this.#stats.failures++;
           break;
         case 'failed':
           this.#stats.failures++;
           // Watches bypass the clients' middleware, so their failures are counted here.
           k8sMetrics.apiErrors.inc({ code: failureCodeLabel(end.failure) });
-          failures = end.events > 0 ? 1 : failures + 1;
-          this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures }, 'watch failed');
+          cause = failureCause(end.failure);
+          retry = noteFailure(end.events > 0 ? NO_FAILURES : retry, cause);
+          this.#log.warn({ ...fields, failure: describeApiFailure(end.failure), failures: failureCount(retry) }, 'watch failed');
           this.#opts.onFailure?.(end.failure);
           // An optional kind that stopped being served (its CRD was removed): list it again.
           if (this.#opts.optional && isNotServed(end.failure)) this.#rv = '';
           break;
       }
-      await this.#backoffSleep(failures);
+      await this.#backoffSleep(retry, cause);
     }
     this.#state = 'stopped';
   }
@@ -372,9 +378,9 @@ export class Informer<T extends KubernetesObject> {
     }
   }
 
-  async #backoffSleep(failures: number, state: 'backoff' | 'absent' = 'backoff'): Promise<void> {
+  async #backoffSleep(retry: RetryState, cause: FailureCause, state: 'backoff' | 'absent' = 'backoff'): Promise<void> {
     this.#state = state;
-    if (!this.#stopped) await this.#sleeper.sleep(backoffDelayMs(failures, this.#backoff, this.#random()));
+    if (!this.#stopped) await this.#sleeper.sleep(retryDelayMs(retry, cause, this.#backoff, this.#random()));
   }
 
   #scheduleResync(): void {

@@ -18,15 +18,20 @@ process.env.FULCRUM_TEST_APISERVER = 'real';
 // the EventRecorder.
 await import('../integration/k8s-informer.test.js');
 await import('../integration/k8s-informer-faults.test.js');
+// kube-apiserver stopped and started again: retries at most 1 s apart while it is away, and the time to see it again.
+await import('../integration/k8s-informer-reconnect.test.js');
 await import('../integration/k8s-leader.test.js');
 await import('../integration/k8s-writers.test.js');
 // An optional kind (MetalLB's CRDs not installed: a 404 list is "none"), then installed with kubectl.
 await import('../integration/k8s-informer-optional.test.js');
 // The allocator in process and as two replicas with config/'s ServiceAccount; kubectl's view.
 await import('../integration/allocator-assign.test.js');
+// 200 fuzzed invalid ConfigMaps in a row: the last good config stays, nothing is released, a Warning for each.
+await import('../integration/allocator-bad-config.test.js');
 await import('../integration/allocator-ha.test.js');
 await import('../integration/allocator-kubectl.test.js');
 await import('../integration/allocator-metallb-annotations.test.js');
+await import('../integration/allocator-memberlist-secret.test.js');
 // The allocator configured by MetalLB's IPAddressPool/L2Advertisement resources (CRDs applied with kubectl).
 await import('../integration/allocator-metallb-resources.test.js');
 // `fulcrum status` as a process; the speaker's TLS Secret cache (field selector type=kubernetes.io/tls).
