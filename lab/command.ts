@@ -52,6 +52,8 @@ Options:
 `;
 
 const REFRESH_MS = 2000;
+/** The speaker's default --metrics port (speaker/command.ts): /metrics, /stats, /stats.json. */
+const SPEAKER_METRICS_PORT = 7473;
 /** The speakers hear each other within a second; this much allows for a busy machine. */
 const SPEAKERS_READY_TIMEOUT_MS = 10_000;
 const PROBE = fileURLToPath(new URL('./probe.js', import.meta.url));
@@ -151,6 +153,7 @@ export function handTryLines(ctx: HandTryContext, services: readonly LabService[
     ctx.fulcrum ? [`${shellWord(ctx.node)} ${shellWord(ctx.fulcrum)} status --kubeconfig ${shellWord(ctx.kubeconfig)}`, 'addresses, pools, owners and ready endpoints as Fulcrum sees them'] : undefined,
     ctx.ownerSpeaker ? [`kill -KILL ${ctx.ownerSpeaker.pid}`, `the speaker of ${ctx.ownerSpeaker.node}, echo-tcp's owner: another node takes over; ${ctx.ownerSpeaker.restart ? 'the lab restarts it after 1s (state.json counts restarts)' : 'it stays down (--no-restart)'}`] : undefined,
     [`ip netns exec ${ctx.nodeNamespace} ip addr`, `a node (its pods: ${ctx.nodeNamespace}-p1, …)`],
+    ctx.curl ? [`ip netns exec ${ctx.nodeNamespace} curl -s http://127.0.0.1:${SPEAKER_METRICS_PORT}/stats.json`, `its speaker's stats (/stats is the HTML page, /metrics Prometheus)`] : undefined,
   ];
   const present = rows.filter((r): r is [string, string] => r !== undefined);
   const width = Math.max(...present.map(([cmd]) => cmd.length));

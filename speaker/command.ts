@@ -27,7 +27,8 @@ Options:
                            holding the node's InternalIP)
   --lb-class CLASS         serve Services with this spec.loadBalancerClass instead of those
                            without one
-  --metrics HOST:PORT      /metrics, /healthz, /readyz (default: 0.0.0.0:7473; "off" disables)
+  --metrics HOST:PORT      /metrics, /healthz, /readyz, /stats (HTML) and /stats.json
+                           (default: 0.0.0.0:7473; "off" disables)
   --probe-port PORT        UDP port of the membership probes (default 7946)
   --probe-interval D       membership round: each node probes one peer per round; the probe
                            timeouts scale with it (default 50ms)

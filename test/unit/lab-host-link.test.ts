@@ -75,6 +75,7 @@ describe('lab command: the "try it by hand" lines', () => {
       'ip netns exec ful-cl node /r/dist/lab/probe.js udp 192.0.2.65 5678 hello',
       'ip netns exec ful-cl ip neigh',
       'ip netns exec ful-n1 ip addr',
+      'ip netns exec ful-n1 curl -s http://127.0.0.1:7473/stats.json',
     ]);
   });
 
