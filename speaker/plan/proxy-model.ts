@@ -4,6 +4,7 @@ import { endpointsOf, withoutNodes, type EndpointIndex } from '../../src/service
 import { keyOf } from '../../src/service/key.js';
 import type { Backend, Frontend, ProxyModel, Route, TlsCertificate } from '../proxy/model.js';
 import { ingressAddresses } from './addresses.js';
+import { splitKernelPorts, type KernelPortPlan } from './kernel-ports.js';
 import type { SharedPortConflictReason } from './service-annotations.js';
 import { buildProxyModel, type BuildOptions, type BuildWarning, type CaLookupResult, type TlsLookupResult } from './service-proxy.js';
 
@@ -27,6 +28,8 @@ import { buildProxyModel, type BuildOptions, type BuildWarning, type CaLookupRes
 export interface NodeProxyModel {
   readonly model: ProxyModel;
   readonly warnings: readonly { readonly service: string; readonly warning: BuildWarning }[];
+  /** Kernel-mode ports (kernel-ports.ts), only when the input says kernel mode is available; their frontends are not in `model`. */
+  readonly kernel?: readonly KernelPortPlan[];
 }
 
 export interface NodeProxyInput {
@@ -42,6 +45,8 @@ export interface NodeProxyInput {
   readonly tls?: (namespace: string, names: readonly string[]) => TlsLookupResult;
   /** The `ca.crt` of a `backend-ca-secret`. Absent: re-encrypting ports that ask for one are not served. */
   readonly backendCa?: (namespace: string, name: string) => CaLookupResult;
+  /** Kernel mode can run on this node (speaker/kernel/applier.ts started): ports annotated `data-plane: kernel` leave the proxy. */
+  readonly kernel?: boolean;
 }
 
 interface Claim {
@@ -69,6 +74,7 @@ export function buildNodeProxyModel(o: NodeProxyInput): NodeProxyModel {
   const claims: Claim[] = [];
   const backends: Backend[] = [];
   const warnings: Warnings = [];
+  const kernel: KernelPortPlan[] = [];
   for (const svc of [...o.services].sort(precedence)) {
     const addresses = ingressAddresses(svc).filter((a) => o.owned.has(a));
     if (addresses.length === 0) continue;
@@ -78,7 +84,10 @@ export function buildNodeProxyModel(o: NodeProxyInput): NodeProxyModel {
       ...(tls ? { tls: (names: readonly string[]) => tls(namespace, names) } : {}),
       ...(backendCa ? { backendCa: (name: string) => backendCa(namespace, name) } : {}),
     };
-    const built = buildProxyModel(svc, withoutNodes(endpointsOf(svc, o.endpoints), o.down), o.me, addresses, opts);
+    const all = buildProxyModel(svc, withoutNodes(endpointsOf(svc, o.endpoints), o.down), o.me, addresses, opts);
+    const split = o.kernel === true ? splitKernelPorts(svc, all) : undefined;
+    const built = split?.proxy ?? all;
+    if (split) kernel.push(...split.kernel);
     const service = keyOf(svc);
     for (const frontend of built.frontends) claims.push({ service, frontend });
     backends.push(...built.backends);
@@ -86,7 +95,8 @@ export function buildNodeProxyModel(o: NodeProxyInput): NodeProxyModel {
   }
   const frontends = resolvePorts(claims, warnings);
   const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  return { model: { workers: 1, frontends: frontends.sort(byName), backends: backends.sort(byName) }, warnings };
+  const model = { workers: 1, frontends: frontends.sort(byName), backends: backends.sort(byName) };
+  return o.kernel === true ? { model, warnings, kernel: kernel.sort(byName) } : { model, warnings };
 }
 
 /** One frontend per transport, address and port; claims come in precedence order. */

@@ -57,6 +57,8 @@ export const ANNOTATIONS = {
   // Limits (README "Limits and protection").
   maxconn: { prefixes: [FULCRUM_PREFIX], meaning: 'open connections (TCP ports) or flows (UDP ports) per port and address; more are refused (default: TCP the process bound only, UDP 16384 flows)' },
   'max-connection-rate-per-source': { prefixes: [FULCRUM_PREFIX], meaning: 'new TCP connections per client address, e.g. 20/s; more are reset (default: no limit)' },
+  // Kernel mode (issue 19): speaker/plan/kernel-ports.ts.
+  'data-plane': { prefixes: [FULCRUM_PREFIX], meaning: 'proxy (default), kernel (every plain TCP/UDP port forwarded by nftables), or kernel:80,dns (those ports, by number or name)' },
 } as const satisfies Record<string, AnnotationSpec>;
 
 export type AnnotationName = keyof typeof ANNOTATIONS;

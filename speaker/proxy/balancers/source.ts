@@ -1,38 +1,14 @@
 import { usable, type BalancedEndpoint, type Balancer } from './types.js';
 import { fnv1a } from '../../../src/hash.js';
+import { buildMaglevTable, MAGLEV_TABLE_SIZE } from '../../../src/maglev.js';
 
 /**
- * `source`: consistent hashing of the client IP with Maglev (Eisenbud et al., NSDI 2016). Each
- * endpoint fills a lookup table in its own permutation order, so adding or removing one of n
- * endpoints moves about 1/n of the clients and the rest keep their endpoint. Weights give an
- * endpoint that many turns per round. Only the IP is hashed (not the port), so one client's
- * connections all land on the same endpoint.
+ * `source`: consistent hashing of the client IP with Maglev (src/maglev.ts). Adding or removing
+ * one of n endpoints moves about 1/n of the clients and the rest keep their endpoint. Weights
+ * give an endpoint that many turns per round. Only the IP is hashed (not the port), so one
+ * client's connections all land on the same endpoint.
  */
-export const MAGLEV_TABLE_SIZE = 65537; // prime, and ≥ 100 × the endpoints of any sane Service
-
-export function buildMaglevTable(keys: readonly string[], weights: readonly number[], size = MAGLEV_TABLE_SIZE): Int32Array {
-  const table = new Int32Array(size).fill(-1);
-  const n = keys.length;
-  if (n === 0) return table;
-  const offset = keys.map((k) => fnv1a(k) % size);
-  const skip = keys.map((k) => (fnv1a(k, 0x2f7a3b1d) % (size - 1)) + 1);
-  const next = new Array<number>(n).fill(0);
-  let filled = 0;
-  for (;;) {
-    for (let i = 0; i < n; i++) {
-      for (let turn = 0; turn < weights[i]!; turn++) {
-        let c = (offset[i]! + next[i]! * skip[i]!) % size;
-        while (table[c]! >= 0) {
-          next[i]!++;
-          c = (offset[i]! + next[i]! * skip[i]!) % size;
-        }
-        table[c] = i;
-        next[i]!++;
-        if (++filled === size) return table;
-      }
-    }
-  }
-}
+export { buildMaglevTable, MAGLEV_TABLE_SIZE };
 
 export class SourceHash implements Balancer {
   readonly #size: number;

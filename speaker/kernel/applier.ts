@@ -1,0 +1,138 @@
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { errorMessage } from '../../src/errors.js';
+import type { Logger } from '../../src/log.js';
+import { KERNEL_TABLE, renderKernelRuleset, renderKernelUpdate, type KernelPortTable } from './ruleset.js';
+
+/**
+ * Kernel mode's applier, the adapter (like speaker/vip/handoff.ts): makes the `inet
+ * fulcrum_kernel` table what `ruleset.ts` renders, one `nft -f -` transaction per change, and
+ * removes it on stop. It decides nothing: the plan says which ports and tables.
+ *
+ * Before the first table it checks `net.netfilter.nf_conntrack_tcp_loose`: a takeover needs the
+ * new owner's conntrack to pick up connections in the middle (loose = 1, the kernel default).
+ * It sets it when it is 0; when it can do neither, or nft is missing or refused, `start` says so
+ * once and returns false: the caller keeps those ports in the proxy.
+ */
+
+/** Runs an nft script as one transaction (`nft -f -`), resolves with stdout, rejects with stderr. */
+export type NftRunner = (script: string) => Promise<string>;
+
+/** `nft -f -`, inside `netns` when given (`ip netns exec`: tests and the lab). */
+export function nftRunner(netns?: string): NftRunner {
+  const argv = netns === undefined ? ['nft', '-f', '-'] : ['ip', 'netns', 'exec', netns, 'nft', '-f', '-'];
+  return (script) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft -f - (${script.split('\n').length} lines): exit ${code}: ${err.trim()}`))));
+      child.stdin.end(script);
+    });
+}
+
+/** Reads and writes one sysctl; tests inject their own. */
+export interface SysctlPort {
+  read(name: string): Promise<string>;
+  write(name: string, value: string): Promise<void>;
+}
+
+const procPath = (name: string): string => `/proc/sys/${name.replace(/\./g, '/')}`;
+
+export const procSysctl: SysctlPort = {
+  read: async (name) => (await readFile(procPath(name), 'utf8')).trim(),
+  write: (name, value) => writeFile(procPath(name), value),
+};
+
+export const TCP_LOOSE = 'net.netfilter.nf_conntrack_tcp_loose';
+
+export type KernelStart = { readonly kind: 'enabled' } | { readonly kind: 'unavailable'; readonly reason: string };
+
+export interface KernelApplierOptions {
+  readonly logger: Logger;
+  readonly run?: NftRunner;
+  readonly sysctl?: SysctlPort;
+}
+
+export class KernelApplier {
+  readonly #log: Logger;
+  readonly #run: NftRunner;
+  readonly #sysctl: SysctlPort;
+  #enabled = false;
+  /** What the kernel holds, as last applied; undefined before the first table. */
+  #applied: readonly KernelPortTable[] | undefined = undefined;
+
+  constructor(o: KernelApplierOptions) {
+    this.#log = o.logger;
+    this.#run = o.run ?? nftRunner();
+    this.#sysctl = o.sysctl ?? procSysctl;
+  }
+
+  get enabled(): boolean {
+    return this.#enabled;
+  }
+
+  /** Checks the conntrack setting and nft, and replaces what a crashed run left with an empty table. */
+  async start(): Promise<KernelStart> {
+    const loose = await this.#looseConntrack();
+    if (loose !== undefined) return this.#unavailable(loose);
+    try {
+      await this.#run(renderKernelRuleset([]));
+    } catch (err) {
+      return this.#unavailable(`nftables cannot load the ${KERNEL_TABLE} table: ${errorMessage(err)}`);
+    }
+    this.#applied = [];
+    this.#enabled = true;
+    return { kind: 'enabled' };
+  }
+
+  /** Makes the table hold `tables`: one transaction, only what changed; nothing when nothing did. */
+  async apply(tables: readonly KernelPortTable[]): Promise<void> {
+    if (!this.#enabled) throw new Error(`KernelApplier.apply: kernel mode is not enabled (start() said unavailable), ${tables.length} ports asked`);
+    const script = this.#applied === undefined ? renderKernelRuleset(tables) : renderKernelUpdate(this.#applied, tables);
+    if (script === '') return;
+    try {
+      await this.#run(script);
+      this.#applied = tables;
+    } catch (err) {
+      // nft -f is all or nothing, but rewrite the whole table next time rather than trust our copy.
+      this.#applied = undefined;
+      this.#log.warn({ event: 'kernelApplyFailed', ports: tables.map((t) => t.port.name), err: errorMessage(err) }, 'kernel-mode ports not updated');
+      throw err;
+    }
+  }
+
+  /** Removes the table (clean stop): forwarding stops, the conntrack entries age out. */
+  async close(): Promise<void> {
+    if (!this.#enabled) return;
+    this.#enabled = false;
+    this.#applied = undefined;
+    await this.#run(`delete table inet ${KERNEL_TABLE}`).catch((err: unknown) => this.#log.warn({ event: 'kernelCloseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not removed`));
+  }
+
+  /** undefined when loose pickup is on (or was just turned on); else why kernel mode cannot run. */
+  async #looseConntrack(): Promise<string | undefined> {
+    let value: string;
+    try {
+      value = await this.#sysctl.read(TCP_LOOSE);
+    } catch (err) {
+      return `${TCP_LOOSE} cannot be read (${errorMessage(err)}): is nf_conntrack loaded?`;
+    }
+    if (value === '1') return undefined;
+    try {
+      await this.#sysctl.write(TCP_LOOSE, '1');
+      this.#log.info({ event: 'kernelConntrackLoose', was: value }, `${TCP_LOOSE} set to 1 so a new owner picks up open connections`);
+      return undefined;
+    } catch (err) {
+      return `${TCP_LOOSE} is "${value}" and cannot be set to 1 (${errorMessage(err)}): open connections would be reset on a takeover; set it on the node`;
+    }
+  }
+
+  #unavailable(reason: string): KernelStart {
+    this.#log.warn({ event: 'kernelModeUnavailable', reason }, 'kernel mode unavailable: its ports stay in the proxy');
+    return { kind: 'unavailable', reason };
+  }
+}

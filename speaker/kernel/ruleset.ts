@@ -1,0 +1,145 @@
+/**
+ * Kernel mode's nftables ruleset, pure: one table (`inet fulcrum_kernel`) with, per kernel-mode
+ * port, a map slot → endpoint and three rules, and the transaction that turns the applied
+ * tables into the desired ones, written for one `nft -f` run.
+ *
+ *   filter (prerouting, mangle)  VIP:port, the VIP local, a client outside the source ranges → drop
+ *   dstnat (prerouting, dstnat)  VIP:port, the VIP local → DNAT to map[jhash(client) seed S mod N]
+ *   srcnat (postrouting, srcnat) a flow DNATed from VIP:port, externalTrafficPolicy Cluster → SNAT to the VIP
+ *
+ * `fib daddr type local` makes the rules act only on the node that has the VIP on `lo`, so every
+ * node that may own the address keeps the same rules and a takeover changes no nftables state.
+ * The hash is over the client's address and port (the VIP, port and protocol are the rule's
+ * own), or the client's address only for `sessionAffinity: ClientIP`. The SNAT keeps the
+ * client's port when it is free, so the endpoint sees the same peer whichever node forwards.
+ *
+ * nft traps (issue 19): `jhash` without `seed` takes a random seed per rule, so the seed is
+ * always written; a map declared `typeof jhash …` crashes nft 1.0.6 when listed, so maps are
+ * declared `typeof numgen inc mod N` (the same integer key type).
+ */
+import type { SlotChange, SlotValue } from './slots.js';
+import { diffSlots } from './slots.js';
+
+export const KERNEL_TABLE = 'fulcrum_kernel';
+
+/** One kernel-mode port on one address, as the plan gives it (speaker/plan/kernel-ports.ts). */
+export interface KernelPort {
+  /** `namespace/name:port/PROTOCOL@address`, unique per table. */
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly protocol: 'tcp' | 'udp';
+  /** jhash seed (slots.ts `seedOf`). */
+  readonly seed: number;
+  /** `flow`: client address and port; `clientAddress`: `sessionAffinity: ClientIP`. */
+  readonly hashOn: 'flow' | 'clientAddress';
+  /** SNAT to the VIP (externalTrafficPolicy Cluster); false: the endpoint sees the client (Local). */
+  readonly snat: boolean;
+  /** CIDRs of the VIP's family allowed in; empty: everyone. `denyAll`: none (ranges of the other family only). */
+  readonly sourceRanges: readonly string[];
+  readonly denyAll: boolean;
+}
+
+/** One port with its table as applied or wanted: `slots[i]` is `address . port` or empty. */
+export interface KernelPortTable {
+  readonly port: KernelPort;
+  readonly slots: readonly SlotValue[];
+}
+
+type Family = 'ip' | 'ip6';
+
+export const familyOf = (address: string): Family => (address.includes(':') ? 'ip6' : 'ip');
+
+/** The map's name: nft names are letters, digits and `_`, so the port's address, port and protocol, spelled out. */
+export function mapNameOf(port: KernelPort): string {
+  return `m_${port.address.replace(/[.:]/g, '_')}_${port.port}_${port.protocol}`;
+}
+
+/** How nft writes an endpoint in the map: `192.0.2.5 . 8080`, `2001:db8::5 . 8080`. */
+export function slotValueOf(address: string, port: number): string {
+  return `${address} . ${port}`;
+}
+
+const T = `inet ${KERNEL_TABLE}`;
+
+const CHAINS = [
+  // filter before dstnat (-100): a refused client is dropped before any NAT state is made.
+  `add chain ${T} filter { type filter hook prerouting priority mangle; policy accept; }`,
+  `add chain ${T} dstnat { type nat hook prerouting priority dstnat; policy accept; }`,
+  `add chain ${T} srcnat { type nat hook postrouting priority srcnat; policy accept; }`,
+];
+
+function mapDeclaration(t: KernelPortTable): string {
+  const f = familyOf(t.port.address);
+  return `add map ${T} ${mapNameOf(t.port)} { typeof numgen inc mod ${t.slots.length} : ${f} daddr . ${t.port.protocol} dport; }`;
+}
+
+/** The port's rules; `size` is its table's. */
+export function portRules(p: KernelPort, size: number): string[] {
+  const f = familyOf(p.address);
+  const match = `${f} daddr ${p.address} ${p.protocol} dport ${p.port} fib daddr type local`;
+  const out: string[] = [];
+  if (p.denyAll) out.push(`add rule ${T} filter ${match} drop`);
+  else if (p.sourceRanges.length > 0) out.push(`add rule ${T} filter ${match} ${f} saddr != { ${p.sourceRanges.join(', ')} } drop`);
+  const key = p.hashOn === 'clientAddress' ? `${f} saddr` : `${f} saddr . ${p.protocol} sport`;
+  const seed = `0x${p.seed.toString(16).padStart(8, '0')}`;
+  out.push(`add rule ${T} dstnat ${match} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
+  if (p.snat) out.push(`add rule ${T} srcnat meta l4proto ${p.protocol} ct original ${f} daddr ${p.address} ct original proto-dst ${p.port} ct status dnat snat ${f} to ${p.address}`);
+  return out;
+}
+
+/** `add element` lines for `changes` (at most 4096 elements per line, to keep lines bounded). */
+function elementLines(map: string, changes: readonly SlotChange[], present: ReadonlySet<number> | 'all' | 'none'): string[] {
+  const out: string[] = [];
+  const gone = present === 'none' ? [] : changes.filter((c) => present === 'all' || present.has(c.slot)).map((c) => c.slot);
+  const set = changes.filter((c) => c.value !== undefined);
+  for (let i = 0; i < gone.length; i += 4096) out.push(`delete element ${T} ${map} { ${gone.slice(i, i + 4096).join(', ')} }`);
+  for (let i = 0; i < set.length; i += 4096)
+    out.push(
+      `add element ${T} ${map} { ${set
+        .slice(i, i + 4096)
+        .map((c) => `${c.slot} : ${c.value}`)
+        .join(', ')} }`,
+    );
+  return out;
+}
+
+const filled = (slots: readonly SlotValue[]): SlotChange[] => slots.flatMap((value, slot) => (value === undefined ? [] : [{ slot, value }]));
+
+/** The whole table from nothing: replaces whatever a crashed run left (`add` then `delete` never fails). */
+export function renderKernelRuleset(tables: readonly KernelPortTable[]): string {
+  const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T}`, ...CHAINS];
+  for (const t of tables) lines.push(mapDeclaration(t), ...elementLines(mapNameOf(t.port), filled(t.slots), 'none'));
+  for (const t of tables) lines.push(...portRules(t.port, t.slots.length));
+  return lines.join('\n');
+}
+
+/**
+ * The transaction from `applied` to `desired`, or '' when nothing changed. Rules are rewritten
+ * (flush, then add: atomic in one transaction); a map keeps its elements and only changed
+ * slots are written; a map whose size changed, or whose port is gone, is deleted after the
+ * flush (a map in use cannot be deleted) and a new one declared before the rules.
+ */
+export function renderKernelUpdate(applied: readonly KernelPortTable[], desired: readonly KernelPortTable[]): string {
+  const before = new Map(applied.map((t) => [mapNameOf(t.port), t]));
+  const after = new Map(desired.map((t) => [mapNameOf(t.port), t]));
+  const rulesBefore = applied.flatMap((t) => portRules(t.port, t.slots.length)).join('\n');
+  const rulesAfter = desired.flatMap((t) => portRules(t.port, t.slots.length)).join('\n');
+  const elements: string[] = [];
+  const dropped: string[] = [];
+  const declared: string[] = [];
+  for (const [name, t] of after) {
+    const old = before.get(name);
+    if (old !== undefined && old.slots.length === t.slots.length) {
+      const changes = diffSlots(old.slots, t.slots);
+      const present = new Set(changes.filter((c) => old.slots[c.slot] !== undefined).map((c) => c.slot));
+      elements.push(...elementLines(name, changes, present));
+      continue;
+    }
+    if (old !== undefined) dropped.push(`delete map ${T} ${name}`);
+    declared.push(mapDeclaration(t), ...elementLines(name, filled(t.slots), 'none'));
+  }
+  for (const name of before.keys()) if (!after.has(name)) dropped.push(`delete map ${T} ${name}`);
+  if (rulesBefore === rulesAfter && dropped.length === 0 && declared.length === 0) return elements.join('\n');
+  return [`flush chain ${T} filter`, `flush chain ${T} dstnat`, `flush chain ${T} srcnat`, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
+}

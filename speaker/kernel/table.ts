@@ -1,0 +1,33 @@
+/**
+ * One kernel-mode port's desired table, pure: its size (slots.ts `tableSizeFor`), and each slot's
+ * endpoint as nft writes it, from the port's endpoints and which of them are healthy.
+ */
+import type { KernelPort, KernelPortTable } from './ruleset.js';
+import { slotValueOf } from './ruleset.js';
+import { kernelSlots, tableSizeFor, type SlotValue } from './slots.js';
+
+export interface KernelEndpoint {
+  /** `address:port` (hostPort form); the order of `endpoints` is by this key. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export type KernelTableResult =
+  | { readonly kind: 'ok'; readonly table: KernelPortTable }
+  /** More endpoints than the largest table holds at 100 slots each: the port cannot be served in kernel mode. */
+  | { readonly kind: 'tooManyEndpoints'; readonly port: string; readonly endpoints: number; readonly max: number };
+
+/** `healthy(key)`: the endpoint passes its checks (always true without checks). */
+export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly KernelEndpoint[] }, healthy: (key: string) => boolean): KernelTableResult {
+  const turns = port.endpoints.reduce((n, e) => n + e.weight, 0);
+  const size = tableSizeFor(turns);
+  if (size.kind !== 'ok') return { kind: 'tooManyEndpoints', port: port.name, endpoints: size.endpoints, max: size.max };
+  const slots = kernelSlots(port.endpoints.map((e) => ({ key: e.key, weight: e.weight, healthy: healthy(e.key) })), size.size);
+  const values = port.endpoints.map((e) => slotValueOf(e.address, e.port));
+  const out: SlotValue[] = new Array<SlotValue>(size.size);
+  for (let s = 0; s < size.size; s++) out[s] = slots[s]! >= 0 ? values[slots[s]!] : undefined;
+  const plain: KernelPort = { name: port.name, address: port.address, port: port.port, protocol: port.protocol, seed: port.seed, hashOn: port.hashOn, snat: port.snat, sourceRanges: port.sourceRanges, denyAll: port.denyAll };
+  return { kind: 'ok', table: { port: plain, slots: out } };
+}

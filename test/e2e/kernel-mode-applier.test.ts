@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { KernelApplier, nftRunner, TCP_LOOSE, type SysctlPort } from '../../speaker/kernel/applier.js';
+import { KERNEL_TABLE, mapNameOf, type KernelPort, type KernelPortTable } from '../../speaker/kernel/ruleset.js';
+import { seedOf } from '../../speaker/kernel/slots.js';
+import { kernelTableOf, type KernelEndpoint } from '../../speaker/kernel/table.js';
+import { componentLogger } from '../../src/log.js';
+
+// The applier against real nftables in a namespace of its own: the first table, an unhealthy
+// endpoint (only its slots rewritten), a resize and a second port, IPv6 and UDP, the stop; and
+// the conntrack setting it needs (set when off, refused with the reason when it cannot be set).
+const run = promisify(execFile);
+const NS = 'fka-n1';
+const log = componentLogger('kernel-test');
+const inNs = (...argv: string[]) => run('ip', ['netns', 'exec', NS, ...argv]);
+
+const sysctl: SysctlPort = {
+  read: async (name) => (await inNs('sysctl', '-n', name)).stdout.trim(),
+  write: async (name, value) => void (await inNs('sysctl', '-qw', `${name}=${value}`)),
+};
+
+function port(over: Partial<KernelPort> = {}): KernelPort {
+  const p = { address: '192.0.2.10', port: 80, protocol: 'tcp' as const, hashOn: 'flow' as const, snat: true, sourceRanges: ['198.51.100.0/24'], denyAll: false, ...over };
+  return { name: `lab/echo:${p.port}/${p.protocol}@${p.address}`, seed: seedOf('lab/echo', p.port, p.protocol), ...p };
+}
+const eps = (prefix: string, n: number, targetPort = 8080): KernelEndpoint[] =>
+  Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`).map((address) => ({ key: address.includes(':') ? `[${address}]:${targetPort}` : `${address}:${targetPort}`, address, port: targetPort, weight: 1 }));
+function table(p: KernelPort, endpoints: KernelEndpoint[], down: ReadonlySet<string> = new Set()): KernelPortTable {
+  const t = kernelTableOf({ ...p, endpoints }, (k) => !down.has(k));
+  assert.equal(t.kind, 'ok');
+  return t.kind === 'ok' ? t.table : undefined!;
+}
+
+/** The map's slots as the kernel holds them. */
+async function slotsInKernel(map: string): Promise<Map<number, string>> {
+  const json = JSON.parse((await inNs('nft', '-j', 'list', 'map', 'inet', KERNEL_TABLE, map)).stdout) as { nftables: { map?: { elem?: [number, { concat: (string | number)[] }][] } }[] };
+  const elem = json.nftables.find((o) => o.map !== undefined)?.map?.elem ?? [];
+  return new Map(elem.map(([k, v]) => [k, v.concat.join(' . ')]));
+}
+
+const expected = (t: KernelPortTable): Map<number, string> => new Map(t.slots.flatMap((v, i) => (v === undefined ? [] : [[i, v] as [number, string]])));
+
+describe('kernel mode e2e: the applier against nftables', function () {
+  this.timeout(30_000);
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    await run('ip', ['netns', 'del', NS]).catch(() => undefined);
+    await run('ip', ['netns', 'add', NS]);
+  });
+  after(async () => {
+    await run('ip', ['netns', 'del', NS]).catch(() => undefined);
+  });
+
+  it('turns loose conntrack pickup on, loads, updates only what changed, and removes its table on stop', async () => {
+    await inNs('sysctl', '-qw', `${TCP_LOOSE}=0`);
+    const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
+    assert.deepEqual(await a.start(), { kind: 'enabled' });
+    assert.equal(await sysctl.read(TCP_LOOSE), '1', 'the applier set loose pickup');
+
+    const web = port();
+    const v4 = eps('203.0.113.', 3);
+    const first = table(web, v4);
+    await a.apply([first]);
+    assert.deepEqual(await slotsInKernel(mapNameOf(web)), expected(first));
+
+    // One endpoint unhealthy: only its slots change, in the kernel too.
+    const second = table(web, v4, new Set([v4[1]!.key]));
+    const changed = first.slots.filter((v, i) => v !== second.slots[i]).length;
+    assert.equal(changed, first.slots.filter((v) => v === '203.0.113.2 . 8080').length, 'only the unhealthy endpoint\'s slots changed');
+    await a.apply([second]);
+    assert.deepEqual(await slotsInKernel(mapNameOf(web)), expected(second));
+
+    // Five endpoints (a bigger table), plus an IPv6 UDP port with client-address affinity and no SNAT.
+    const dns = port({ address: '2001:db8::10', port: 53, protocol: 'udp', hashOn: 'clientAddress', snat: false, sourceRanges: [] });
+    const third = [table(web, eps('203.0.113.', 5)), table(dns, eps('2001:db8::', 2, 5353))];
+    await a.apply(third);
+    assert.equal(third[0]!.slots.length, 509);
+    assert.deepEqual(await slotsInKernel(mapNameOf(web)), expected(third[0]!));
+    assert.deepEqual(await slotsInKernel(mapNameOf(dns)), expected(third[1]!));
+    const listed = (await inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout;
+    assert.match(listed, /mod 509 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
+    assert.match(listed, /ip6 daddr 2001:db8::10 udp dport 53 fib daddr type local dnat ip6 to jhash ip6 saddr mod 251 seed/);
+    assert.match(listed, /ip saddr != 198\.51\.100\.0\/24 drop/);
+
+    // The same again: no transaction at all; then the IPv6 port leaves.
+    await a.apply(third);
+    await a.apply([third[0]!]);
+    assert.doesNotMatch((await inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout, /m_2001_db8__10_53_udp/);
+
+    await a.close();
+    await assert.rejects(inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE), /No such file or directory/);
+  });
+
+  it('refuses, naming the setting and its value, when loose pickup is off and cannot be turned on', async () => {
+    const readOnly: SysctlPort = { read: async () => '0', write: async () => Promise.reject(new Error('EROFS: read-only file system')) };
+    const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl: readOnly });
+    const got = await a.start();
+    assert.equal(got.kind, 'unavailable');
+    assert.match(got.kind === 'unavailable' ? got.reason : '', /net\.netfilter\.nf_conntrack_tcp_loose is "0" and cannot be set to 1 \(EROFS/);
+    assert.equal(a.enabled, false);
+    await assert.rejects(a.apply([]), /not enabled/);
+  });
+
+  it('is unavailable, with nft\'s reason, when nft cannot run', async () => {
+    const a = new KernelApplier({ logger: log, run: nftRunner('fka-missing'), sysctl });
+    const got = await a.start();
+    assert.equal(got.kind, 'unavailable');
+    assert.match(got.kind === 'unavailable' ? got.reason : '', /cannot load the fulcrum_kernel table: nft -f -/);
+  });
+});
