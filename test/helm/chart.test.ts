@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { startAllocator } from '../../allocator/program.js';
-import { startTestTarget, suiteTitle, apiServerName, type TestApiServer } from '../helpers/api-target.js';
+import { startEmulatorTarget, startRealTarget, stopSharedControlPlane, type TestApiServer } from '../helpers/api-target.js';
 import { waitFor } from '../helpers/wait.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -186,7 +186,12 @@ describe('charts/fulcrum: helm lint and helm template', function () {
   });
 });
 
-describe(suiteTitle(`charts/fulcrum rendered and applied with the real kubectl to ${apiServerName()}`), function () {
+/**
+ * The chart applied with kubectl (and installed with helm where the server allows), on the API
+ * emulator and on the real control plane (kube-apiserver v1.37.2 built by test/k8s-real/build.sh,
+ * which `npm run test:helm` runs first): only there does `helm install` itself run.
+ */
+for (const kind of ['emulator', 'real'] as const) describe(`charts/fulcrum rendered and applied with the real kubectl to ${kind === 'real' ? 'the real kube-apiserver' : 'the API emulator'}`, function () {
   this.timeout(120_000);
   let api: TestApiServer;
   let home: string;
@@ -227,7 +232,7 @@ describe(suiteTitle(`charts/fulcrum rendered and applied with the real kubectl t
   }
 
   before(async () => {
-    api = await startTestTarget();
+    api = kind === 'real' ? await startRealTarget() : await startEmulatorTarget();
     home = mkdtempSync(join(tmpdir(), 'fulcrum-helm-apply-'));
     kubeconfig = join(home, 'kubeconfig');
     await api.writeKubeconfig(kubeconfig);
@@ -278,6 +283,21 @@ describe(suiteTitle(`charts/fulcrum rendered and applied with the real kubectl t
     assert.deepEqual(JSON.parse(list.stdout), [], 'a dry run records no release');
   });
 
+  (kind === 'real' ? it : it.skip)(`helm install: a release in its own namespace (--create-namespace), its objects created, listed as deployed; helm uninstall removes them${kind === 'real' ? '' : " [real kube-apiserver only: helm's typed clients send protobuf, which the emulator refuses (415)]"}`, async () => {
+      const install = await helm(['install', 'edge', CHART, '-n', 'fulcrum-edge', '--create-namespace', '--set', 'config.source=none'], kubeconfig);
+      assert.equal(install.code, 0, `helm install: ${install.stderr}`);
+      assert.match(install.stdout, /STATUS: deployed/);
+      const list = await helm(['list', '-n', 'fulcrum-edge', '-o', 'json'], kubeconfig);
+      assert.deepEqual((JSON.parse(list.stdout) as { name: string; status: string }[]).map((r) => [r.name, r.status]), [['edge', 'deployed']]);
+      assert.equal(await ok(['get', 'deploy', '-n', 'fulcrum-edge', 'edge-fulcrum-allocator', '-o', 'jsonpath={.spec.template.spec.serviceAccountName}']), 'edge-fulcrum-allocator');
+      assert.equal(await ok(['get', 'ds', '-n', 'fulcrum-edge', 'edge-fulcrum-speaker', '-o', 'jsonpath={.spec.template.spec.containers[0].securityContext.privileged}']), 'true');
+      assert.equal(await ok(['get', 'clusterrolebinding', 'edge-fulcrum-speaker', '-o', 'jsonpath={.subjects[0].namespace}']), 'fulcrum-edge');
+      const uninstall = await helm(['uninstall', 'edge', '-n', 'fulcrum-edge'], kubeconfig);
+      assert.equal(uninstall.code, 0, `helm uninstall: ${uninstall.stderr}`);
+      assert.equal((await kubectl(['get', 'clusterrolebinding', 'edge-fulcrum-speaker'])).code, 1, 'the release\'s cluster-scoped objects are gone');
+      assert.equal((await kubectl(['get', 'deploy', '-n', 'fulcrum-edge', 'edge-fulcrum-allocator'])).code, 1, 'and its namespaced ones');
+    });
+
   it('config.source=metallb-crds: the IPAddressPool and L2Advertisement apply, and the allocator takes its pool from them', async () => {
     await ok(['delete', 'configmap', '-n', 'fulcrum-system', 'config']); // both at once are refused
     const file = await render('metallb', '--set', 'config.source=metallb-crds', '--set-json', 'config.pools=[{"name":"lan","addresses":["198.51.100.8/29"]}]');
@@ -289,4 +309,9 @@ describe(suiteTitle(`charts/fulcrum rendered and applied with the real kubectl t
     const last = Number(ip.split('.')[3]);
     assert.ok(ip.startsWith('198.51.100.') && last >= 8 && last <= 15, `${ip} from the IPAddressPool lan 198.51.100.8/29`);
   });
+});
+
+after(async function () {
+  this.timeout(30_000);
+  await stopSharedControlPlane();
 });
