@@ -44,6 +44,13 @@ Options:
                            the descriptor limit, (ulimit -n - reserve - UDP sockets) / 2)
   --max-udp-flows N        UDP flow sockets of the whole proxy (default: a quarter of the
                            usable descriptors, at most 65536)
+  --data-plane-kernel off|auto
+                           kernel mode (fulcrum-lb.io/data-plane: kernel), EXPERIMENTAL:
+                           new connections work, but held ones do not yet survive a takeover
+                           (speaker/kernel/README.md). off (default): annotated ports stay in
+                           the proxy with a Warning; auto: run it when nft works and
+                           nf_conntrack_tcp_loose is or can be set to 1 (else it says why once)
+                           (default: auto)
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
   -h, --help
 `;
@@ -71,6 +78,7 @@ export const command: Command = {
       maxconn: { type: 'string' },
       'max-udp-flows': { type: 'string' },
       'log-level': { type: 'string' },
+      'data-plane-kernel': { type: 'string' },
     });
     applyLogLevelFlag(values['log-level']);
     const nodeName = values['node-name'] ?? process.env.NODE_NAME;
@@ -95,7 +103,10 @@ export const command: Command = {
       ...(values.maxconn !== undefined ? { maxconn: intFlag('maxconn', values.maxconn, 0, 1, 10_000_000) } : {}),
       ...(values['max-udp-flows'] !== undefined ? { udpFlowSockets: intFlag('max-udp-flows', values['max-udp-flows'], 0, 1, 10_000_000) } : {}),
     });
+    const kernelMode = values['data-plane-kernel'] ?? 'off';
+    if (kernelMode !== 'auto' && kernelMode !== 'off') throw new UsageError(`--data-plane-kernel: "${kernelMode}" is not auto or off`);
     const program = await startSpeaker({
+      kernelMode,
       nodeName,
       kubeconfig: values.kubeconfig,
       namespace: values.namespace ?? process.env.FULCRUM_NAMESPACE ?? CONFIGMAP_NAMESPACE,

@@ -9,7 +9,9 @@ import { indexEndpoints } from '../src/service/endpoints.js';
 import type { SpeakerCaches } from './caches.js';
 import { describeBuildWarning, nodeAssignedMessage } from './events.js';
 import type { LivenessView } from './membership/liveness.js';
+import type { KernelPortsPort } from './kernel/port.js';
 import type { SpeakerPlan } from './plan/addresses.js';
+import type { KernelAvailability } from './plan/kernel-candidates.js';
 import type { NodeProxyModel } from './plan/proxy-model.js';
 import { SecretMemory } from './plan/tls-secrets.js';
 import { NOTHING_APPLIED, planTransition, type AppliedState, type Transition } from './plan/transition.js';
@@ -34,6 +36,8 @@ export interface SpeakerAppliers {
   readonly proxy: ProxyPort;
   /** Forwards the open connections of an address taken over to its previous owner (absent: none are). */
   readonly handoff?: HandoffPort;
+  /** Kernel mode's nftables (speaker/kernel/port.ts); absent: kernel mode is not run. */
+  readonly kernel?: KernelPortsPort;
 }
 
 export interface SpeakerControllerOptions {
@@ -53,6 +57,8 @@ export interface SpeakerControllerOptions {
   /** After losing an address, keep accepting on it this long (ARP withdrawn at once): clients that have not heard the new owner's announcement yet still connect. */
   readonly handoverMs?: number;
   readonly clock?: Clock;
+  /** Kernel mode on this node (enabled only with `appliers.kernel`); absent: not considered. */
+  readonly kernel?: KernelAvailability;
 }
 
 /** The one key of the speaker's work queue: the plan is computed for the whole node at once. */
@@ -219,6 +225,7 @@ export class SpeakerController {
     const t = planTransition({
       snapshot, view, applied: this.#applied(), nowMs: this.#clock.now(), reannounce, secrets,
       handoverMs: this.#o.handoverMs ?? 0, handoff: this.#o.appliers.handoff !== undefined && (this.#o.handoffMs ?? 0) > 0,
+      ...(this.#o.kernel ? { kernel: this.#o.appliers.kernel || this.#o.kernel.kind !== 'enabled' ? this.#o.kernel : { kind: 'unavailable', reason: 'no kernel applier' } } : {}),
     });
     secrets.endRun();
     this.#plan = t.plan;
@@ -246,6 +253,8 @@ export class SpeakerController {
       a.announcer.withdraw(ip);
     }
     this.#handingOver = t.handingOver;
+    // Kernel-mode rules before any VIP: they act only where the VIP is local, and must be there when it is.
+    if (t.kernel && a.kernel) await a.kernel.apply(t.kernel);
     await Promise.all([
       ...t.addVips.map(async (ip) => {
         await a.vip.add(ip);

@@ -18,6 +18,7 @@ import { MembershipTransport } from './membership-transport.js';
 import { statsPages } from './stats/http.js';
 import { SpeakerStats } from './stats/speaker-stats.js';
 import { speakerMembershipOptions } from './membership/options.js';
+import { startKernelMode, type KernelModeFlag } from './kernel/start.js';
 import { EngineProxy } from './proxy-port.js';
 import { speakerReadiness } from './plan/readiness.js';
 import { ConnectionHandoff } from './vip/handoff.js';
@@ -49,6 +50,8 @@ export interface SpeakerProgramOptions {
   readonly metrics: { host: string; port: number } | undefined;
   readonly probePort: number;
   readonly timings: SpeakerTimings;
+  /** `--data-plane-kernel`: off (default: experimental) never; auto runs kernel mode when nft and conntrack allow it. */
+  readonly kernelMode?: KernelModeFlag;
 }
 
 export interface SpeakerProgram {
@@ -123,9 +126,11 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const proxy = stats.proxy(new EngineProxy(log, o.timings.drainTimeoutMs));
   const handoff = new ConnectionHandoff({ logger: log.child({ part: 'handoff' }) });
   await handoff.start();
+  const kernel = await startKernelMode(o.kernelMode ?? 'off', log.child({ part: 'kernel' }));
   const controller = new SpeakerController({
     me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, served,
-    appliers: { vip, announcer, proxy, handoff: stats.handoff(handoff) },
+    appliers: { vip, announcer, proxy, handoff: stats.handoff(handoff), ...(kernel.port ? { kernel: kernel.port } : {}) },
+    kernel: kernel.availability,
     coalesceMs: o.timings.coalesceMs, handoffMs: handoffMs(o.timings), handoverMs: o.timings.handoverMs,
   });
 
@@ -170,6 +175,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
       if (controller.serving().length > 0) await new Promise((r) => setTimeout(r, o.timings.handoverMs));
       await controller.release(o.timings.drainTimeoutMs);
       await handoff.close();
+      await kernel.port?.close();
       liveness.stop();
       announcer.close();
       await events.stop();

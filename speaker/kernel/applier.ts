@@ -105,6 +105,19 @@ export class KernelApplier {
     }
   }
 
+  /**
+   * Clean stop of a speaker that hands its addresses over: the table is emptied but its chains
+   * stay. Open flows keep their NAT only while a nat chain is registered in the namespace (the
+   * kernel unhooks NAT with the last one), and the new owner forwards them here during its
+   * handoff: deleting the table would cut them. The next start replaces the table.
+   */
+  async release(): Promise<void> {
+    if (!this.#enabled) return;
+    this.#enabled = false;
+    this.#applied = undefined;
+    await this.#run(renderKernelRuleset([])).catch((err: unknown) => this.#log.warn({ event: 'kernelReleaseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not emptied`));
+  }
+
   /** Removes the table (clean stop): forwarding stops, the conntrack entries age out. */
   async close(): Promise<void> {
     if (!this.#enabled) return;

@@ -31,3 +31,18 @@ export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly 
   const plain: KernelPort = { name: port.name, address: port.address, port: port.port, protocol: port.protocol, seed: port.seed, hashOn: port.hashOn, snat: port.snat, sourceRanges: port.sourceRanges, denyAll: port.denyAll };
   return { kind: 'ok', table: { port: plain, slots: out } };
 }
+
+/** Every port's table, in order; a port with too many endpoints is left out and returned apart (it is not served in kernel mode). */
+export function kernelTablesOf(
+  ports: readonly (KernelPort & { readonly endpoints: readonly KernelEndpoint[] })[],
+  healthy: (port: string, key: string) => boolean,
+): { readonly tables: readonly KernelPortTable[]; readonly refused: readonly Extract<KernelTableResult, { kind: 'tooManyEndpoints' }>[] } {
+  const tables: KernelPortTable[] = [];
+  const refused: Extract<KernelTableResult, { kind: 'tooManyEndpoints' }>[] = [];
+  for (const p of ports) {
+    const r = kernelTableOf(p, (key) => healthy(p.name, key));
+    if (r.kind === 'ok') tables.push(r.table);
+    else refused.push(r);
+  }
+  return { tables, refused };
+}

@@ -3,6 +3,8 @@ import type { ServiceKey } from '../../src/service/key.js';
 import type { LivenessView } from '../membership/liveness.js';
 import type { HandoffEntry } from '../vip/handoff.js';
 import { planSpeaker, type SpeakerPlan, type SpeakerSnapshot } from './addresses.js';
+import { kernelCandidatePorts, kernelRuleAddresses, kernelUnavailableWarnings, type KernelAvailability } from './kernel-candidates.js';
+import type { KernelPortPlan } from './kernel-ports.js';
 import { buildNodeProxyModel, type NodeProxyModel } from './proxy-model.js';
 import type { SecretLookups } from './tls-secrets.js';
 
@@ -16,7 +18,9 @@ import type { SecretLookups } from './tls-secrets.js';
  * Order, and why:
  *   1. withdraw: stop answering ARP/NDP for lost addresses first, so the new owner's
  *      announcements win at once;
- *   2. addVips and handoffs together: the VIP goes on lo, and a previous owner still running gets
+ *   2. kernel (when kernel mode is enabled): the nftables rules of every kernel-mode port of
+ *      every address this node may own (kernel-candidates.ts), before any VIP goes on lo;
+ *      addVips and handoffs together: the VIP goes on lo, and a previous owner still running gets
  *      the open connections this node does not know, before any client moves here;
  *   3. proxy: listen on owned addresses, keep listening on addresses handed over (for the
  *      clients that have not heard the new owner yet), drop the others (they drain);
@@ -53,6 +57,8 @@ export interface TransitionInput {
   readonly reannounce: boolean;
   /** The certificates and CA bundles of the Services' Secrets; absent: TLS ports are not served (with a warning). */
   readonly secrets?: SecretLookups;
+  /** Kernel mode on this node (speaker/kernel/); absent: not considered (annotated ports stay in the proxy, no warning). */
+  readonly kernel?: KernelAvailability;
 }
 
 export type ElectionResult = 'won' | 'lost' | 'none' | 'other';
@@ -63,6 +69,8 @@ export interface Transition {
   readonly addVips: readonly string[];
   readonly handoffs: readonly HandoffEntry[];
   readonly proxy: NodeProxyModel;
+  /** With kernel mode enabled: the kernel-mode ports of every address this node may own (their frontends are not in `proxy`). */
+  readonly kernel?: readonly KernelPortPlan[];
   /** Lost addresses whose frontends keep accepting, until when; replaces `applied.handingOver`. */
   readonly handingOver: ReadonlyMap<string, number>;
   /** Addresses whose proxy drain starts now (ask the proxy when they are drained). */
@@ -94,10 +102,14 @@ export function planTransition(i: TransitionInput): Transition {
 
   const addVips = plan.owned.filter((ip) => !a.vips.has(ip));
   const handoffs = i.handoff ? plan.owned.filter((ip) => !a.serving.has(ip)).map((ip) => handoffOf(ip, previous.get(ip), i)).filter((e) => e !== undefined) : [];
-  const proxy = buildNodeProxyModel({
-    me: s.me, owned: accepting, services: s.services, endpoints: s.endpoints, down: i.view.down,
+  const modelInput = {
+    me: s.me, services: s.services, endpoints: s.endpoints, down: i.view.down,
     ...(i.secrets ? { tls: i.secrets.tls, backendCa: i.secrets.backendCa } : {}),
-  });
+  };
+  const enabled = i.kernel?.kind === 'enabled';
+  const built = buildNodeProxyModel({ ...modelInput, owned: accepting, ...(enabled ? { kernel: true } : {}) });
+  const proxy = i.kernel?.kind === 'unavailable' ? { ...built, warnings: [...built.warnings, ...kernelUnavailableWarnings(s.services, accepting, i.kernel.reason)] } : built;
+  const kernel = enabled ? kernelCandidatePorts(modelInput, kernelRuleAddresses(plan, s.me, [...accepting, ...a.vips])) : undefined;
 
   const drain: string[] = [];
   const forgetDrains: string[] = [];
@@ -123,7 +135,7 @@ export function planTransition(i: TransitionInput): Transition {
   const { elections, owners } = countElections(plan, a.owners, s.me);
   const ends = [...handingOver.values()];
   return {
-    plan, withdraw, addVips, handoffs, proxy, handingOver, drain, forgetDrains, releaseVips, announce, assigned, elections, owners,
+    plan, withdraw, addVips, handoffs, proxy, ...(kernel ? { kernel } : {}), handingOver, drain, forgetDrains, releaseVips, announce, assigned, elections, owners,
     wakeInMs: ends.length === 0 ? undefined : Math.max(0, Math.min(...ends) - i.nowMs),
   };
 }
