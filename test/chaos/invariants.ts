@@ -1,0 +1,188 @@
+import type { NeighbourEvent } from '../../lab/capture.js';
+import type { ProbeResult } from '../e2e/helpers-probes.js';
+
+/**
+ * The chaos run's invariants and arithmetic, pure (not a test file): a seeded PRNG, who answered
+ * ARP/NDP for an address in runs and where two nodes' runs overlap, addresses on two Services
+ * without a common sharing key, the recovery time of a Service after an event, percentiles and
+ * the report table. The runner (run.ts) feeds them what the lab shows.
+ */
+
+// ---------------------------------------------------------------- seeded randomness
+
+/** mulberry32: a small, fast 32-bit PRNG; the same seed gives the same schedule. Returns [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** An integer in [lo, hi]. */
+export function between(rand: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(rand() * (hi - lo + 1));
+}
+
+/** One of `items` by weight. */
+export function pickWeighted<T>(rand: () => number, items: readonly (readonly [T, number])[]): T {
+  const total = items.reduce((s, [, w]) => s + w, 0);
+  let x = rand() * total;
+  for (const [item, w] of items) {
+    x -= w;
+    if (x < 0) return item;
+  }
+  return items[items.length - 1]![0];
+}
+
+// ---------------------------------------------------------------- two nodes answering for one address
+
+/** A node answering for an address without a pause longer than the run gap: [first, last] answer, seconds. */
+export interface AnswerRun {
+  readonly node: string;
+  readonly first: number;
+  readonly last: number;
+}
+
+export interface DoubleAnswer {
+  readonly address: string;
+  readonly nodes: readonly [string, string];
+  /** Each node's run: [first, last] answer, seconds since the epoch. */
+  readonly runs: readonly [AnswerRun, AnswerRun];
+  /** When both started answering (seconds since the epoch). */
+  readonly fromS: number;
+  readonly seconds: number;
+}
+
+/**
+ * Pure: the answers (ARP replies, gratuitous ARP, neighbour advertisements) from node ports for
+ * each address, grouped per node into runs: a run ends when the node is silent for more than
+ * `gapS` (the client asks every 100 ms, so an owner answers about ten times a second).
+ */
+export function answerRuns(events: readonly NeighbourEvent[], nodeByMac: ReadonlyMap<string, string>, gapS: number): Map<string, AnswerRun[]> {
+  const open = new Map<string, Map<string, { first: number; last: number }>>();
+  const out = new Map<string, AnswerRun[]>();
+  const close = (address: string, node: string, r: { first: number; last: number }) => out.set(address, [...(out.get(address) ?? []), { node, ...r }]);
+  for (const e of [...events].sort((a, b) => a.time - b.time)) {
+    const claims = e.op === 'arp-reply' || e.op === 'ndp-advert' || (e.op === 'arp-request' && e.gratuitous);
+    const node = nodeByMac.get(e.srcMac);
+    if (!claims || !node) continue;
+    const byNode = open.get(e.targetIp) ?? new Map<string, { first: number; last: number }>();
+    open.set(e.targetIp, byNode);
+    const r = byNode.get(node);
+    if (r && e.time - r.last <= gapS) r.last = e.time;
+    else {
+      if (r) close(e.targetIp, node, r);
+      byNode.set(node, { first: e.time, last: e.time });
+    }
+  }
+  for (const [address, byNode] of open) for (const [node, r] of byNode) close(address, node, r);
+  return out;
+}
+
+/** Pure: every overlap of two different nodes' runs for one address longer than `limitS`. */
+export function doubleAnswers(runs: ReadonlyMap<string, readonly AnswerRun[]>, limitS: number): DoubleAnswer[] {
+  const out: DoubleAnswer[] = [];
+  for (const [address, list] of runs) {
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const a = list[i]!;
+        const b = list[j]!;
+        if (a.node === b.node) continue;
+        const fromS = Math.max(a.first, b.first);
+        const seconds = Math.min(a.last, b.last) - fromS;
+        if (seconds > limitS) out.push({ address, nodes: [a.node, b.node], runs: [a, b], fromS, seconds });
+      }
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- one address on two Services
+
+export interface ServiceStatus {
+  readonly key: string;
+  readonly addresses: readonly string[];
+  /** The Service's sharing key (allow-shared-ip annotation, any of the three prefixes), if any. */
+  readonly sharingKey: string | undefined;
+}
+
+const SHARING_ANNOTATIONS = ['fulcrum-lb.io/allow-shared-ip', 'metallb.io/allow-shared-ip', 'metallb.universe.tf/allow-shared-ip'];
+
+/** The sharing key of a Service's annotations. */
+export function sharingKeyOf(annotations: Readonly<Record<string, string>> | undefined): string | undefined {
+  for (const k of SHARING_ANNOTATIONS) if (annotations?.[k]) return annotations[k];
+  return undefined;
+}
+
+/** Pure: addresses held by two Services whose sharing keys differ or are missing, one line each. */
+export function sharingViolations(services: readonly ServiceStatus[]): string[] {
+  const byAddress = new Map<string, ServiceStatus[]>();
+  for (const s of services) for (const a of s.addresses) byAddress.set(a, [...(byAddress.get(a) ?? []), s]);
+  const out: string[] = [];
+  for (const [address, holders] of byAddress) {
+    if (holders.length < 2) continue;
+    const key = holders[0]!.sharingKey;
+    if (key === undefined || holders.some((h) => h.sharingKey !== key)) {
+      out.push(`${address} on ${holders.map((h) => `${h.key} (key ${h.sharingKey ?? 'none'})`).join(' and ')}`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- recovery after an event
+
+/**
+ * Pure: how long a Service did not answer in [fromMs, toMs): the longest time between the starts
+ * of two successful attempts (the last success before the window anchors it), less the probe
+ * interval, so a Service that never failed scores 0. An attempt that succeeded slowly (a SYN
+ * retransmitted to the new owner) counts from its start, as `npm run bench:failover` counts.
+ * Undefined when nothing succeeded from the window's first failure on (it never recovered).
+ */
+export function recoveryMs(results: readonly ProbeResult[], fromMs: number, toMs: number, intervalMs: number): number | undefined {
+  const sorted = [...results].sort((a, b) => a.t - b.t);
+  const inWindow = sorted.filter((r) => r.t >= fromMs && r.t < toMs);
+  if (!inWindow.some((r) => !r.ok)) return 0;
+  const anchor = sorted.filter((r) => r.t < fromMs && r.ok).at(-1)?.t ?? fromMs;
+  let last = anchor;
+  let worst = 0;
+  for (const r of inWindow) {
+    if (!r.ok) continue;
+    worst = Math.max(worst, r.t - last);
+    last = r.t;
+  }
+  const lastFailure = inWindow.filter((r) => !r.ok).at(-1)!;
+  if (!inWindow.some((r) => r.ok && r.t > lastFailure.t)) return undefined;
+  return Math.max(0, worst - intervalMs);
+}
+
+// ---------------------------------------------------------------- report
+
+/** Pure: the p-th percentile (nearest rank) of the values, 0 for none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export interface KindRow {
+  readonly kind: string;
+  readonly events: number;
+  readonly recoveriesMs: readonly number[];
+  readonly goalMs: number;
+  readonly violations: number;
+}
+
+/** Pure: the report table (Markdown-style), one row per kind of event. */
+export function reportTable(rows: readonly KindRow[]): string {
+  const lines = ['| event | count | disrupted | recovery p50 | p95 | max | goal | violations |', '|---|---:|---:|---:|---:|---:|---:|---:|'];
+  for (const r of rows) {
+    const ms = (x: number) => `${Math.round(x)} ms`;
+    const disrupted = r.recoveriesMs.filter((x) => x > 0).length;
+    lines.push(`| ${r.kind} | ${r.events} | ${disrupted} | ${ms(percentile(r.recoveriesMs, 50))} | ${ms(percentile(r.recoveriesMs, 95))} | ${ms(Math.max(0, ...r.recoveriesMs))} | ${ms(r.goalMs)} | ${r.violations} |`);
+  }
+  return lines.join('\n');
+}
