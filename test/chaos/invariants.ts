@@ -1,5 +1,6 @@
 import type { NeighbourEvent } from '../../lab/capture.js';
 import type { ProbeResult } from '../e2e/helpers-probes.js';
+import { seededRandom } from '../../src/random.js';
 
 /**
  * The chaos run's invariants and arithmetic, pure (not a test file): a seeded PRNG, who answered
@@ -10,17 +11,8 @@ import type { ProbeResult } from '../e2e/helpers-probes.js';
 
 // ---------------------------------------------------------------- seeded randomness
 
-/** mulberry32: a small, fast 32-bit PRNG; the same seed gives the same schedule. Returns [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (src/random.ts): the same seed gives the same schedule. Returns [0, 1). */
+export const prng = seededRandom;
 
 /** An integer in [lo, hi]. */
 export function between(rand: () => number, lo: number, hi: number): number {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { seededRandom as seeded } from '../../src/random.js';
 import type { ApiFailure } from '../../src/k8s/api-error.js';
 import {
   DEFAULT_BACKOFF,
@@ -111,17 +112,6 @@ function reconnectGapMs(policy: BackoffPolicy, outageMs: number, random: () => n
   throw new Error(`no reconnect within 100000 attempts for an outage of ${outageMs} ms`);
 }
 
-/** A small deterministic generator (mulberry32), so the printed figures are the same every run. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('reconnecting after an outage, by the pure policy', () => {
   it('whatever the outage and the jitter, the first attempt after the server returns comes within unreachableMaxMs', () => {
