@@ -95,7 +95,8 @@ describe('fulcrum lab (the command)', function () {
       SAMPLE_SERVICES.map((s): [string, unknown] => [s.name, samplePorts(s)]).sort(byName),
     );
     assert.ok(existsSync(state.kubeconfig));
-    assert.match(out, /The lab is up/);
+    // state.json says ready once the checks ran; the try-it lines and this line follow it
+    await waitFor('"The lab is up"', () => (/The lab is up/.test(out) ? true : undefined), 30_000, 100);
     // One node serves every sample Service alone (no peer to hear is not being cut off).
     assert.match(out, /All \d+ checks passed/, out);
     const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));

@@ -260,8 +260,10 @@ describe('stats page of `fulcrum proxy` (/stats, /stats.json)', function () {
       const page = await openPage(res, join(dir, 'chromium-cdp-profile'), statsUrl);
       let loading = true;
       const load = (async () => {
-        // bounded: stops once the rates are seen, or after 5,000 requests
-        for (let i = 0; loading && i < 5000; i++) {
+        // bounded in time, not count: the page computes rates between two refreshes 2 s apart, so
+        // the load must outlast the wait below (a fast machine used up 5,000 requests first)
+        const until = Date.now() + 25_000;
+        for (let i = 0; loading && Date.now() < until; i++) {
           await request(sitePort, i % 20 === 19 ? '/broken' : '/');
           if (i % 10 === 0) await whoAnswers(webPort);
         }
