@@ -78,7 +78,8 @@ describe(suiteTitle('allocator: assignment scenarios (integration)'), function (
     assert.deepEqual(JSON.parse(JSON.stringify(svc.status?.loadBalancer?.ingress)), [
       { ip: '192.0.2.64', ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] },
     ]);
-    assert.equal(svc.metadata?.annotations?.['fulcrum-lb.io/ip-allocated-from-pool'], 'main');
+    // The status is written first, the pool annotation in a second write after it.
+    assert.equal(await waitFor('the pool annotation', async () => (await getService(cluster.clients, 'web')).metadata?.annotations?.['fulcrum-lb.io/ip-allocated-from-pool']), 'main');
     assert.match(await eventWith('web', 'IPAllocated'), /192\.0\.2\.64/);
   });
 
@@ -95,12 +96,13 @@ describe(suiteTitle('allocator: assignment scenarios (integration)'), function (
     await start();
     await createService(cluster.clients, lbService('a'));
     const [ipA] = await ipsOf('a');
-    const a = await getService(cluster.clients, 'a');
+    // the pool annotation is a second write after the status
+    const pool = await waitFor('the pool annotation on a', async () => (await getService(cluster.clients, 'a')).metadata?.annotations?.['fulcrum-lb.io/ip-allocated-from-pool']);
     await cluster.clients.core.patchNamespacedService(
       { name: 'a', namespace: 'default', body: [{ op: 'replace', path: '/spec/type', value: 'ClusterIP' }] },
     );
     await waitFor('status of a cleared', async () => ingressIps(await getService(cluster.clients, 'a')).length === 0);
-    assert.ok(a.metadata?.annotations?.['fulcrum-lb.io/ip-allocated-from-pool']);
+    assert.ok(pool);
     await createService(cluster.clients, lbService('b'));
     assert.deepEqual(await ipsOf('b'), [ipA]);
     await eventWith('a', 'ClearAssignment');
