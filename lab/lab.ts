@@ -19,6 +19,7 @@ import { FULCRUM_NAMESPACE, LAB_CONFIGMAP, labMetalLBResources, type ConfigSourc
 import { removeState, writeState, type LabPhase, type LabStateComponent, type LabStateService } from './state.js';
 import { Supervisor } from './supervisor.js';
 import { Topology } from './topology.js';
+import { labServices, type LabService, type ServiceJson, type SliceJson } from './lab-services.js';
 
 /**
  * The whole lab as a library: topology, a control plane on the lab host address (the in-process
@@ -67,25 +68,7 @@ export interface LabPod {
   readonly process: LabProcess;
 }
 
-export interface LabService {
-  readonly namespace: string;
-  readonly name: string;
-  readonly addresses: string[];
-  readonly ports: { port: number; protocol: string; name?: string }[];
-  /** e.g. "2 ready (ful-n1, ful-n2)". */
-  readonly endpoints: string;
-}
-
-interface ServiceJson {
-  metadata: { name: string; namespace: string };
-  spec?: { type?: string; ports?: { port: number; protocol?: string; name?: string }[] };
-  status?: { loadBalancer?: { ingress?: { ip?: string }[] } };
-}
-
-interface SliceJson {
-  metadata: { namespace: string; labels?: Record<string, string> };
-  endpoints?: { addresses: string[]; nodeName?: string; targetRef?: { name?: string }; conditions?: { ready?: boolean } }[];
-}
+export type { LabService } from './lab-services.js';
 
 /** state.json of labs alive in this process: removed if it exits without stop() (the topology removes itself). */
 const liveStatePaths = new Set<string>();
@@ -171,21 +154,7 @@ export class Lab {
   async services(): Promise<LabService[]> {
     const svcs = (await apiRequest(this.apiTarget, 'GET', '/api/v1/services')).items as ServiceJson[];
     const slices = (await apiRequest(this.apiTarget, 'GET', '/apis/discovery.k8s.io/v1/endpointslices')).items as SliceJson[];
-    const out: LabService[] = [];
-    for (const s of svcs.filter((x) => x.spec?.type === 'LoadBalancer')) {
-      const mine = slices.filter((sl) => sl.metadata.namespace === s.metadata.namespace && sl.metadata.labels?.['kubernetes.io/service-name'] === s.metadata.name);
-      // by pod, not by address: a dual-stack pod is one endpoint in each family's slice
-      const ready = new Map<string, string | undefined>();
-      for (const e of mine.flatMap((sl) => sl.endpoints ?? [])) if (e.conditions?.ready !== false) ready.set(e.targetRef?.name ?? e.addresses[0] ?? '', e.nodeName);
-      const nodes = [...new Set(ready.values())].filter(Boolean).sort();
-      out.push({
-        namespace: s.metadata.namespace,
-        name: s.metadata.name,
-        addresses: (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip),
-        ports: (s.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP', ...(p.name ? { name: p.name } : {}) })),
-        endpoints: ready.size === 0 ? 'none ready' : `${ready.size} ready (${nodes.join(', ')})`,
-      });
-    }
+    const out = labServices(svcs, slices);
     this.#services = out;
     return out;
   }

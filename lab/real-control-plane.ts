@@ -7,6 +7,7 @@ import type { KubeconfigOptions } from './apiserver/index.js';
 import { realControlPlaneBinDir } from './real-control-plane-binaries.js';
 import { FulcrumError } from '../src/errors.js';
 import { makeControlPlanePki, type ControlPlanePki } from './real-control-plane-pki.js';
+import { fileSafe, firstIpv4, kubeconfigText } from './real-control-plane-kubeconfig.js';
 import { ControlPlaneProcess, fetchText, freePorts, removeOnExit } from './real-control-plane-process.js';
 
 /**
@@ -107,38 +108,6 @@ export interface RealControlPlane {
 
 const HOST = '127.0.0.1';
 const ISSUER = 'https://kubernetes.default.svc.cluster.local';
-const CLUSTER_NAME = 'fulcrum-k8s-real';
-/** The first address of an IPv4 CIDR: the `kubernetes` Service's ClusterIP, so a SAN of the serving certificate. */
-function firstIpv4(cidr: string): string {
-  const [addr, bits] = cidr.split('/') as [string, string?];
-  const n = addr.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-  const mask = bits === undefined ? 32 : Number(bits);
-  const network = Math.floor(n / 2 ** (32 - mask)) * 2 ** (32 - mask);
-  const first = network + 1;
-  return [24, 16, 8, 0].map((s) => Math.floor(first / 2 ** s) % 256).join('.');
-}
-
-type KubeconfigUser = { readonly name: string; readonly token: string } | { readonly name: string; readonly certPem: string; readonly keyPem: string };
-
-function kubeconfigText(server: string, caPem: string, user: KubeconfigUser, namespace?: string): string {
-  const credentials =
-    'token' in user ? { token: user.token } : { 'client-certificate-data': Buffer.from(user.certPem).toString('base64'), 'client-key-data': Buffer.from(user.keyPem).toString('base64') };
-  return stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    preferences: {},
-    clusters: [{ name: CLUSTER_NAME, cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') } }],
-    users: [{ name: user.name, user: credentials }],
-    contexts: [{ name: CLUSTER_NAME, context: { cluster: CLUSTER_NAME, user: user.name, ...(namespace ? { namespace } : {}) } }],
-    'current-context': CLUSTER_NAME,
-  });
-}
-
-/** A file name for a user name such as system:serviceaccount:ns:name. */
-function fileSafe(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]+/g, '_');
-}
-
 interface Started {
   /** Spawns kube-apiserver with its flags and waits for /readyz: the first start and every restart. */
   startApiserver?: () => Promise<ControlPlaneProcess>;

@@ -6,7 +6,7 @@ import { readConfigMap } from '../../src/config/configmap.js';
 import { parseConfig } from '../../src/config/parse.js';
 import type { Config, ParseConfigResult } from '../../src/config/types.js';
 import { ERROR_CODES } from '../../src/error-codes.js';
-import { damage, FuzzTally, ProcessWarnings, fuzzRuns, fuzzSeed, isUserString, mutate, mutation, quotedStrings, randomText, render, rendering, scalarsOf, textDamage, yamlValue } from './fuzz-inputs.js';
+import { damage, fuzzHooks, FuzzTally, fuzzRuns, fuzzSeed, isUserString, mutate, mutation, quotedStrings, randomText, render, rendering, scalarsOf, textDamage, yamlValue } from './fuzz-inputs.js';
 
 /**
  * Property-based fuzzing of the pool ConfigMap parser (`parseConfig`, and `readConfigMap`, the
@@ -176,16 +176,7 @@ function parseBoth(text: string): ParseConfigResult {
 
 describe('fuzz: the pool ConfigMap parser (parseConfig, readConfigMap)', function () {
   this.timeout(0);
-  const warnings = new ProcessWarnings();
-  before(() => {
-    warnings.listen();
-    tally.start();
-  });
-  afterEach(async () => warnings.assertNone());
-  after(() => {
-    warnings.stop();
-    process.stdout.write(`      ${tally.line()}\n`);
-  });
+  fuzzHooks(tally);
 
   it('any text: no throw, errors are data, each starts with a location in the input and shows only the user\'s values; a valid config round-trips', () => {
     fc.assert(

@@ -237,3 +237,20 @@ export class ProcessWarnings {
     if (seen.length > 0) throw new Error(`the parser printed ${seen.length} process warning(s), e.g. ${seen[0]}`);
   }
 }
+
+/**
+ * The hooks every fuzz suite registers in its describe: no process warning may be printed by any
+ * test (the parsers are pure), and the tally's line is printed at the end.
+ */
+export function fuzzHooks(tally: FuzzTally): void {
+  const warnings = new ProcessWarnings();
+  before(() => {
+    warnings.listen();
+    tally.start();
+  });
+  afterEach(async () => warnings.assertNone());
+  after(() => {
+    warnings.stop();
+    process.stdout.write(`      ${tally.line()}\n`);
+  });
+}

@@ -5,7 +5,7 @@ import { METALLB_API_VERSION, parseMetalLBResources } from '../../src/config/met
 import { parseConfigInput } from '../../src/config/parse.js';
 import type { ParseConfigResult } from '../../src/config/types.js';
 import { ERROR_CODES } from '../../src/error-codes.js';
-import { FuzzTally, fuzzRuns, fuzzSeed, isUserString, mutate, mutation, ProcessWarnings, quotedStrings, render, scalarsOf, yamlValue } from './fuzz-inputs.js';
+import { fuzzHooks, FuzzTally, fuzzRuns, fuzzSeed, isUserString, mutate, mutation, quotedStrings, render, scalarsOf, yamlValue } from './fuzz-inputs.js';
 
 /**
  * Property-based fuzzing of MetalLB's resources parser (`parseMetalLBResources` on API-shaped
@@ -141,16 +141,7 @@ function checkResult(objects: readonly unknown[], r: ParseConfigResult): void {
 
 describe('fuzz: the MetalLB resources parser (parseMetalLBResources, parseConfigInput)', function () {
   this.timeout(0);
-  const warnings = new ProcessWarnings();
-  before(() => {
-    warnings.listen();
-    tally.start();
-  });
-  afterEach(async () => warnings.assertNone());
-  after(() => {
-    warnings.stop();
-    process.stdout.write(`      ${tally.line()}\n`);
-  });
+  fuzzHooks(tally);
 
   it('any objects: no throw, errors are data on input objects, quoting only the user\'s values; a valid set is the same config in any order and from a file', () => {
     fc.assert(

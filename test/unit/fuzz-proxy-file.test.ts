@@ -4,7 +4,7 @@ import YAML from 'yaml';
 import { loadProxyFile, parseProxyFile, ProxyConfigError, type ReadReferencedFile } from '../../speaker/proxy/file.js';
 import type { ProxyModel } from '../../speaker/proxy/model.js';
 import { A_CERT, A_KEY, B_CERT } from '../helpers/tls-fixtures.js';
-import { damage, FuzzTally, fuzzRuns, fuzzSeed, mutate, mutation, ProcessWarnings, randomText, render, rendering, textDamage, yamlValue } from './fuzz-inputs.js';
+import { damage, fuzzHooks, FuzzTally, fuzzRuns, fuzzSeed, mutate, mutation, randomText, render, rendering, textDamage, yamlValue } from './fuzz-inputs.js';
 
 /**
  * Property-based fuzzing of the standalone proxy file (`parseProxyFile`, `loadProxyFile`): ~30 %
@@ -158,16 +158,7 @@ function printModel(model: ProxyModel): unknown {
 
 describe('fuzz: the standalone proxy file parser (parseProxyFile, loadProxyFile)', function () {
   this.timeout(0);
-  const warnings = new ProcessWarnings();
-  before(() => {
-    warnings.listen();
-    tally.start();
-  });
-  afterEach(async () => warnings.assertNone());
-  after(() => {
-    warnings.stop();
-    process.stdout.write(`      ${tally.line()}\n`);
-  });
+  fuzzHooks(tally);
 
   // Counterexamples the fuzzer found, shrunk, kept as rows (the afterEach hook fails on any process warning).
   const found: { name: string; text: string; problems: string[] }[] = [
