@@ -29,6 +29,9 @@ export function nftRunner(netns?: string): NftRunner {
       child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       child.on('error', reject);
+      // nft (or ip netns exec) exiting before it read the script closes the pipe: EPIPE here,
+      // while 'close' below reports the exit and its stderr
+      child.stdin.on('error', () => undefined);
       child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft -f - (${script.split('\n').length} lines): exit ${code}: ${err.trim()}`))));
       child.stdin.end(script);
     });
