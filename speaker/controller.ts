@@ -159,15 +159,26 @@ export class SpeakerController {
     await this.#queue.idle();
   }
 
-  /** Clean stop, step 2 (after peers were told): stop answering, drain, take the VIPs off. */
-  async release(drainTimeoutMs: number): Promise<void> {
+  /**
+   * Clean stop, step 2 (after peers were told): stop planning and stop answering ARP/NDP at once,
+   * keeping the VIPs and the listeners, so the new owner's announcements are the only ones on the
+   * link while clients that still have this node's MAC keep connecting here (the handover).
+   * Returns the addresses that were served.
+   */
+  async withdrawAll(): Promise<string[]> {
     this.#stopping = true;
     await this.#queue.shutdown();
-    const a = this.#o.appliers;
     const served = this.#o.served.addresses();
-    this.#o.served.clear(); // stop answering before anything else
-    for (const ip of served) a.announcer.withdraw(ip);
+    this.#o.served.clear();
+    for (const ip of served) this.#o.appliers.announcer.withdraw(ip);
     m.owned.set(0);
+    return served;
+  }
+
+  /** Clean stop, step 3 (after the handover): stop answering if not done yet, drain, take the VIPs off. */
+  async release(drainTimeoutMs: number): Promise<void> {
+    await this.withdrawAll();
+    const a = this.#o.appliers;
     await a.proxy.stop(drainTimeoutMs);
     this.#draining.clear();
     this.#drainTokens.clear();

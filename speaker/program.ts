@@ -171,8 +171,10 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
       feed.stop();
       liveness.leave();
       await lease.stop();
-      // Keep serving while the next owner announces, so no new connection goes unanswered.
-      if (controller.serving().length > 0) await new Promise((r) => setTimeout(r, o.timings.handoverMs));
+      // Stop answering ARP/NDP now, so the next owner's announcements win at once, but keep accepting
+      // on the addresses while clients that still have this node's MAC move over.
+      const served = await controller.withdrawAll();
+      if (served.length > 0) await new Promise((r) => setTimeout(r, o.timings.handoverMs));
       await controller.release(o.timings.drainTimeoutMs);
       await handoff.close();
       await kernel.port?.close();

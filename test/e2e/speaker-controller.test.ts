@@ -200,8 +200,15 @@ describe('speaker controller: plan → VIP → proxy → announce, against the A
     assert.deepEqual(ops.filter((o) => o.startsWith('handoff')), []);
   });
 
-  it('release (clean stop): withdraw, proxy stop, VIP off', async () => {
+  it('clean stop: withdrawAll stops answering and leaves the VIP and the listener for the handover; release then stops the proxy and takes the VIP off', async () => {
     ops.length = 0;
+    assert.deepEqual(await controller.withdrawAll(), [VIP]);
+    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`], 'only the ARP/NDP answers stop: the new owner is the only one answering');
+    assert.deepEqual(controller.serving(), []);
+    controller.onLiveness(view([ME]));
+    controller.schedule(0);
+    await controller.runNow();
+    assert.deepEqual(ops, [`withdraw ${VIP} owns=false`], 'no plan runs once stopping: nothing is announced again');
     await controller.release(100);
     assert.deepEqual(ops, [`withdraw ${VIP} owns=false`, 'proxy.stop', `vip.remove ${VIP}`]);
   });
