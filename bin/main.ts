@@ -16,7 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   speaker: { summary: 'own, announce (ARP/NDP) and proxy Service addresses on this node', load: async () => (await import('../speaker/command.js')).command },
   proxy: { summary: 'run the data plane standalone from a declarative YAML file', load: async () => (await import('../speaker/proxy/command.js')).command },
   lab: { summary: 'run the whole system on this machine in network namespaces (root)', load: async () => (await import('../lab/command.js')).command },
-  status: { summary: 'show addresses, owners and endpoints of LoadBalancer Services', load: async () => (await import('./status-command.js')).command },
+  status: { summary: 'show addresses, owners and endpoints of LoadBalancer Services, and the restarts of Fulcrum\'s Pods', load: async () => (await import('./status-command.js')).command },
 };
 
 function topUsage(): string {

@@ -7,18 +7,26 @@ import { annotationText } from '../src/service/annotations.js';
 import { endpointsOf, indexEndpoints } from '../src/service/endpoints.js';
 import { serviceHttpTerms } from '../src/service/http.js';
 import { assignedNode } from '../speaker/events.js';
+import { isHttpCode } from '../src/k8s/api-error.js';
+import { alignColumns, COMPONENT_SELECTOR, componentRows, componentsNote, DEFAULT_SYSTEM_NAMESPACE, formatComponentsTable, type ComponentStatusRow } from './status-components.js';
 
-const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json]
+const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json [--components]] [--system-namespace NS]
 
 Shows every LoadBalancer Service: its addresses (from status), the pool they came from, the
 node that announces them (from the speakers' latest nodeAssigned event), its ports with how
 each is served (80/TCP http, 443/TCP https(web-tls), 5432/TCP tls(db-tls), 80/TCP
 redirect(https); plain TCP and UDP ports show no mode) and how many endpoints are ready.
+Then the Pods of Fulcrum's allocator and speakers (label ${COMPONENT_SELECTOR}):
+node, ready containers, status (Running, CrashLoopBackOff…) and restarts, as kubectl shows them;
+a one-line note instead when this user may not list Pods there.
 
 Options:
-  --kubeconfig PATH   API access (default: $KUBECONFIG, else in-cluster)
-  -n, --namespace NS  only this namespace (default: all)
-  -o, --output FMT    table (default) or json
+  --kubeconfig PATH        API access (default: $KUBECONFIG, else in-cluster)
+  -n, --namespace NS       only this namespace's Services (default: all)
+  -o, --output FMT         table (default) or json (an array of Services)
+  --components             with -o json: {"services": [...], "components": [...]} instead of
+                           the array (which stays the default, for scripts that read it)
+  --system-namespace NS    where Fulcrum's components run (default: ${DEFAULT_SYSTEM_NAMESPACE})
 `;
 
 export interface ServiceStatusRow {
@@ -110,20 +118,20 @@ export function formatStatusTable(rows: readonly ServiceStatusRow[]): string {
     `${r.endpoints.ready}/${r.endpoints.total} ready`,
     r.trafficPolicy,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...cells.map(line)].join('\n') + '\n';
+  return alignColumns([header, ...cells]);
 }
 
 export const command: Command = {
   name: 'status',
-  summary: 'show addresses, owners and endpoints of LoadBalancer Services',
+  summary: 'show addresses, owners and endpoints of LoadBalancer Services, and the restarts of Fulcrum\'s Pods',
   usage,
   async run(argv) {
     const { values } = parseCommandArgs(argv, {
       kubeconfig: { type: 'string' },
       namespace: { type: 'string', short: 'n' },
       output: { type: 'string', short: 'o' },
+      components: { type: 'boolean' },
+      'system-namespace': { type: 'string' },
     });
     const output = values.output ?? 'table';
     if (output !== 'table' && output !== 'json') {
@@ -132,13 +140,29 @@ export const command: Command = {
     }
     const clients = createApiClients(reuseConnections(loadKubeConfig(values.kubeconfig).kubeConfig), { requestTimeoutMs: 15_000 });
     const ns = values.namespace;
-    const [services, slices, events] = await Promise.all([
+    const systemNamespace = values['system-namespace'] ?? DEFAULT_SYSTEM_NAMESPACE;
+    const [services, slices, events, pods] = await Promise.all([
       ns ? clients.core.listNamespacedService({ namespace: ns }) : clients.core.listServiceForAllNamespaces(),
       ns ? clients.discovery.listNamespacedEndpointSlice({ namespace: ns }) : clients.discovery.listEndpointSliceForAllNamespaces(),
       ns ? clients.core.listNamespacedEvent({ namespace: ns }) : clients.core.listEventForAllNamespaces(),
+      clients.core.listNamespacedPod({ namespace: systemNamespace, labelSelector: COMPONENT_SELECTOR }).then(
+        // wire form (timestamps as strings), as the printer reads it
+        (list) => JSON.parse(JSON.stringify(list.items)) as Record<string, unknown>[],
+        (err: unknown) => {
+          if (isHttpCode(err, 403)) return undefined;
+          throw err;
+        },
+      ),
     ]);
     const rows = statusRows(services.items, slices.items, events.items);
-    process.stdout.write(output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : rows.length ? formatStatusTable(rows) : 'no LoadBalancer Services\n');
+    if (output === 'json') {
+      const components: ComponentStatusRow[] | null = pods ? componentRows(pods) : null;
+      const body = values.components ? { services: rows, components, ...(pods ? {} : { componentsNote: componentsNote(systemNamespace, 'forbidden').trim() }) } : rows;
+      process.stdout.write(JSON.stringify(body, null, 2) + '\n');
+      return EXIT_OK;
+    }
+    const section = !pods ? componentsNote(systemNamespace, 'forbidden') : pods.length ? formatComponentsTable(pods, Date.now()) : componentsNote(systemNamespace, 'none');
+    process.stdout.write(`${rows.length ? formatStatusTable(rows) : 'no LoadBalancer Services\n'}\n${section}`);
     return EXIT_OK;
   },
 };

@@ -150,7 +150,7 @@ export function handTryLines(ctx: HandTryContext, services: readonly LabService[
     tcp ? [probe(`tcp ${tcp} 5678 hello`), 'TCP echo: {"ok":true,…,"reply":"hello"}'] : undefined,
     udp ? [probe(`udp ${udp} 5678 hello`), 'UDP echo'] : undefined,
     [inClient('ip neigh'), "the owner node's MAC for each address"],
-    ctx.fulcrum ? [`${shellWord(ctx.node)} ${shellWord(ctx.fulcrum)} status --kubeconfig ${shellWord(ctx.kubeconfig)}`, 'addresses, pools, owners and ready endpoints as Fulcrum sees them'] : undefined,
+    ctx.fulcrum ? [`${shellWord(ctx.node)} ${shellWord(ctx.fulcrum)} status --kubeconfig ${shellWord(ctx.kubeconfig)}`, 'addresses, pools, owners and ready endpoints as Fulcrum sees them; its Pods and their restarts'] : undefined,
     ctx.ownerSpeaker ? [`kill -KILL ${ctx.ownerSpeaker.pid}`, `the speaker of ${ctx.ownerSpeaker.node}, echo-tcp's owner: another node takes over; ${ctx.ownerSpeaker.restart ? 'the lab restarts it after 1s (state.json counts restarts)' : 'it stays down (--no-restart)'}`] : undefined,
     [`ip netns exec ${ctx.nodeNamespace} ip addr`, `a node (its pods: ${ctx.nodeNamespace}-p1, …)`],
     ctx.curl ? [`ip netns exec ${ctx.nodeNamespace} curl -s http://127.0.0.1:${SPEAKER_METRICS_PORT}/stats.json`, `its speaker's stats (/stats is the HTML page, /metrics Prometheus)`] : undefined,

@@ -175,7 +175,7 @@ export class LabKubelet {
   /** Creates the Pod bound to its node (as the scheduler would) and publishes its status. */
   async createPod(spec: LabPodSpec, ready: boolean): Promise<void> {
     const ports = (spec.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.containerPort, protocol: p.protocol ?? 'TCP' }));
-    await apiRequest(this.#api, 'POST', `/api/v1/namespaces/${spec.namespace}/pods`, {
+    await this.createPodObject(spec.namespace, {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name: spec.name, namespace: spec.namespace, labels: { ...(spec.labels ?? {}) } },
@@ -189,30 +189,38 @@ export class LabKubelet {
     await this.setPodReady(spec, ready);
   }
 
+  /** Creates a Pod as given (bound to a node when its spec says so); its status comes with `writePodStatus`. */
+  async createPodObject(namespace: string, pod: JsonObject): Promise<void> {
+    await apiRequest(this.#api, 'POST', `/api/v1/namespaces/${namespace}/pods`, pod);
+  }
+
+  /** Writes a Pod's status through the status subresource (a merge patch: lists such as containerStatuses are replaced whole). */
+  async writePodStatus(namespace: string, name: string, status: JsonObject): Promise<void> {
+    await apiRequest(this.#api, 'PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, { status }, MERGE_PATCH);
+  }
+
   /** Writes the pod's status: Running, its addresses, and Ready/ContainersReady as asked. */
   async setPodReady(spec: LabPodSpec, ready: boolean): Promise<void> {
     const at = now();
-    await apiRequest(this.#api, 'PATCH', `/api/v1/namespaces/${spec.namespace}/pods/${spec.name}/status`, {
-      status: {
-        phase: 'Running',
-        hostIP: spec.node.ipv4,
-        hostIPs: [{ ip: spec.node.ipv4 }, { ip: spec.node.ipv6 }],
-        podIP: spec.pod.ipv4,
-        podIPs: [{ ip: spec.pod.ipv4 }, { ip: spec.pod.ipv6 }],
-        startTime: at,
-        qosClass: 'BestEffort',
-        conditions: podConditions(ready, at),
-        containerStatuses: [{
-          name: CONTAINER_NAME,
-          image: spec.image ?? DEFAULT_IMAGE,
-          imageID: '',
-          ready,
-          started: true,
-          restartCount: 0,
-          state: { running: { startedAt: at } },
-        }],
-      },
-    }, MERGE_PATCH);
+    await this.writePodStatus(spec.namespace, spec.name, {
+      phase: 'Running',
+      hostIP: spec.node.ipv4,
+      hostIPs: [{ ip: spec.node.ipv4 }, { ip: spec.node.ipv6 }],
+      podIP: spec.pod.ipv4,
+      podIPs: [{ ip: spec.pod.ipv4 }, { ip: spec.pod.ipv6 }],
+      startTime: at,
+      qosClass: 'BestEffort',
+      conditions: podConditions(ready, at),
+      containerStatuses: [{
+        name: CONTAINER_NAME,
+        image: spec.image ?? DEFAULT_IMAGE,
+        imageID: '',
+        ready,
+        started: true,
+        restartCount: 0,
+        state: { running: { startedAt: at } },
+      }],
+    });
   }
 
   /**

@@ -7,6 +7,7 @@ import { componentLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PREFIX, HOST_IPV4, type PodPlan } from './addressing.js';
 import type { ApiServer } from './apiserver/index.js';
 import { makeLabTls, type LabTls } from './certificates.js';
+import { ComponentPods } from './component-pods.js';
 import { checkAddress, membersAlive, ownerSeenByClient, speakerReadyz, type TableRow } from './check.js';
 import { startLabControlPlane, type ApiServerKind, type LabControlPlane } from './control-plane.js';
 import { applyCrds, applyManifest, componentStatus, memberlistSecret, startAllocator, startSpeaker, writeKubeconfigs, type ComponentOptions, type Kubeconfigs } from './components.js';
@@ -88,6 +89,8 @@ export class Lab {
   readonly speakers = new Map<string, LabProcess>();
   /** Restarts of the allocator and speakers (lab/supervisor.ts); slots `allocator`, `speaker <node>`. */
   readonly supervisor: Supervisor;
+  /** The allocator and speakers as Pods of FULCRUM_NAMESPACE with kubelet-style status (restarts, CrashLoopBackOff). */
+  readonly componentPods: ComponentPods;
   allocator: LabProcess | undefined;
   /** The lab CA (HTTPS samples are signed by it) and the Secret applied, once the samples are applied. */
   tls: LabTls | undefined;
@@ -107,6 +110,7 @@ export class Lab {
     this.kubeconfigs = parts.kubeconfigs;
     this.#components = parts.components;
     this.supervisor = parts.supervisor ?? new Supervisor({ enabled: false });
+    this.componentPods = new ComponentPods({ kubelet: this.kubelet, supervisor: this.supervisor, topology: this.topology, namespace: FULCRUM_NAMESPACE, logger: componentLogger('lab').child({ role: 'kubelet' }) });
     liveStatePaths.add(this.statePath);
   }
 
@@ -280,6 +284,7 @@ export class Lab {
   async #stop(): Promise<void> {
     await this.writeState('stopping').catch(() => undefined);
     this.supervisor.stop();
+    this.componentPods.stop();
     const programs = [...this.speakers.values(), ...(this.allocator ? [this.allocator] : [])];
     await Promise.all(programs.map((p) => p.stop(3000)));
     this.kubelet.stop();

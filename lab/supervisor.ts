@@ -1,3 +1,4 @@
+import type { ComponentRun } from './component-pod-status.js';
 import type { LabProcess, ProcessExit } from './netns.js';
 import { decideRestart, describeExit, exitLine, LAB_RESTART_POLICY, NO_BACKOFF, type BackoffState, type RestartPolicy } from './restart-policy.js';
 
@@ -33,12 +34,15 @@ export interface RestartRecord {
 interface Slot {
   /** Set by the first launch, right after the slot is made. */
   current: LabProcess | undefined;
+  firstStartedAt: number;
   startedAt: number;
+  /** The current process's exit has been handled (set in #exited, cleared by a launch). */
+  down: boolean;
   backoff: BackoffState;
   held: boolean;
   timer: NodeJS.Timeout | undefined;
   restartAt: number | undefined;
-  lastExit: { text: string; at: number } | undefined;
+  lastExit: { text: string; exit: ProcessExit; startedAt: number; at: number } | undefined;
   start: () => LabProcess;
   onStart: (p: LabProcess) => void;
   waiters: ((p: LabProcess) => void)[];
@@ -49,6 +53,7 @@ export class Supervisor {
   readonly policy: RestartPolicy;
   readonly #onLine: (line: string) => void;
   readonly #slots = new Map<string, Slot>();
+  readonly #listeners: ((name: string) => void)[] = [];
   #stopping = false;
 
   constructor(options: SupervisorOptions) {
@@ -69,7 +74,7 @@ export class Supervisor {
       Object.assign(known, { timer: undefined, restartAt: undefined, held: false, start, onStart });
       return this.#launch(name, known);
     }
-    const slot: Slot = { current: undefined, startedAt: 0, backoff: NO_BACKOFF, held: false, timer: undefined, restartAt: undefined, lastExit: undefined, start, onStart, waiters: [] };
+    const slot: Slot = { current: undefined, firstStartedAt: Date.now(), startedAt: 0, down: false, backoff: NO_BACKOFF, held: false, timer: undefined, restartAt: undefined, lastExit: undefined, start, onStart, waiters: [] };
     this.#slots.set(name, slot);
     return this.#launch(name, slot);
   }
@@ -78,10 +83,12 @@ export class Supervisor {
     const p = slot.start();
     slot.current = p;
     slot.startedAt = Date.now();
+    slot.down = false;
     slot.restartAt = undefined;
     slot.onStart(p);
     for (const w of slot.waiters.splice(0)) w(p);
     void p.exited.then((exit) => this.#exited(name, slot, p, exit));
+    this.#changed(name);
     return p;
   }
 
@@ -90,14 +97,19 @@ export class Supervisor {
     const decision = decideRestart(this.policy, slot.backoff, { enabled: this.enabled, labStopping: this.#stopping, held: slot.held, replaced: slot.current !== p, ranMs });
     if (!decision.restart && (decision.reason === 'replaced' || decision.reason === 'labStopping')) return;
     const text = describeExit(exit);
-    slot.lastExit = { text, at: Date.now() };
+    slot.lastExit = { text, exit, startedAt: slot.startedAt, at: Date.now() };
+    slot.down = true;
     if (decision.restart || decision.reason === 'noRestart') {
       const last = p.output().trim().split('\n').filter((l) => l.trim() !== '').pop() ?? '';
       this.#onLine(exitLine(name, text, ranMs, decision, exit.signal ? '' : last));
     }
-    if (!decision.restart) return;
+    if (!decision.restart) {
+      this.#changed(name);
+      return;
+    }
     slot.backoff = decision.next;
     slot.restartAt = Date.now() + decision.delayMs;
+    this.#changed(name);
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (this.#stopping || slot.held || slot.current !== p) return;
@@ -113,6 +125,7 @@ export class Supervisor {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     slot.restartAt = undefined;
+    this.#changed(name);
   }
 
   /** Ends a hold; a component that is down starts now (counted as a restart, as the kubelet counts it). */
@@ -140,6 +153,31 @@ export class Supervisor {
       nextRestartAt: iso(slot?.restartAt),
       backOffMs: slot?.backoff.lastDelayMs ?? null,
     };
+  }
+
+  /** What a kubelet would know of the slot's container, for its Pod's status (lab/component-pod-status.ts). */
+  componentRun(name: string): ComponentRun {
+    const slot = this.#slot(name);
+    const last = slot.lastExit;
+    return {
+      // "down" once the exit is handled, so that a state other than running always has its lastExit
+      state: !slot.down ? 'running' : slot.restartAt !== undefined ? 'backOff' : 'down',
+      firstStartedAt: slot.firstStartedAt,
+      startedAt: slot.startedAt,
+      restarts: slot.backoff.restarts,
+      lastExit: last && { code: last.exit.code, signal: last.exit.signal, startedAt: last.startedAt, at: last.at },
+      restartAt: slot.restartAt,
+      backOffMs: slot.backoff.lastDelayMs,
+    };
+  }
+
+  /** Calls `listener` with the slot's name whenever a process of it starts or ends, or a restart is planned or dropped. */
+  onChange(listener: (name: string) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #changed(name: string): void {
+    for (const l of this.#listeners) l(name);
   }
 
   /** No restart from now on (the lab is stopping); pending ones are dropped. */

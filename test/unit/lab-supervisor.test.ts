@@ -89,6 +89,25 @@ describe('lab supervisor: real processes restarted', function () {
     assert.equal(lines.filter((l) => /^c restarted \(restart \d, pid \d+\)$/.test(l)).length, 3, lines.join('\n'));
   });
 
+  it('tells its listeners of every start, exit and planned restart; componentRun says running, backOff or down (for the Pod status)', async () => {
+    const s = new Supervisor({ enabled: true, policy: { ...quick, initialMs: 300 } });
+    const seen: string[] = [];
+    s.onChange((name) => seen.push(`${name} ${s.componentRun(name).state}`));
+    const first = s.run('c', exiting(2), () => undefined);
+    const next = s.nextStart('c');
+    await first.exited;
+    const waiting = s.componentRun('c');
+    assert.deepEqual([waiting.state, waiting.restarts, waiting.backOffMs, waiting.lastExit?.code, waiting.lastExit?.signal], ['backOff', 1, 300, 2, null]);
+    assert.ok(waiting.restartAt! > waiting.lastExit!.at && waiting.lastExit!.startedAt === waiting.startedAt, JSON.stringify(waiting));
+    const again = await next;
+    assert.equal(s.componentRun('c').firstStartedAt, waiting.firstStartedAt, 'the Pod\'s start time stays the first');
+    s.hold('c');
+    await again.exited;
+    assert.equal(s.componentRun('c').state, 'down', 'held: left down');
+    s.stop();
+    assert.deepEqual(seen, ['c running', 'c backOff', 'c running', 'c running', 'c down']);
+  });
+
   it('disabled: the process stays down and the line says why; hold and release start it again by hand', async () => {
     const lines: string[] = [];
     const s = new Supervisor({ enabled: false, policy: quick, onLine: (l) => lines.push(l) });
