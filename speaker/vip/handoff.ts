@@ -21,6 +21,8 @@ import { execRunner, type CommandRunner } from './plumbing.js';
  */
 
 export const HANDOFF_TABLE = 'fulcrum_handoff';
+/** The handoff chain's prerouting priority: after conntrack and after dstnat (NF_IP_PRI_NAT_DST + 10). */
+export const HANDOFF_PRIORITY = -90;
 
 const handoffs = counter('fulcrum_speaker_handoffs_total', 'Takeovers whose open connections are forwarded to the previous owner while it drains, by family', ['family']);
 
@@ -34,11 +36,13 @@ export function handoffRuleset(): string {
     .map((f) => {
       const type = f === 'ip' ? 'ipv4_addr' : 'ipv6_addr';
       const chain = `${f} ${HANDOFF_TABLE} prerouting`;
-      // priority mangle (-150): after conntrack (-200), so "ct state" is known.
+      // Priority -90: after conntrack (-200), so "ct state" is known, and after dstnat (-100), so a
+      // packet kernel mode DNATs (speaker/kernel/: the open flow continues here, hashed to the same
+      // endpoint) no longer carries the address and is not sent to the previous owner.
       return [
         `add table ${f} ${HANDOFF_TABLE}`,
         `add map ${f} ${HANDOFF_TABLE} previous { type ${type} : ${type}; flags timeout; }`,
-        `add chain ${chain} { type filter hook prerouting priority mangle; policy accept; }`,
+        `add chain ${chain} { type filter hook prerouting priority ${HANDOFF_PRIORITY}; policy accept; }`,
         `add rule ${chain} tcp flags & syn == 0 ct state new dup to ${f} daddr map @previous drop`,
         `add rule ${chain} tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr map @previous drop`,
       ].join('\n');

@@ -10,7 +10,7 @@ describe('connection handoff: the nft commands (pure)', () => {
       assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new dup to ${f} daddr map @previous drop`), r);
       assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr map @previous drop`), r);
     }
-    assert.match(r, /hook prerouting priority mangle/, 'after conntrack');
+    assert.match(r, /hook prerouting priority -90;/, 'after conntrack (-200) and after dstnat (-100): a kernel-mode flow, DNATed, is kept here');
   });
 
   it('one transaction for every address, each family in its table, timeouts in whole seconds, present ones deleted first', () => {
