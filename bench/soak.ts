@@ -5,13 +5,16 @@
 // R requests/s per Service. Every 10 s it samples each speaker's and the allocator's RSS
 // (/proc/PID/status VmRSS) and open descriptors (/proc/PID/fd) and the client's errors; at the
 // end it prints RSS growth %, descriptor growth and errors, and writes bench/results/soak.svg
-// (RSS per process over time) and bench/results/soak-<time>.json. Needs root (the lab).
+// (RSS per process over time) and bench/results/soak-<time>.json. The components run with
+// --trace-gc, and the live heap after each full collection is printed too: RSS alone cannot tell
+// a leak from garbage not yet collected (bench/lib/gc-trace.ts). Needs root (the lab).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLab, type Lab } from '../lab/lab.js';
+import { liveHeapGrowth, majorGcs } from './lib/gc-trace.js';
 import { delay, execCommand, waitFor, type LabProcess } from '../lab/netns.js';
 
 const PREFIX = 'fso';
@@ -145,6 +148,27 @@ export function growth(samples: readonly Sample[]): { rows: Record<string, unkno
   return { rows, table: lines.join('\n') };
 }
 
+/** Live heap after each full collection past the warm-up, per process, from the component logs (`--trace-gc`). */
+function liveHeaps(logDir: string, samples: readonly Sample[]): { rows: Record<string, unknown>[]; table: string } {
+  const totalS = samples.at(-1)?.tS ?? 0;
+  const warmMs = Math.min(WARMUP_MS, (totalS * 1000) / 4);
+  const files: [string, string][] = [['allocator', 'allocator.log'], ...readdirSync(logDir).filter((f) => f.startsWith('speaker-')).sort().map((f): [string, string] => [`speaker ${f.slice(8, -4)}`, f])];
+  const rows: Record<string, unknown>[] = [];
+  const lines = ['| process | full collections (mark-compact) after warm-up | live heap after the first | after the last | growth | max |', '|---|---:|---:|---:|---:|---:|'];
+  const mib = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(1)} MiB`);
+  for (const [name, file] of files) {
+    let g;
+    try {
+      g = liveHeapGrowth(majorGcs(readFileSync(join(logDir, file), 'utf8')), warmMs);
+    } catch {
+      continue; // no log: the process never started
+    }
+    rows.push({ process: name, ...g });
+    lines.push(`| ${name} | ${g.count} | ${mib(g.firstMiB)} | ${mib(g.lastMiB)} | ${g.growthPct === undefined ? '—' : `${g.growthPct.toFixed(1)} %`} | ${mib(g.maxMiB)} |`);
+  }
+  return { rows, table: lines.join('\n') };
+}
+
 /** A small SVG line chart: RSS (MiB) per process over time, hand-written. */
 export function soakSvg(samples: readonly Sample[], title: string): string {
   const names = [...new Set(samples.flatMap((s) => Object.keys(s.rssKiB)))].sort();
@@ -182,7 +206,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn' } });
+    // --trace-gc: one line per collection in the component logs, for the live heap (bench/lib/gc-trace.ts).
+    const nodeOptions = [process.env.NODE_OPTIONS, '--trace-gc'].filter(Boolean).join(' ');
+    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions } });
     // the root namespace must not answer ARP for the client's address on our host link (see e2e helpers-resilience.ts)
     await execCommand('sysctl', ['-qw', `net.ipv4.conf.${lab.topology.names.hostLink}.arp_ignore=1`]);
     const svcs = await lab.waitForAddresses(30_000);
@@ -241,15 +267,17 @@ async function main(): Promise<void> {
     for (const x of lines.slice(counted)) for (const [c, n] of Object.entries(x.codes)) codes[c] = (codes[c] ?? 0) + n;
 
     const { rows, table } = growth(samples);
+    const heap = liveHeaps(join(stateDir, 'logs'), samples);
     const requests = samples.reduce((n, s) => n + s.requests, 0);
     const errors = samples.reduce((n, s) => n + s.errors, 0);
     const skipped = samples.reduce((n, s) => n + s.skipped, 0);
     console.log(`\nsoak: ${minutes} min at ${rate}/s per Service (TCP, HTTP, UDP): ${requests} requests (${(requests / (minutes * 60)).toFixed(0)}/s in all), ${skipped} not sent (the client behind), ${errors} errors${errors ? ` (${Object.entries(codes).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}`);
     console.log(table);
+    console.log(`\n${heap.table}`);
     mkdirSync(RESULTS, { recursive: true });
     const title = `fulcrum soak: ${minutes} min, ${rate}/s per Service (TCP, HTTP, UDP), ${errors} errors`;
     writeFileSync(join(RESULTS, 'soak.svg'), soakSvg(samples, title));
-    writeFileSync(join(RESULTS, `soak-${new Date().toISOString()}.json`), JSON.stringify({ minutes, rate, capacityText, requests, skipped, errors, codes, rows, samples }, null, 1));
+    writeFileSync(join(RESULTS, `soak-${new Date().toISOString()}.json`), JSON.stringify({ minutes, rate, capacityText, requests, skipped, errors, codes, rows, liveHeap: heap.rows, samples }, null, 1));
     console.log(`soak: wrote ${join(RESULTS, 'soak.svg')}`);
   } finally {
     await lab?.stop();
