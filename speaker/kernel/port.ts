@@ -13,10 +13,10 @@ export interface KernelPortsPort {
 }
 
 /**
- * `KernelApplier` behind the port. Endpoint health: every endpoint the plan lists is healthy —
- * the plan's endpoints are the EndpointSlice's ready ones (serving and terminating when none
- * is), without those on nodes the membership says are down. The proxy's health checker has no
- * handle the controller can read yet (speaker/kernel/README.md, "Not done yet").
+ * `KernelApplier` behind the port. Endpoint health: the plan's (plan/kernel-ports.ts): the
+ * EndpointSlice's ready ones (serving and terminating when none is), not on nodes the membership
+ * says are down, are healthy; the others keep their place in the table and lend their slots. The
+ * proxy's health checker has no handle the controller can read yet (speaker/kernel/README.md).
  */
 export class KernelPorts implements KernelPortsPort {
   readonly #applier: KernelApplier;
@@ -30,7 +30,8 @@ export class KernelPorts implements KernelPortsPort {
   }
 
   async apply(ports: readonly KernelPortPlan[]): Promise<void> {
-    const { tables, refused } = kernelTablesOf(ports, () => true);
+    const healthy = new Map(ports.map((p) => [p.name, new Set(p.endpoints.filter((e) => e.healthy).map((e) => e.key))]));
+    const { tables, refused } = kernelTablesOf(ports, (port, key) => healthy.get(port)?.has(key) === true);
     for (const r of refused) {
       const key = `${r.port} ${r.endpoints}`;
       if (this.#told.has(key)) continue;

@@ -19,16 +19,22 @@ import { annotationText, FULCRUM_PREFIX } from '../../src/service/annotations.js
 import { keyOf } from '../../src/service/key.js';
 import { familyOf, type KernelPort } from '../kernel/ruleset.js';
 import { seedOf } from '../kernel/slots.js';
-import { hostPort, type Backend, type Frontend, type HealthCheck } from '../proxy/model.js';
+import type { EndpointView } from '../../src/service/endpoints.js';
+import { hostPort, type Backend, type Endpoint, type Frontend, type HealthCheck } from '../proxy/model.js';
 import type { BuildWarning } from './service-annotations.js';
-import type { ServiceProxyModel } from './service-proxy.js';
+import { portEndpointUniverse, type ServiceProxyModel } from './service-proxy.js';
 
 /** A kernel-mode port with what its table is built from. */
 export interface KernelPortPlan extends KernelPort {
   /** The backend's name: the proxy keeps the backend (its health checks feed the table). */
   readonly backend: string;
-  /** Sorted by key, so every node builds the same table. */
-  readonly endpoints: readonly { readonly key: string; readonly address: string; readonly port: number; readonly weight: number }[];
+  /**
+   * Every endpoint the port may use, sorted by key, so every node builds the same table: the
+   * Service's endpoints whatever their readiness (the universe), `healthy` for those the proxy
+   * model chose (ready, not on a node the membership says is down). A health change moves only
+   * that endpoint's slots; the table's size follows the universe, not the health.
+   */
+  readonly endpoints: readonly { readonly key: string; readonly address: string; readonly port: number; readonly weight: number; readonly healthy: boolean }[];
   readonly healthCheck?: HealthCheck;
 }
 
@@ -75,8 +81,18 @@ export interface KernelSplit {
   readonly kernel: readonly KernelPortPlan[];
 }
 
-/** Splits a Service's proxy model (service-proxy.ts) into what the proxy and the kernel serve. */
-export function splitKernelPorts(svc: V1Service, model: ServiceProxyModel): KernelSplit {
+/** The Service's endpoints before any health choice, and this node (for `externalTrafficPolicy: Local`). */
+export interface EndpointUniverse {
+  readonly endpoints: readonly EndpointView[];
+  readonly me: string;
+}
+
+/**
+ * Splits a Service's proxy model (service-proxy.ts) into what the proxy and the kernel serve.
+ * Without `universe` a kernel port's table is built over the chosen endpoints alone (then a
+ * health change may move every flow).
+ */
+export function splitKernelPorts(svc: V1Service, model: ServiceProxyModel, universe?: EndpointUniverse): KernelSplit {
   const warnings: BuildWarning[] = [...model.warnings];
   const choice = dataPlaneOf(svc, warnings);
   if (choice.kind === 'proxy') return { proxy: { ...model, warnings }, kernel: [] };
@@ -102,19 +118,22 @@ export function splitKernelPorts(svc: V1Service, model: ServiceProxyModel): Kern
       warned.add(label);
       continue;
     }
-    kernel.push(kernelPortOf(svc, key, f, backend));
+    const all = universe === undefined || sp === undefined ? undefined : portEndpointUniverse(sp, universe.endpoints, svc.spec?.externalTrafficPolicy === 'Local', universe.me);
+    kernel.push(kernelPortOf(svc, key, f, backend, all));
   }
   return { proxy: { frontends: kept, backends: model.backends, warnings }, kernel };
 }
 
-function kernelPortOf(svc: V1Service, serviceKey: string, f: Frontend, b: Backend): KernelPortPlan {
+function kernelPortOf(svc: V1Service, serviceKey: string, f: Frontend, b: Backend, universe: readonly Endpoint[] | undefined): KernelPortPlan {
   const protocol = f.protocol === 'udp' ? 'udp' : 'tcp';
   const family = familyOf(f.listen.address);
   // Source ranges of the other family say nothing about this VIP; only those ranges means nobody of this family.
   const ranges = f.sourceRanges.filter((r) => familyOf(r) === family);
-  const endpoints = b.endpoints
-    .filter((e) => familyOf(e.address) === family && e.weight > 0)
-    .map((e) => ({ key: hostPort(e.address, e.port), address: e.address, port: e.port, weight: e.weight }))
+  const chosen = new Map(b.endpoints.filter((e) => familyOf(e.address) === family && e.weight > 0).map((e) => [hostPort(e.address, e.port), e]));
+  const byKey = new Map((universe ?? []).filter((e) => familyOf(e.address) === family).map((e) => [hostPort(e.address, e.port), e]));
+  for (const [k, e] of chosen) byKey.set(k, e); // the chosen are in the universe; their weights win
+  const endpoints = [...byKey]
+    .map(([key, e]) => ({ key, address: e.address, port: e.port, weight: chosen.get(key)?.weight ?? 1, healthy: chosen.has(key) }))
     .sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
   const plan: KernelPortPlan = {
     name: `${f.name.includes('@') ? f.name : `${serviceKey}:${f.listen.port}/${protocol.toUpperCase()}@${f.listen.address}`}`,

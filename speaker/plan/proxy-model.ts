@@ -84,8 +84,9 @@ export function buildNodeProxyModel(o: NodeProxyInput): NodeProxyModel {
       ...(tls ? { tls: (names: readonly string[]) => tls(namespace, names) } : {}),
       ...(backendCa ? { backendCa: (name: string) => backendCa(namespace, name) } : {}),
     };
-    const all = buildProxyModel(svc, withoutNodes(endpointsOf(svc, o.endpoints), o.down), o.me, addresses, opts);
-    const split = o.kernel === true ? splitKernelPorts(svc, all) : undefined;
+    const serviceEndpoints = endpointsOf(svc, o.endpoints);
+    const all = buildProxyModel(svc, withoutNodes(serviceEndpoints, o.down), o.me, addresses, opts);
+    const split = o.kernel === true ? splitKernelPorts(svc, all, { endpoints: serviceEndpoints, me: o.me }) : undefined;
     const built = split?.proxy ?? all;
     if (split) kernel.push(...split.kernel);
     const service = keyOf(svc);

@@ -110,6 +110,17 @@ function candidatesOf(port: V1ServicePort, endpoints: readonly EndpointView[]): 
   return [...out.values()];
 }
 
+/**
+ * Every endpoint a Service port may ever use on this node, whatever its readiness: the candidates
+ * after the ETP Local filter, sorted. Kernel mode builds its Maglev table over these, so that a
+ * change of health (a node down, a pod not ready) moves only the flows of that endpoint.
+ */
+export function portEndpointUniverse(port: V1ServicePort, endpoints: readonly EndpointView[], local: boolean, nodeName: string): Endpoint[] {
+  const all = candidatesOf(port, endpoints);
+  const mine = local ? all.filter((c) => c.nodeName === nodeName) : all;
+  return mine.map(({ key: _key, ...e }) => e).sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : a.port - b.port));
+}
+
 /** ETP Local filter, then ready, else serving+terminating (kube-proxy's fallback). */
 export function chooseEndpoints(candidates: readonly Candidate[], local: boolean, nodeName: string): Endpoint[] {
   const mine = local ? candidates.filter((c) => c.nodeName === nodeName) : candidates;

@@ -136,4 +136,24 @@ describe('kernel mode: the node model (buildNodeProxyModel)', () => {
     assert.ok(!out.model.frontends.some((f) => f.listen.port === 80));
     assert.ok(out.model.backends.some((b) => b.name === 'shop/web:80/TCP'));
   });
+
+  it('the table is built over every endpoint: one not ready and one on a down node stay in it, unhealthy, so the table size and the other slots do not change', () => {
+    const three = [{ ...slices[0]!, endpoints: [
+      { addresses: ['203.0.113.1'], nodeName: 'n1', conditions: { ready: true } },
+      { addresses: ['203.0.113.2'], nodeName: 'n2', conditions: { ready: false } },
+      { addresses: ['203.0.113.3'], nodeName: 'n3', conditions: { ready: true } },
+    ] }];
+    const listed = (down: string[]) => buildNodeProxyModel({ ...input(true), endpoints: indexEndpoints(three, []), down: new Set(down) }).kernel!.map((k) => k.endpoints.map((e) => `${e.key}${e.healthy ? '' : ' (unhealthy)'}`).join(', '));
+    assert.deepEqual(listed([]), ['203.0.113.1:8080, 203.0.113.2:8080 (unhealthy), 203.0.113.3:8080']);
+    assert.deepEqual(listed(['n3']), ['203.0.113.1:8080, 203.0.113.2:8080 (unhealthy), 203.0.113.3:8080 (unhealthy)'], 'n3 down: its endpoint keeps its place');
+    const proxyBackend = buildNodeProxyModel({ ...input(true), endpoints: indexEndpoints(three, []), down: new Set(['n3']) }).model.backends.find((b) => b.name === 'shop/web:80/TCP')!;
+    assert.deepEqual(proxyBackend.endpoints.map((e) => e.address), ['203.0.113.1'], 'the health choice itself is unchanged');
+  });
+
+  it('externalTrafficPolicy Local: the universe is this node\'s endpoints only', () => {
+    const local: V1Service = { ...annotated, spec: { ...annotated.spec!, externalTrafficPolicy: 'Local' } };
+    const two = [{ ...slices[0]!, endpoints: [{ addresses: ['203.0.113.1'], nodeName: 'n1', conditions: { ready: false } }, { addresses: ['203.0.113.3'], nodeName: 'n3', conditions: { ready: true } }] }];
+    const out = buildNodeProxyModel({ ...input(true), services: [local], endpoints: indexEndpoints(two, []) });
+    assert.deepEqual(out.kernel!.map((k) => k.endpoints.map((e) => `${e.key} ${e.healthy}`)), [['203.0.113.1:8080 false']]);
+  });
 });
