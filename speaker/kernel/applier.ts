@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
-import { KERNEL_TABLE, renderKernelRuleset, renderKernelUpdate, type KernelPortTable } from './ruleset.js';
+import { addressRules, KERNEL_TABLE, renderKernelRuleset, renderKernelUpdate, type KernelPortTable } from './ruleset.js';
 
 /**
  * Kernel mode's applier, the adapter (like speaker/vip/handoff.ts): makes the `inet
@@ -112,13 +112,16 @@ export class KernelApplier {
    * Clean stop of a speaker that hands its addresses over: the table is emptied but its chains
    * stay. Open flows keep their NAT only while a nat chain is registered in the namespace (the
    * kernel unhooks NAT with the last one), and the new owner forwards them here during its
-   * handoff: deleting the table would cut them. The next start replaces the table.
+   * handoff: deleting the table would cut them. The raw rules of its addresses stay: the new
+   * owner's flows to pods on this node come from the VIP, and tracked here they would clash with
+   * this node's old entries. The next start replaces the table.
    */
   async release(): Promise<void> {
     if (!this.#enabled) return;
     this.#enabled = false;
+    const ports = (this.#applied ?? []).map((t) => t.port);
     this.#applied = undefined;
-    await this.#run(renderKernelRuleset([])).catch((err: unknown) => this.#log.warn({ event: 'kernelReleaseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not emptied`));
+    await this.#run([renderKernelRuleset([]), ...addressRules(ports)].join('\n')).catch((err: unknown) => this.#log.warn({ event: 'kernelReleaseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not emptied`));
   }
 
   /** Removes the table (clean stop): forwarding stops, the conntrack entries age out. */

@@ -6,6 +6,12 @@
  *   filter (prerouting, mangle)  VIP:port, the VIP local, a client outside the source ranges → drop
  *   dstnat (prerouting, dstnat)  VIP:port, the VIP local → DNAT to map[jhash(client) seed S mod N]
  *   srcnat (postrouting, srcnat) a flow DNATed from VIP:port, externalTrafficPolicy Cluster → SNAT to the VIP
+ *   raw    (prerouting, raw)     from or to a VIP that is not local → notrack
+ *
+ * The raw rules keep a node that forwards another owner's flows to its own pods (they come from
+ * the VIP, after that owner's SNAT) from tracking them: were it to take the address over, the
+ * stale entry (VIP:client port ↔ endpoint) would clash with the flow's new one and the flow
+ * would die. Untracked, they are routed as they are; the owner's entries do the NAT.
  *
  * `fib daddr type local` makes the rules act only on the node that has the VIP on `lo`, so every
  * node that may own the address keeps the same rules and a takeover changes no nftables state.
@@ -67,7 +73,17 @@ const CHAINS = [
   `add chain ${T} filter { type filter hook prerouting priority mangle; policy accept; }`,
   `add chain ${T} dstnat { type nat hook prerouting priority dstnat; policy accept; }`,
   `add chain ${T} srcnat { type nat hook postrouting priority srcnat; policy accept; }`,
+  `add chain ${T} raw { type filter hook prerouting priority raw; policy accept; }`,
 ];
+
+/** The raw rules of every address with a kernel-mode port, sorted: transit traffic of a VIP this node does not hold is not tracked. */
+export function addressRules(ports: readonly KernelPort[]): string[] {
+  const addresses = [...new Set(ports.map((p) => p.address))].sort();
+  return addresses.flatMap((a) => {
+    const f = familyOf(a);
+    return [`add rule ${T} raw ${f} saddr ${a} fib saddr type != local notrack`, `add rule ${T} raw ${f} daddr ${a} fib daddr type != local notrack`];
+  });
+}
 
 function mapDeclaration(t: KernelPortTable): string {
   const f = familyOf(t.port.address);
@@ -111,6 +127,7 @@ export function renderKernelRuleset(tables: readonly KernelPortTable[]): string 
   const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T}`, ...CHAINS];
   for (const t of tables) lines.push(mapDeclaration(t), ...elementLines(mapNameOf(t.port), filled(t.slots), 'none'));
   for (const t of tables) lines.push(...portRules(t.port, t.slots.length));
+  lines.push(...addressRules(tables.map((t) => t.port)));
   return lines.join('\n');
 }
 
@@ -123,8 +140,9 @@ export function renderKernelRuleset(tables: readonly KernelPortTable[]): string 
 export function renderKernelUpdate(applied: readonly KernelPortTable[], desired: readonly KernelPortTable[]): string {
   const before = new Map(applied.map((t) => [mapNameOf(t.port), t]));
   const after = new Map(desired.map((t) => [mapNameOf(t.port), t]));
-  const rulesBefore = applied.flatMap((t) => portRules(t.port, t.slots.length)).join('\n');
-  const rulesAfter = desired.flatMap((t) => portRules(t.port, t.slots.length)).join('\n');
+  const rulesOf = (ts: readonly KernelPortTable[]) => [...ts.flatMap((t) => portRules(t.port, t.slots.length)), ...addressRules(ts.map((t) => t.port))].join('\n');
+  const rulesBefore = rulesOf(applied);
+  const rulesAfter = rulesOf(desired);
   const elements: string[] = [];
   const dropped: string[] = [];
   const declared: string[] = [];
@@ -141,5 +159,5 @@ export function renderKernelUpdate(applied: readonly KernelPortTable[], desired:
   }
   for (const name of before.keys()) if (!after.has(name)) dropped.push(`delete map ${T} ${name}`);
   if (rulesBefore === rulesAfter && dropped.length === 0 && declared.length === 0) return elements.join('\n');
-  return [`flush chain ${T} filter`, `flush chain ${T} dstnat`, `flush chain ${T} srcnat`, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
+  return [`flush chain ${T} filter`, `flush chain ${T} dstnat`, `flush chain ${T} srcnat`, `flush chain ${T} raw`, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mapNameOf, portRules, renderKernelRuleset, renderKernelUpdate, type KernelPort, type KernelPortTable } from '../../speaker/kernel/ruleset.js';
+import { addressRules, mapNameOf, portRules, renderKernelRuleset, renderKernelUpdate, type KernelPort, type KernelPortTable } from '../../speaker/kernel/ruleset.js';
 
 const port = (over: Partial<KernelPort> = {}): KernelPort => ({ name: 'shop/web:80/TCP@192.0.2.10', address: '192.0.2.10', port: 80, protocol: 'tcp', seed: 0xabc, hashOn: 'flow', snat: true, sourceRanges: [], denyAll: false, ...over });
 const table = (p: KernelPort, slots: (string | undefined)[]): KernelPortTable => ({ port: p, slots });
@@ -54,6 +54,21 @@ describe('kernel mode: the transactions', () => {
     assert.ok(lines.includes('add map inet fulcrum_kernel m_192_0_2_10_80_tcp { typeof numgen inc mod 3 : ip daddr . tcp dport; }'), text);
     assert.ok(lines.includes('add element inet fulcrum_kernel m_192_0_2_10_80_tcp { 0 : 203.0.113.1 . 8080, 2 : 203.0.113.2 . 8080 }'), text);
     assert.ok(lines.findIndex((l) => l.includes('add element')) < lines.findIndex((l) => l.includes('add rule')));
+  });
+
+  it('transit traffic of a VIP the node does not hold is not tracked: two raw rules per address, however many ports it has', () => {
+    const v6 = port({ name: 'v6', address: '2001:db8::10' });
+    assert.deepEqual(addressRules([port(), port({ name: 'dns', port: 53, protocol: 'udp' }), v6]), [
+      'add rule inet fulcrum_kernel raw ip saddr 192.0.2.10 fib saddr type != local notrack',
+      'add rule inet fulcrum_kernel raw ip daddr 192.0.2.10 fib daddr type != local notrack',
+      'add rule inet fulcrum_kernel raw ip6 saddr 2001:db8::10 fib saddr type != local notrack',
+      'add rule inet fulcrum_kernel raw ip6 daddr 2001:db8::10 fib daddr type != local notrack',
+    ]);
+    const text = renderKernelRuleset([table(port(), ['203.0.113.1 . 8080'])]);
+    assert.ok(text.includes('add chain inet fulcrum_kernel raw { type filter hook prerouting priority raw; policy accept; }'), text);
+    assert.ok(text.endsWith(addressRules([port()]).join('\n')), text);
+    const gone = renderKernelUpdate([table(port(), ['a . 1'])], []);
+    assert.ok(gone.includes('flush chain inet fulcrum_kernel raw') && !gone.includes('notrack'), `the address gone, its raw rules go: ${gone}`);
   });
 
   it('nothing changed: no transaction', () => {
