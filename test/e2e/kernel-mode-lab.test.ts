@@ -17,17 +17,14 @@ import { hideHostAddressesFromLab, vipHolders, waitForOneHolderEach } from './he
 // lab pods, externalTrafficPolicy Cluster). Every candidate node holds the nftables rules, the
 // owner's proxy does not listen on the port, the client is answered, and 50 connections are
 // held open through the owner's link going down, its speaker's SIGKILL, and a SIGTERM handoff.
+// Every flow whose endpoint is still there survives: through a link down all but those to the
+// pod on the cut node; through a SIGKILL all but those to the pod on the killed speaker's node,
+// which keeps the VIP on lo until its speaker restarts (packets from the VIP are martians there);
+// through a SIGTERM all 50.
 const PREFIX = 'fkw';
 const NAME = 'echo-kernel';
 const PORT = 5678;
 const CONNECTIONS = 50;
-/**
- * Held flows do not survive a takeover yet: 7-14/50 through link down, 0/50 through SIGKILL and
- * SIGTERM when last run (speaker/kernel/README.md, "Not done yet", has what was found). The three
- * tests stay, skipped with this reason, for the session that fixes it.
- */
-const KNOWN = ' [skipped: held flows do not survive a takeover yet; speaker/kernel/README.md "Not done yet"]';
-
 // The client: opens N connections, echoes once on each, then on "check" writes again on each and reports which answered.
 const CLIENT = `
 const net = require('node:net'); const rl = require('node:readline').createInterface({ input: process.stdin });
@@ -159,7 +156,7 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     assert.ok(r.ok, r.detail);
   });
 
-  it.skip(`link down: ${CONNECTIONS} connections through the owner's crash (flows to its own pod are lost with it)${KNOWN}`, async () => {
+  it(`link down: ${CONNECTIONS} connections through the owner's crash (flows to its own pod are lost with it)`, async () => {
     const l = lab!;
     const owner = await holderOf(l, address);
     const client = await holdConnections(l, address, children);
@@ -182,7 +179,7 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     assert.deepEqual(await l.waitForSpeakers(30_000), [], 'every speaker ready again');
   });
 
-  it.skip(`SIGKILL of the owner's speaker: ${CONNECTIONS} connections keep working after the takeover${KNOWN}`, async () => {
+  it(`SIGKILL of the owner's speaker: ${CONNECTIONS} connections keep working after the takeover`, async () => {
     const l = lab!;
     const owner = await holderOf(l, address);
     const client = await holdConnections(l, address, children);
@@ -205,7 +202,7 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     assert.deepEqual(await l.waitForSpeakers(30_000), [], 'every speaker ready again');
   });
 
-  it.skip(`SIGTERM handoff: ${CONNECTIONS} connections keep working after the owner's speaker stops${KNOWN}`, async () => {
+  it(`SIGTERM handoff: ${CONNECTIONS} connections keep working after the owner's speaker stops`, async () => {
     const l = lab!;
     const owner = await holderOf(l, address);
     const client = await holdConnections(l, address, children);
