@@ -4,14 +4,14 @@
 #   docker build -t ghcr.io/fulcrum-lb/fulcrum:0.1.0 .
 #   npm run image          the same with podman, on bases made locally (bin/build-image.sh)
 #
-# User: the image's default user is root, because the speaker needs it: it runs `ip` and `nft`
-# and writes /proc/sys, and capabilities given to a non-root process are lost across exec
+# User: the image's default user is nobody (65534): the allocator, `fulcrum status`, `fulcrum
+# proxy` on ports above 1023 and `--help` need no privilege. The speaker asks for root in its
+# manifest (`runAsUser: 0`, config/31-speaker.yaml and the chart): it runs `ip` and `nft` and
+# writes /proc/sys, and capabilities given to a non-root process are lost across exec
 # (Kubernetes sets no ambient capabilities), so a non-root speaker could not change addresses.
-# It runs with every capability dropped but NET_ADMIN, NET_RAW and NET_BIND_SERVICE
-# (config/31-speaker.yaml). The allocator needs no privilege and runs as nobody (65534, with
-# runAsNonRoot, config/30-allocator.yaml); nothing in the image needs to be writable. The speaker
-# also writes arp_ignore/arp_announce under /proc/sys at start, which runtimes mount read-only in
-# an unprivileged container: today it needs `privileged: true` (or /proc/sys unmasked).
+# At start it writes arp_ignore/arp_announce under /proc/sys, which runtimes mount read-only in
+# an unprivileged container: it needs `privileged: true` (or /proc/sys unmasked). Nothing in the
+# image needs to be writable.
 
 # The bases are arguments so that a machine without registry access can build on its own
 # (bin/build-image.sh); anywhere else the defaults are the official Node 22 images.
@@ -63,5 +63,6 @@ EXPOSE 7472 7473 7946/udp
 LABEL org.opencontainers.image.title="fulcrum" \
       org.opencontainers.image.description="Bare-metal LoadBalancer provider for Kubernetes: address allocator, ARP/NDP speaker and proxy" \
       org.opencontainers.image.licenses="Apache-2.0"
+USER 65534:65534
 ENTRYPOINT ["/opt/fulcrum/bin/fulcrum"]
 CMD ["--help"]

@@ -291,6 +291,7 @@ for (const kind of ['emulator', 'real'] as const) describe(`charts/fulcrum rende
       assert.deepEqual((JSON.parse(list.stdout) as { name: string; status: string }[]).map((r) => [r.name, r.status]), [['edge', 'deployed']]);
       assert.equal(await ok(['get', 'deploy', '-n', 'fulcrum-edge', 'edge-fulcrum-allocator', '-o', 'jsonpath={.spec.template.spec.serviceAccountName}']), 'edge-fulcrum-allocator');
       assert.equal(await ok(['get', 'ds', '-n', 'fulcrum-edge', 'edge-fulcrum-speaker', '-o', 'jsonpath={.spec.template.spec.containers[0].securityContext.privileged}']), 'true');
+      assert.equal(await ok(['get', 'ds', '-n', 'fulcrum-edge', 'edge-fulcrum-speaker', '-o', 'jsonpath={.spec.template.spec.containers[0].securityContext.runAsUser}']), '0', 'root: the image\'s default user is nobody');
       assert.equal(await ok(['get', 'clusterrolebinding', 'edge-fulcrum-speaker', '-o', 'jsonpath={.subjects[0].namespace}']), 'fulcrum-edge');
       const uninstall = await helm(['uninstall', 'edge', '-n', 'fulcrum-edge'], kubeconfig);
       assert.equal(uninstall.code, 0, `helm uninstall: ${uninstall.stderr}`);

@@ -150,7 +150,8 @@ describe('the container image: built with podman without a registry image, then 
     const inspect = JSON.parse(await podmanOk(['image', 'inspect', '--format', '{{json .Config}}', IMAGE])) as { Entrypoint: string[]; Cmd: string[]; User?: string };
     assert.deepEqual(inspect.Entrypoint, ['/opt/fulcrum/bin/fulcrum']);
     assert.deepEqual(inspect.Cmd, ['--help']);
-    assert.ok(!inspect.User || inspect.User === 'root' || inspect.User === '0', `root by default (the speaker needs it), got ${inspect.User}`);
+    assert.equal(inspect.User, '65534:65534', 'nobody by default (the speaker\'s manifest asks for root)');
+    assert.equal((await podmanOk(['run', '--rm', '--network', 'none', '--entrypoint', 'id', IMAGE, '-u'])).trim(), '65534');
   });
 
   it('holds Node 22, ip, nft, the addons built for its Node, and no dev dependency, test or build leftover', async () => {
@@ -189,7 +190,7 @@ describe('the container image: built with podman without a registry image, then 
       await podmanOk(['run', '-d', '--name', ALLOCATOR, '--network', 'host', '--user', '65534:65534', ...common, '--env', `POD_NAME=${ALLOCATOR}`,
         IMAGE, 'allocator', '--kubeconfig', '/etc/fulcrum/allocator.kubeconfig', '--metrics', `127.0.0.1:${allocatorMetricsPort}`]);
       const node = lab.topology.nodes[0]!;
-      await podmanOk(['run', '-d', '--name', SPEAKER, '--network', `ns:/run/netns/${node.namespace}`, ...common, '--security-opt', 'unmask=/proc/sys',
+      await podmanOk(['run', '-d', '--name', SPEAKER, '--network', `ns:/run/netns/${node.namespace}`, ...common, '--security-opt', 'unmask=/proc/sys', '--user', '0:0',
         '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'NET_BIND_SERVICE', '--env', `NODE_NAME=${node.name}`, '--env', `POD_NAME=${SPEAKER}`,
         IMAGE, 'speaker', '--kubeconfig', '/etc/fulcrum/speaker.kubeconfig', '--metrics', `0.0.0.0:${SPEAKER_METRICS_PORT}`, '--handover', '200ms', '--drain-timeout', '1s']);
     });
