@@ -18,7 +18,7 @@ import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { annotationText, FULCRUM_PREFIX } from '../../src/service/annotations.js';
 import { keyOf } from '../../src/service/key.js';
 import { familyOf, type KernelPort } from '../kernel/ruleset.js';
-import { seedOf } from '../kernel/slots.js';
+import { seedOf, tableSizeFor } from '../kernel/slots.js';
 import type { EndpointView } from '../../src/service/endpoints.js';
 import { hostPort, type Backend, type Endpoint, type Frontend, type HealthCheck } from '../proxy/model.js';
 import type { BuildWarning } from './service-annotations.js';
@@ -110,16 +110,27 @@ export function splitKernelPorts(svc: V1Service, model: ServiceProxyModel, unive
       kept.push(f);
       continue;
     }
+    const label = `${f.listen.port}/${protocol}`;
+    /** The port stays in the proxy, with one warning per port saying why. */
+    const stays = (why: string): void => {
+      kept.push(f);
+      if (!warned.has(label)) warnings.push({ kind: 'badAnnotation', annotation: ANNOTATION, value: annotationText(svc, 'data-plane') ?? '', reason: `asks kernel mode for port ${label}, ${why}`, effect: 'the port stays in the proxy' });
+      warned.add(label);
+    };
     const feature = proxyOnlyFeature(f, backend);
     if (feature !== undefined) {
-      kept.push(f);
-      const label = `${f.listen.port}/${protocol}`;
-      if (!warned.has(label)) warnings.push({ kind: 'badAnnotation', annotation: ANNOTATION, value: annotationText(svc, 'data-plane') ?? '', reason: `asks kernel mode for port ${label}, which uses ${feature}: only the proxy does that`, effect: 'the port stays in the proxy' });
-      warned.add(label);
+      stays(`which uses ${feature}: only the proxy does that`);
       continue;
     }
     const all = universe === undefined || sp === undefined ? undefined : portEndpointUniverse(sp, universe.endpoints, svc.spec?.externalTrafficPolicy === 'Local', universe.me);
-    kernel.push(kernelPortOf(svc, key, f, backend, all));
+    const port = kernelPortOf(svc, key, f, backend, all);
+    const size = tableSizeFor(port.endpoints.reduce((n, e) => n + e.weight, 0));
+    if (size.kind !== 'ok') {
+      // Served by the proxy rather than by nobody: the largest table holds 100 slots for each of at most size.max endpoints.
+      stays(`which has ${size.endpoints} endpoints: kernel mode's largest table holds ${size.max}`);
+      continue;
+    }
+    kernel.push(port);
   }
   return { proxy: { frontends: kept, backends: model.backends, warnings }, kernel };
 }

@@ -150,6 +150,26 @@ describe('kernel mode: the node model (buildNodeProxyModel)', () => {
     assert.deepEqual(proxyBackend.endpoints.map((e) => e.address), ['203.0.113.1'], 'the health choice itself is unchanged');
   });
 
+  it('more endpoints than the largest table holds (1,310): the port stays in the proxy with a warning, not served by nobody', () => {
+    // Documentation addresses only (768 of them), so two slices with two target ports: address:port is the endpoint.
+    const docs = ['192.0.2', '198.51.100', '203.0.113'].flatMap((net) => Array.from({ length: 256 }, (_, i) => `${net}.${i}`));
+    const many = (n: number) => [0, 1].map((k) => ({
+      ...slices[0]!,
+      metadata: { ...slices[0]!.metadata, name: `web-${k}` },
+      ports: [{ name: 'web', port: 8080 + k, protocol: 'TCP' }],
+      endpoints: docs.slice(0, k === 0 ? Math.min(n, 700) : Math.max(0, n - 700)).map((a) => ({ addresses: [a], nodeName: 'n1', conditions: { ready: true } })),
+    }));
+    const at = (n: number) => buildNodeProxyModel({ ...input(true), endpoints: indexEndpoints(many(n), []) });
+    const fits = at(1310);
+    assert.equal(fits.kernel!.length, 1);
+    assert.ok(!fits.model.frontends.some((f) => f.listen.port === 80));
+    const over = at(1311);
+    assert.deepEqual(over.kernel, []);
+    assert.ok(over.model.frontends.some((f) => f.listen.port === 80), 'the proxy serves port 80');
+    const w = over.warnings.map((x) => (x.warning.kind === 'badAnnotation' ? x.warning.reason : '')).filter((r) => r.includes('largest table'));
+    assert.deepEqual(w, ['asks kernel mode for port 80/TCP, which has 1311 endpoints: kernel mode\'s largest table holds 1310']);
+  });
+
   it('externalTrafficPolicy Local: the universe is this node\'s endpoints only', () => {
     const local: V1Service = { ...annotated, spec: { ...annotated.spec!, externalTrafficPolicy: 'Local' } };
     const two = [{ ...slices[0]!, endpoints: [{ addresses: ['203.0.113.1'], nodeName: 'n1', conditions: { ready: false } }, { addresses: ['203.0.113.3'], nodeName: 'n3', conditions: { ready: true } }] }];
