@@ -206,9 +206,8 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
-    // --trace-gc: one line per collection in the component logs, for the live heap (bench/lib/gc-trace.ts).
-    const nodeOptions = [process.env.NODE_OPTIONS, '--trace-gc'].filter(Boolean).join(' ');
-    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn', NODE_OPTIONS: nodeOptions } });
+    // --trace-gc (not allowed in NODE_OPTIONS): one line per collection in the component logs, for the live heap (bench/lib/gc-trace.ts).
+    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn' }, componentNodeArgs: ['--trace-gc'] });
     // the root namespace must not answer ARP for the client's address on our host link (see e2e helpers-resilience.ts)
     await execCommand('sysctl', ['-qw', `net.ipv4.conf.${lab.topology.names.hostLink}.arp_ignore=1`]);
     const svcs = await lab.waitForAddresses(30_000);

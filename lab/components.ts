@@ -131,11 +131,13 @@ export interface ComponentOptions {
   readonly allocatorArgs?: readonly string[];
   readonly speakerArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Options for the Node runtime of each component (e.g. `--trace-gc`, which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export function startAllocator(topo: Topology, kubeconfig: string, o: ComponentOptions): LabProcess {
   // --metrics off: the root namespace is shared with other labs and the machine
-  return topo.spawn(undefined, process.execPath, [o.fulcrumBin, 'allocator', '--kubeconfig', kubeconfig, '--metrics', 'off', ...(o.allocatorArgs ?? [])], {
+  return topo.spawn(undefined, process.execPath, [...(o.nodeArgs ?? []), o.fulcrumBin, 'allocator', '--kubeconfig', kubeconfig, '--metrics', 'off', ...(o.allocatorArgs ?? [])], {
     name: 'allocator',
     env: { ...process.env, ...o.env },
     logFile: join(o.logDir, 'allocator.log'),
@@ -144,7 +146,7 @@ export function startAllocator(topo: Topology, kubeconfig: string, o: ComponentO
 
 export function startSpeaker(topo: Topology, nodeName: string, kubeconfig: string, o: ComponentOptions): LabProcess {
   const node = topo.node(nodeName);
-  return topo.spawn(node.namespace, process.execPath, [o.fulcrumBin, 'speaker', '--kubeconfig', kubeconfig, ...(o.speakerArgs ?? [])], {
+  return topo.spawn(node.namespace, process.execPath, [...(o.nodeArgs ?? []), o.fulcrumBin, 'speaker', '--kubeconfig', kubeconfig, ...(o.speakerArgs ?? [])], {
     name: `speaker ${node.name}`,
     env: { ...process.env, ...o.env, NODE_NAME: node.name },
     logFile: join(o.logDir, `speaker-${node.name}.log`),

@@ -54,6 +54,8 @@ export interface LabOptions {
   readonly speakerArgs?: readonly string[];
   /** Extra environment for the allocator and speakers. */
   readonly componentEnv?: NodeJS.ProcessEnv;
+  /** Node runtime options for the allocator and the speakers (the soak's `--trace-gc`). */
+  readonly componentNodeArgs?: readonly string[];
   /** Called at each step, for the command's progress lines (and each component restart). */
   readonly onProgress?: (message: string) => void;
   /** Restart a component that dies, with a back-off (lab/supervisor.ts); default false, `fulcrum lab` true. */
@@ -339,7 +341,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     const kubelet = new LabKubelet(target, { logger: log.child({ role: 'kubelet' }), nodeLeases: kind === 'real' });
     lab = new Lab({
       topology, controlPlane: plane, apiTarget: target, kubelet, stateDir, kubeconfigs,
-      components: { fulcrumBin: join(REPO_ROOT, 'bin', 'fulcrum'), logDir, allocatorArgs: options.allocatorArgs, speakerArgs: options.speakerArgs, env: options.componentEnv },
+      components: { fulcrumBin: join(REPO_ROOT, 'bin', 'fulcrum'), logDir, allocatorArgs: options.allocatorArgs, speakerArgs: options.speakerArgs, env: options.componentEnv, nodeArgs: options.componentNodeArgs },
       supervisor: new Supervisor({ enabled: options.restart ?? false, onLine: progress }),
     });
     await lab.writeState('starting');
