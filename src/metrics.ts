@@ -32,6 +32,12 @@ export function gauge<L extends string>(name: string, help: string, labelNames: 
   return metric(name, () => new client.Gauge<L>({ name, help, labelNames, registers: [registry] }));
 }
 
+/** Fills a metric when it is scraped (prom-client calls `collect`): for values read, not counted. */
+export function onCollect<M extends client.Counter<string> | client.Gauge<string>>(metric: M, fill: (this: M) => void): M {
+  (metric as unknown as { collect: () => void }).collect = fill.bind(metric);
+  return metric;
+}
+
 export function histogram<L extends string>(
   name: string,
   help: string,

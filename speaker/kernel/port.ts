@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { Logger } from '../../src/log.js';
+import { gauge, onCollect } from '../../src/metrics.js';
 import type { KernelPortPlan } from '../plan/kernel-ports.js';
 import type { KernelApplier } from './applier.js';
+import { slotValueOf } from './ruleset.js';
 import { kernelTablesOf } from './table.js';
 
 /**
@@ -11,6 +14,25 @@ export interface KernelPortsPort {
   apply(ports: readonly KernelPortPlan[]): Promise<void>;
   close(): Promise<void>;
 }
+
+const m = {
+  slots: gauge('fulcrum_kernel_endpoint_slots', 'Slots of a kernel-mode port\'s Maglev table that send new flows to an endpoint (0: unhealthy, its slots lent to the others)', ['port', 'endpoint']),
+  up: gauge('fulcrum_kernel_endpoint_up', 'Whether a kernel-mode port\'s endpoint is healthy (ready, not on a node the membership says is down)', ['port', 'endpoint']),
+  ports: gauge('fulcrum_kernel_ports', 'Kernel-mode ports whose rules this node holds (every address it may own), and those refused (more endpoints than the largest table)', ['state']),
+};
+
+/** The node's connection tracking table, read at scrape time (per network namespace): what a SYN flood fills. */
+const CONNTRACK = { count: '/proc/sys/net/netfilter/nf_conntrack_count', max: '/proc/sys/net/netfilter/nf_conntrack_max' } as const;
+onCollect(gauge('fulcrum_kernel_conntrack_entries', 'Entries in this node\'s conntrack table (kind count: nf_conntrack_count) and its limit (kind max): kernel mode fails new flows when it is full', ['kind']), function () {
+  this.reset();
+  for (const kind of ['count', 'max'] as const) {
+    try {
+      this.set({ kind }, Number(readFileSync(CONNTRACK[kind], 'utf8').trim()));
+    } catch {
+      // nf_conntrack not loaded: nothing to show
+    }
+  }
+});
 
 /**
  * `KernelApplier` behind the port. Endpoint health: the plan's (plan/kernel-ports.ts): the
@@ -39,6 +61,19 @@ export class KernelPorts implements KernelPortsPort {
       this.#log.warn({ event: 'kernelPortRefused', port: r.port, endpoints: r.endpoints, max: r.max }, 'kernel-mode port not served: more endpoints than the largest table holds');
     }
     await this.#applier.apply(tables);
+    m.slots.reset();
+    m.up.reset();
+    for (const t of tables) {
+      const counts = new Map<string, number>();
+      for (const v of t.slots) if (v !== undefined) counts.set(v, (counts.get(v) ?? 0) + 1);
+      for (const e of ports.find((p) => p.name === t.port.name)?.endpoints ?? []) {
+        const endpoint = e.key;
+        m.slots.set({ port: t.port.name, endpoint }, counts.get(slotValueOf(e.address, e.port)) ?? 0);
+        m.up.set({ port: t.port.name, endpoint }, e.healthy ? 1 : 0);
+      }
+    }
+    m.ports.set({ state: 'held' }, tables.length);
+    m.ports.set({ state: 'refused' }, refused.length);
   }
 
   /** Empties the table, keeping its chains (KernelApplier.release: open flows keep their NAT while handed off). */

@@ -4,8 +4,8 @@
  * metrics' `collect` hooks. Only the connect latency histogram is observed directly, through a
  * child bound once per backend when its pool is built.
  */
-import type { Counter, Gauge, Histogram } from 'prom-client';
-import { counter, gauge, histogram } from '../../src/metrics.js';
+import type { Histogram } from 'prom-client';
+import { counter, gauge, histogram, onCollect } from '../../src/metrics.js';
 import type { FlowScope } from './limits.js';
 import { processBudget } from './process-limits.js';
 
@@ -103,11 +103,6 @@ export class EndpointStats {
     this.backend = backend;
     this.endpoint = endpoint;
   }
-}
-
-/** Fills a metric from the stats objects when it is scraped (prom-client calls `collect`). */
-function onCollect<M extends Counter<string> | Gauge<string>>(metric: M, fill: (this: M) => void): void {
-  (metric as unknown as { collect: () => void }).collect = fill.bind(metric);
 }
 
 const frontends = new Set<FrontendStats>();

@@ -98,6 +98,16 @@ export function statsBodyHtml(s: StatsSnapshot, prev: StatsSnapshot | null): str
   }
   if (s.backends.length === 0) out.push('<tr><td colspan="10" class="none">none</td></tr>');
   out.push('</table>');
+
+  const kernel = s.kernel ?? [];
+  if (kernel.length > 0) {
+    out.push(`<h2>Kernel-mode ports (${kernel.length})</h2><p class="dim">Forwarded by nftables on the node that holds the address: the proxy's counters do not see these connections.</p><table class="kernel"><tr><th>port / endpoint</th><th>state</th><th>table slots</th></tr>`);
+    for (const k of kernel) {
+      out.push(`<tr class="be"><td>${esc(k.name)}</td><td></td><td class="n">${num(k.endpoints.reduce((n, e) => n + e.slots, 0))}</td></tr>`);
+      for (const e of k.endpoints) out.push(`<tr><td>${esc(e.endpoint)}</td><td class="st-${e.up ? 'up' : 'down'}">${e.up ? 'up' : 'down (slots lent)'}</td><td class="n">${num(e.slots)}</td></tr>`);
+    }
+    out.push('</table>');
+  }
   return out.join('\n');
 }
 

@@ -31,6 +31,8 @@ export const STATS_METRICS = [
   'fulcrum_proxy_endpoint_errors_total',
   'fulcrum_proxy_endpoint_up',
   'fulcrum_proxy_backend_http_responses_total',
+  'fulcrum_kernel_endpoint_slots',
+  'fulcrum_kernel_endpoint_up',
 ] as const;
 
 export type OwnershipEventKind = 'owned' | 'released' | 'handoffStarted' | 'drained';
@@ -127,6 +129,31 @@ export interface StatsSnapshot {
   readonly ownership: { readonly owned: readonly OwnedAddress[]; readonly events: readonly OwnershipEvent[] } | null;
   readonly frontends: readonly FrontendRow[];
   readonly backends: readonly BackendRow[];
+  /** Kernel-mode ports whose rules this node holds (speaker/kernel/port.ts's metrics), by name. */
+  readonly kernel: readonly KernelRow[];
+}
+
+export interface KernelRow {
+  readonly name: string;
+  readonly endpoints: readonly { readonly endpoint: string; readonly up: boolean; readonly slots: number }[];
+}
+
+/** The kernel-mode ports from their gauges, ports and endpoints sorted by name. */
+function kernelRows(metrics: MetricSamples): KernelRow[] {
+  const ports = new Map<string, Map<string, { up: boolean; slots: number }>>();
+  const entry = (labels: MetricSample['labels']) => {
+    const port = String(labels.port ?? '');
+    const endpoint = String(labels.endpoint ?? '');
+    const eps = ports.get(port) ?? new Map<string, { up: boolean; slots: number }>();
+    ports.set(port, eps);
+    const e = eps.get(endpoint) ?? { up: false, slots: 0 };
+    eps.set(endpoint, e);
+    return e;
+  };
+  for (const sample of metrics.get('fulcrum_kernel_endpoint_slots') ?? []) entry(sample.labels).slots = sample.value;
+  for (const sample of metrics.get('fulcrum_kernel_endpoint_up') ?? []) entry(sample.labels).up = sample.value === 1;
+  const sorted = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return sorted(ports).map(([name, eps]) => ({ name, endpoints: sorted(eps).map(([endpoint, e]) => ({ endpoint, ...e })) }));
 }
 
 /** Sums the series of `name` whose labels include every pair of `match`. */
@@ -248,5 +275,6 @@ export function statsSnapshot(input: StatsInput): StatsSnapshot {
     ownership: input.ownership ? { owned: [...input.ownership.owned].sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)), events: [...input.ownership.events] } : null,
     frontends: [...input.model.frontends.map((f) => frontendRow(f, input)), ...drainingRows(input)].sort(byName),
     backends: input.model.backends.map((b) => backendRow(b, input, httpBackends.has(b.name))).sort(byName),
+    kernel: kernelRows(input.metrics),
   };
 }

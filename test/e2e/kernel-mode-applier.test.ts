@@ -5,7 +5,10 @@ import { KernelApplier, nftRunner, TCP_LOOSE, type SysctlPort } from '../../spea
 import { KERNEL_TABLE, mapNameOf, type KernelPort, type KernelPortTable } from '../../speaker/kernel/ruleset.js';
 import { seedOf } from '../../speaker/kernel/slots.js';
 import { kernelTableOf, type KernelEndpoint } from '../../speaker/kernel/table.js';
+import { KernelPorts } from '../../speaker/kernel/port.js';
+import type { KernelPortPlan } from '../../speaker/plan/kernel-ports.js';
 import { componentLogger } from '../../src/log.js';
+import { registry } from '../../src/metrics.js';
 
 // The applier against real nftables in a namespace of its own: the first table, an unhealthy
 // endpoint (only its slots rewritten), a resize and a second port, IPv6 and UDP, the stop; and
@@ -90,6 +93,28 @@ describe('kernel mode e2e: the applier against nftables', function () {
 
     await a.close();
     await assert.rejects(inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE), /No such file or directory/);
+  });
+
+  it('through the port the controller drives: an unhealthy endpoint keeps its place and lends its slots; the metrics say so', async () => {
+    const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
+    assert.deepEqual(await a.start(), { kind: 'enabled' });
+    const ports = new KernelPorts(a, log);
+    const endpoints = eps('203.0.113.', 3).map((e, i) => ({ ...e, healthy: i !== 1 }));
+    const plan: KernelPortPlan = { ...port(), backend: 'lab/echo:80/TCP', endpoints };
+    await ports.apply([plan]);
+    const inKernel = await slotsInKernel(mapNameOf(plan));
+    assert.equal(inKernel.size, 509, 'three endpoints in the universe: 509 slots, the unhealthy one included in the size');
+    assert.ok(![...inKernel.values()].includes('203.0.113.2 . 8080'), 'no slot sends new flows to the unhealthy endpoint');
+    const json = await registry.getMetricsAsJSON();
+    const values = (name: string) => new Map((json.find((x) => x.name === name)?.values ?? []).map((v) => [`${v.labels.endpoint ?? v.labels.state ?? v.labels.kind}`, v.value]));
+    const slots = values('fulcrum_kernel_endpoint_slots');
+    assert.equal(slots.get('203.0.113.2:8080'), 0);
+    assert.equal((slots.get('203.0.113.1:8080') ?? 0) + (slots.get('203.0.113.3:8080') ?? 0), 509);
+    assert.deepEqual([...values('fulcrum_kernel_endpoint_up')].sort(), [['203.0.113.1:8080', 1], ['203.0.113.2:8080', 0], ['203.0.113.3:8080', 1]]);
+    assert.equal(values('fulcrum_kernel_ports').get('held'), 1);
+    assert.ok((values('fulcrum_kernel_conntrack_entries').get('max') ?? 0) > 0, 'the conntrack limit is read');
+    await ports.close();
+    await a.close();
   });
 
   it('refuses, naming the setting and its value, when loose pickup is off and cannot be turned on', async () => {

@@ -14,7 +14,7 @@ const backendRow = (over: Partial<BackendRow> = {}): BackendRow => ({
 });
 const snapshot = (over: Partial<StatsSnapshot> = {}): StatsSnapshot => ({
   program: 'speaker', node: 'n1', nowMs: Date.UTC(2025, 0, 1, 12, 0, 0), startedMs: Date.UTC(2025, 0, 1, 11, 0, 0),
-  ownership: { owned: [], events: [] }, frontends: [frontendRow()], backends: [backendRow()], ...over,
+  ownership: { owned: [], events: [] }, frontends: [frontendRow()], backends: [backendRow()], kernel: [], ...over,
 });
 
 /** A snapshot where everything that can come from the API or a file carries markup and quotes. */
@@ -26,6 +26,7 @@ const hostile = snapshot({
   },
   frontends: [frontendRow({ name: EVIL, listen: EVIL, tls: { sources: [`secret shop/${EVIL}`], minVersion: 'TLSv1.2' }, routes: [{ hosts: [EVIL], pathPrefix: EVIL, backend: EVIL }], rejected: { total: 1, byReason: { [EVIL]: 1 } } })],
   backends: [backendRow({ name: EVIL, healthCheck: EVIL, endpoints: [{ endpoint: EVIL, state: 'up', weight: 1, conditions: [EVIL], connections: { current: 0, total: 0 }, errors: { total: 1, byReason: { [EVIL]: 1 } } }] })],
+  kernel: [{ name: `kernel ${EVIL}`, endpoints: [{ endpoint: `kernel-endpoint ${EVIL}`, up: false, slots: 509 }] }],
 });
 
 /** The text a browser shows for HTML produced here (numeric references only: that is all `esc` writes). */
@@ -38,7 +39,7 @@ describe('stats page renderer (pure)', () => {
     assert.match(body, /&#60;script&#62;alert\(&#34;x&#34;\)&#60;\/script&#62;&#39; onmouseover=&#39;y/);
     // every place shows the original text: nothing dropped, nothing doubled-escaped
     const text = textOf(body);
-    for (const shown of [`secret shop/${EVIL}`, `shop/${EVIL}`, `${EVIL}${EVIL} → ${EVIL}`]) assert.ok(text.includes(shown), `shows ${shown}`);
+    for (const shown of [`secret shop/${EVIL}`, `shop/${EVIL}`, `${EVIL}${EVIL} → ${EVIL}`, `kernel ${EVIL}`, `kernel-endpoint ${EVIL}down (slots lent)509`]) assert.ok(text.includes(shown), `shows ${shown}`);
     // attribute values cannot be closed early: every quote inside one is a reference
     for (const m of body.matchAll(/data-(?:frontend|backend|endpoint|address)="([^"]*)"/g)) assert.equal(textOf(m[1]!), EVIL);
   });

@@ -24,6 +24,19 @@ const base = (over: Partial<StatsInput> = {}): StatsInput => ({
 describe('statsSnapshot (the stats page model, pure)', () => {
   const rows: Array<{ name: string; input: StatsInput; check: (s: StatsSnapshot) => void }> = [
     {
+      name: 'kernel-mode ports come from their gauges: endpoints with their slots and health, sorted; none without them',
+      input: base({
+        metrics: metrics({
+          fulcrum_kernel_endpoint_slots: [sample({ port: 'shop/db:5432/TCP@192.0.2.20', endpoint: '203.0.113.2:5432' }, 0), sample({ port: 'shop/db:5432/TCP@192.0.2.20', endpoint: '203.0.113.1:5432' }, 509)],
+          fulcrum_kernel_endpoint_up: [sample({ port: 'shop/db:5432/TCP@192.0.2.20', endpoint: '203.0.113.1:5432' }, 1), sample({ port: 'shop/db:5432/TCP@192.0.2.20', endpoint: '203.0.113.2:5432' }, 0)],
+        }),
+      }),
+      check: (s) => {
+        assert.deepEqual(s.kernel, [{ name: 'shop/db:5432/TCP@192.0.2.20', endpoints: [{ endpoint: '203.0.113.1:5432', up: true, slots: 509 }, { endpoint: '203.0.113.2:5432', up: false, slots: 0 }] }]);
+        assert.deepEqual(statsSnapshot(base()).kernel, []);
+      },
+    },
+    {
       name: 'a frontend reads its connections, bytes and rejections from its own series only',
       input: base({
         model: model([frontend('web'), frontend('other', { listen: { address: '192.0.2.11', port: 81 } })], [backend('web', [endpoint(8080)])]),
