@@ -6,15 +6,16 @@
 // (/proc/PID/status VmRSS) and open descriptors (/proc/PID/fd) and the client's errors; at the
 // end it prints RSS growth %, descriptor growth and errors, and writes bench/results/soak.svg
 // (RSS per process over time) and bench/results/soak-<time>.json. The components run with
-// --trace-gc, and the live heap after each full collection is printed too: RSS alone cannot tell
-// a leak from garbage not yet collected (bench/lib/gc-trace.ts). Needs root (the lab).
+// --trace-gc and --expose-gc: the heap left by each full collection V8 ran, and by one the soak
+// forces (SIGUSR2, src/heap-probe.ts) after the warm-up and at the end, are printed too: RSS
+// alone cannot tell a leak from garbage not yet collected (bench/lib/gc-trace.ts). Needs root.
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startLab, type Lab } from '../lab/lab.js';
-import { liveHeapGrowth, majorGcs } from './lib/gc-trace.js';
+import { forcedHeaps, liveHeapGrowth, majorGcs } from './lib/gc-trace.js';
 import { delay, execCommand, waitFor, type LabProcess } from '../lab/netns.js';
 
 const PREFIX = 'fso';
@@ -148,6 +149,40 @@ export function growth(samples: readonly Sample[]): { rows: Record<string, unkno
   return { rows, table: lines.join('\n') };
 }
 
+const logFileOf = (name: string): string => (name === 'allocator' ? 'allocator.log' : `speaker-${name.slice('speaker '.length)}.log`);
+
+/** SIGUSR2 to each component (full collection, heap logged: src/heap-probe.ts), and waits for the lines (at most 10 s). */
+async function probeHeaps(lab: Lab, logDir: string): Promise<void> {
+  const procs = sampled(lab);
+  const before = new Map([...procs.keys()].map((n) => [n, forcedHeaps(readLog(logDir, n)).length]));
+  for (const pid of procs.values()) process.kill(pid, 'SIGUSR2');
+  await waitFor('every component to log its heap after a forced collection', async () => [...procs.keys()].every((n) => forcedHeaps(readLog(logDir, n)).length > before.get(n)!) || undefined, 10_000, 100).catch(() => undefined);
+}
+
+function readLog(logDir: string, name: string): string {
+  try {
+    return readFileSync(join(logDir, logFileOf(name)), 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The heap after the forced collections: after the warm-up against at the end, per process. */
+function forcedHeapTable(logDir: string): string {
+  const lines = ['| process | heap after a forced full collection, after the warm-up | at the end | growth |', '|---|---:|---:|---:|'];
+  for (const file of readdirSync(logDir).filter((f) => f.endsWith('.log')).sort()) {
+    const name = file === 'allocator.log' ? 'allocator' : `speaker ${file.slice('speaker-'.length, -4)}`;
+    const h = forcedHeaps(readLog(logDir, name));
+    if (h.length < 2) {
+      lines.push(`| ${name} | ${h[0] ? `${h[0].usedMiB.toFixed(1)} MiB` : '—'} | — | — |`);
+      continue;
+    }
+    const [a, b] = [h[0]!.usedMiB, h.at(-1)!.usedMiB];
+    lines.push(`| ${name} | ${a.toFixed(1)} MiB | ${b.toFixed(1)} MiB | ${(((b - a) / a) * 100).toFixed(1)} % |`);
+  }
+  return lines.join('\n');
+}
+
 /** Live heap after each full collection past the warm-up, per process, from the component logs (`--trace-gc`). */
 function liveHeaps(logDir: string, samples: readonly Sample[]): { rows: Record<string, unknown>[]; table: string } {
   const totalS = samples.at(-1)?.tS ?? 0;
@@ -207,7 +242,8 @@ async function main(): Promise<void> {
   process.once('SIGTERM', stop);
   try {
     // --trace-gc (not allowed in NODE_OPTIONS): one line per collection in the component logs, for the live heap (bench/lib/gc-trace.ts).
-    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn' }, componentNodeArgs: ['--trace-gc'] });
+    // --expose-gc: SIGUSR2 forces a full collection and logs the heap it leaves (src/heap-probe.ts), after the warm-up and at the end.
+    lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, componentEnv: { FULCRUM_LOG_LEVEL: 'warn' }, componentNodeArgs: ['--trace-gc', '--expose-gc'] });
     // the root namespace must not answer ARP for the client's address on our host link (see e2e helpers-resilience.ts)
     await execCommand('sysctl', ['-qw', `net.ipv4.conf.${lab.topology.names.hostLink}.arp_ignore=1`]);
     const svcs = await lab.waitForAddresses(30_000);
@@ -240,8 +276,13 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const endMs = t0 + minutes * 60_000;
     let counted = 0;
+    let probedAfterWarmup = false;
     for (let next = t0; next <= endMs; next += SAMPLE_EVERY_MS) {
       await delay(Math.max(0, next - Date.now())); // a fixed sampling period: the soak's clock, not an event
+      if (!probedAfterWarmup && Date.now() - t0 >= Math.min(WARMUP_MS, (minutes * 60_000) / 4)) {
+        probedAfterWarmup = true;
+        await probeHeaps(lab, join(stateDir, 'logs'));
+      }
       const fresh = lines.slice(counted);
       counted = lines.length;
       for (const x of fresh) for (const [c, n] of Object.entries(x.codes)) codes[c] = (codes[c] ?? 0) + n;
@@ -262,6 +303,7 @@ async function main(): Promise<void> {
       samples.push(s);
       console.log(`  ${(s.tS / 60).toFixed(1)} min: ${s.requests} requests (${(s.requests / (SAMPLE_EVERY_MS / 1000)).toFixed(0)}/s), ${s.errors} errors, ${s.skipped} not sent; ${Object.entries(s.rssKiB).map(([n, k]) => `${n} ${(k / 1024).toFixed(1)} MiB ${s.fds[n]} fds`).join(', ')}`);
     }
+    await probeHeaps(lab, join(stateDir, 'logs'));
     await gen.stop(1000);
     for (const x of lines.slice(counted)) for (const [c, n] of Object.entries(x.codes)) codes[c] = (codes[c] ?? 0) + n;
 
@@ -273,6 +315,7 @@ async function main(): Promise<void> {
     console.log(`\nsoak: ${minutes} min at ${rate}/s per Service (TCP, HTTP, UDP): ${requests} requests (${(requests / (minutes * 60)).toFixed(0)}/s in all), ${skipped} not sent (the client behind), ${errors} errors${errors ? ` (${Object.entries(codes).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}`);
     console.log(table);
     console.log(`\n${heap.table}`);
+    console.log(`\n${forcedHeapTable(join(stateDir, 'logs'))}`);
     mkdirSync(RESULTS, { recursive: true });
     const title = `fulcrum soak: ${minutes} min, ${rate}/s per Service (TCP, HTTP, UDP), ${errors} errors`;
     writeFileSync(join(RESULTS, 'soak.svg'), soakSvg(samples, title));

@@ -1,5 +1,6 @@
 import { errorMessage, UsageError } from '../src/errors.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Command } from '../src/command.js';
+import { heapProbeOnSignal } from '../src/heap-probe.js';
 
 /**
  * Every program of Fulcrum is a subcommand of `bin/fulcrum`. Each is loaded only when asked
@@ -62,6 +63,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(command.usage.trimEnd() + '\n');
     return EXIT_OK;
   }
+  heapProbeOnSignal(); // only with --expose-gc: the soak's measurement (src/heap-probe.ts)
   try {
     return await command.run(rest);
   } catch (err) {

@@ -50,3 +50,18 @@ export function liveHeapGrowth(gcs: readonly MajorGc[], warmupMs: number): LiveH
   const last = after.at(-1)!.afterMiB;
   return { count: after.length, firstMiB: first, lastMiB: last, growthPct: ((last - first) / first) * 100, maxMiB: Math.max(...after.map((g) => g.afterMiB)) };
 }
+
+/** The heap after a collection the soak forced (src/heap-probe.ts's JSON line), in log order. */
+export function forcedHeaps(log: string): { readonly uptimeMs: number; readonly usedMiB: number }[] {
+  const out: { uptimeMs: number; usedMiB: number }[] = [];
+  for (const line of log.split('\n')) {
+    if (!line.includes('"heapAfterFullGc"')) continue;
+    try {
+      const j = JSON.parse(line) as { event?: string; usedBytes?: number; uptimeMs?: number };
+      if (j.event === 'heapAfterFullGc' && typeof j.usedBytes === 'number') out.push({ uptimeMs: j.uptimeMs ?? 0, usedMiB: j.usedBytes / 1048576 });
+    } catch {
+      // a line that only mentions it
+    }
+  }
+  return out;
+}
