@@ -269,7 +269,8 @@ describe('stats page of `fulcrum proxy` (/stats, /stats.json)', function () {
         }
       })();
       try {
-        const rateOf = (row: string, stat: string): string => `Number((document.querySelector('tr[${row}] [data-stat="${stat}"]') || {}).textContent)`;
+        // rates of 1,000/s and more are written with a thousands separator
+        const rateOf = (row: string, stat: string): string => `Number(((document.querySelector('tr[${row}] [data-stat="${stat}"]') || {}).textContent || '').replace(/,/g, ''))`;
         const rates = await waitFor('positive request, 5xx and connection rates on the open page', async () => {
           const r = (await page.evaluate(`[${rateOf('data-frontend="site"', 'requests.rate')}, ${rateOf('data-frontend="site"', 'errors.rate')}, ${rateOf('data-frontend="web"', 'connections.rate')}]`)) as number[];
           return r.every((x) => x > 0) && r;
