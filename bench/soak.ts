@@ -151,6 +151,13 @@ export function growth(samples: readonly Sample[]): { rows: Record<string, unkno
 
 const logFileOf = (name: string): string => (name === 'allocator' ? 'allocator.log' : `speaker-${name.slice('speaker '.length)}.log`);
 
+/** The components whose logs are in `logDir`, by the names the samples use (`allocator`, `speaker <node>`), sorted as the tables show them. */
+function loggedComponents(logDir: string): string[] {
+  const files = new Set(readdirSync(logDir));
+  const speakers = [...files].filter((f) => f.startsWith('speaker-') && f.endsWith('.log')).sort().map((f) => `speaker ${f.slice('speaker-'.length, -'.log'.length)}`);
+  return [...(files.has('allocator.log') ? ['allocator'] : []), ...speakers];
+}
+
 /** SIGUSR2 to each component (full collection, heap logged: src/heap-probe.ts), and waits for the lines (at most 10 s). */
 async function probeHeaps(lab: Lab, logDir: string): Promise<void> {
   const procs = sampled(lab);
@@ -170,8 +177,7 @@ function readLog(logDir: string, name: string): string {
 /** The heap after the forced collections: after the warm-up against at the end, per process. */
 function forcedHeapTable(logDir: string): string {
   const lines = ['| process | heap after a forced full collection, after the warm-up | at the end | growth |', '|---|---:|---:|---:|'];
-  for (const file of readdirSync(logDir).filter((f) => f.endsWith('.log')).sort()) {
-    const name = file === 'allocator.log' ? 'allocator' : `speaker ${file.slice('speaker-'.length, -4)}`;
+  for (const name of loggedComponents(logDir)) {
     const h = forcedHeaps(readLog(logDir, name));
     if (h.length < 2) {
       lines.push(`| ${name} | ${h[0] ? `${h[0].usedMiB.toFixed(1)} MiB` : '—'} | — | — |`);
@@ -187,17 +193,11 @@ function forcedHeapTable(logDir: string): string {
 function liveHeaps(logDir: string, samples: readonly Sample[]): { rows: Record<string, unknown>[]; table: string } {
   const totalS = samples.at(-1)?.tS ?? 0;
   const warmMs = Math.min(WARMUP_MS, (totalS * 1000) / 4);
-  const files: [string, string][] = [['allocator', 'allocator.log'], ...readdirSync(logDir).filter((f) => f.startsWith('speaker-')).sort().map((f): [string, string] => [`speaker ${f.slice(8, -4)}`, f])];
   const rows: Record<string, unknown>[] = [];
   const lines = ['| process | full collections (mark-compact) after warm-up | live heap after the first | after the last | growth | max |', '|---|---:|---:|---:|---:|---:|'];
   const mib = (v: number | undefined) => (v === undefined ? '—' : `${v.toFixed(1)} MiB`);
-  for (const [name, file] of files) {
-    let g;
-    try {
-      g = liveHeapGrowth(majorGcs(readFileSync(join(logDir, file), 'utf8')), warmMs);
-    } catch {
-      continue; // no log: the process never started
-    }
+  for (const name of loggedComponents(logDir)) {
+    const g = liveHeapGrowth(majorGcs(readLog(logDir, name)), warmMs);
     rows.push({ process: name, ...g });
     lines.push(`| ${name} | ${g.count} | ${mib(g.firstMiB)} | ${mib(g.lastMiB)} | ${g.growthPct === undefined ? '—' : `${g.growthPct.toFixed(1)} %`} | ${mib(g.maxMiB)} |`);
   }

@@ -1,3 +1,4 @@
+import { done, WorkQueue, type ReconcileResult } from '../src/k8s/workqueue.js';
 import type { Logger } from '../src/log.js';
 import { HOST_IPV4, HOST_IPV6 } from './addressing.js';
 import { componentOfSlot, componentPod, componentPodName, componentPodStatus, type ComponentAddresses, type ComponentPlace } from './component-pod-status.js';
@@ -11,29 +12,23 @@ import type { Topology } from './topology.js';
  * speaker per node) is a Pod in the Fulcrum namespace, and every start, exit and planned
  * restart rewrites its status, so `fulcrum status` and `kubectl get pods -n fulcrum-system` show
  * restarts and CrashLoopBackOff as on a cluster. The status is computed by
- * lab/component-pod-status.ts; this file only writes it. Writes are by slot and level-based: a
- * change during a write schedules one more write of the latest state; a failed write is tried
- * again after RETRY_MS (the API may be down on purpose: the outage tests stop it).
+ * lab/component-pod-status.ts; this file only writes it, through the project's keyed work queue
+ * (src/k8s/workqueue.ts): by slot and level-based (a change during a write runs one more write of
+ * the latest state), a failed write tried again after RETRY_MS (the API may be down on purpose:
+ * the outage tests stop it).
  */
 
 /** Long enough not to hammer an API that is down, short enough for a status to catch up soon after it is back. */
 const RETRY_MS = 2000;
-
-interface PodSlot {
-  readonly place: ComponentPlace;
-  created: boolean;
-  writing: boolean;
-  dirty: boolean;
-  retry: NodeJS.Timeout | undefined;
-}
 
 export class ComponentPods {
   readonly #kubelet: LabKubelet;
   readonly #supervisor: Supervisor;
   readonly #topology: Topology;
   readonly #namespace: string;
-  readonly #log: Logger;
-  readonly #slots = new Map<string, PodSlot>();
+  /** Slots whose Pod exists. */
+  readonly #created = new Set<string>();
+  readonly #queue: WorkQueue<string>;
   #stopped = false;
 
   constructor(o: { kubelet: LabKubelet; supervisor: Supervisor; topology: Topology; namespace: string; logger: Logger }) {
@@ -41,47 +36,30 @@ export class ComponentPods {
     this.#supervisor = o.supervisor;
     this.#topology = o.topology;
     this.#namespace = o.namespace;
-    this.#log = o.logger;
+    this.#queue = new WorkQueue<string>({
+      name: 'labComponentPods',
+      reconcile: (slot) => this.#write(slot),
+      backoff: { initialMs: RETRY_MS, maxMs: RETRY_MS, factor: 1, jitter: 0 },
+      logger: o.logger,
+    });
     o.supervisor.onChange((slot) => this.changed(slot));
   }
 
   /** The slot changed: write its Pod (created at the first change) with the supervisor's state of now. */
   changed(slot: string): void {
-    if (this.#stopped) return;
-    let s = this.#slots.get(slot);
-    if (!s) {
-      const place = componentOfSlot(slot);
-      if (!place) return;
-      s = { place, created: false, writing: false, dirty: false, retry: undefined };
-      this.#slots.set(slot, s);
-    }
-    s.dirty = true;
-    if (!s.writing && !s.retry) void this.#write(slot, s);
+    if (!this.#stopped && componentOfSlot(slot)) this.#queue.add(slot);
   }
 
-  async #write(slot: string, s: PodSlot): Promise<void> {
-    s.writing = true;
-    try {
-      while (s.dirty && !this.#stopped) {
-        s.dirty = false;
-        if (!s.created) await this.#create(s.place);
-        s.created = true;
-        const status = componentPodStatus(s.place, this.#namespace, this.#supervisor.componentRun(slot), this.#addresses(s.place));
-        await this.#kubelet.writePodStatus(this.#namespace, componentPodName(s.place), status as JsonObject);
-      }
-    } catch (err) {
-      s.dirty = true;
-      if (!this.#stopped) {
-        this.#log.warn({ event: 'componentPodWriteFailed', slot, pod: componentPodName(s.place), retryMs: RETRY_MS, err }, 'component pod status write failed');
-        s.retry = setTimeout(() => {
-          s.retry = undefined;
-          void this.#write(slot, s);
-        }, RETRY_MS);
-        s.retry.unref();
-      }
-    } finally {
-      s.writing = false;
+  async #write(slot: string): Promise<ReconcileResult> {
+    const place = componentOfSlot(slot);
+    if (!place || this.#stopped) return done;
+    if (!this.#created.has(slot)) {
+      await this.#create(place);
+      this.#created.add(slot);
     }
+    const status = componentPodStatus(place, this.#namespace, this.#supervisor.componentRun(slot), this.#addresses(place));
+    await this.#kubelet.writePodStatus(this.#namespace, componentPodName(place), status as JsonObject);
+    return done;
   }
 
   async #create(place: ComponentPlace): Promise<void> {
@@ -103,6 +81,6 @@ export class ComponentPods {
   /** No more writes (the lab is stopping); pending retries are dropped. */
   stop(): void {
     this.#stopped = true;
-    for (const s of this.#slots.values()) clearTimeout(s.retry);
+    void this.#queue.shutdown();
   }
 }

@@ -52,6 +52,7 @@ export class KernelPorts implements KernelPortsPort {
   }
 
   async apply(ports: readonly KernelPortPlan[]): Promise<void> {
+    const byName = new Map(ports.map((p) => [p.name, p]));
     const healthy = new Map(ports.map((p) => [p.name, new Set(p.endpoints.filter((e) => e.healthy).map((e) => e.key))]));
     const { tables, refused } = kernelTablesOf(ports, (port, key) => healthy.get(port)?.has(key) === true);
     for (const r of refused) {
@@ -66,10 +67,9 @@ export class KernelPorts implements KernelPortsPort {
     for (const t of tables) {
       const counts = new Map<string, number>();
       for (const v of t.slots) if (v !== undefined) counts.set(v, (counts.get(v) ?? 0) + 1);
-      for (const e of ports.find((p) => p.name === t.port.name)?.endpoints ?? []) {
-        const endpoint = e.key;
-        m.slots.set({ port: t.port.name, endpoint }, counts.get(slotValueOf(e.address, e.port)) ?? 0);
-        m.up.set({ port: t.port.name, endpoint }, e.healthy ? 1 : 0);
+      for (const e of byName.get(t.port.name)?.endpoints ?? []) {
+        m.slots.set({ port: t.port.name, endpoint: e.key }, counts.get(slotValueOf(e.address, e.port)) ?? 0);
+        m.up.set({ port: t.port.name, endpoint: e.key }, e.healthy ? 1 : 0);
       }
     }
     m.ports.set({ state: 'held' }, tables.length);

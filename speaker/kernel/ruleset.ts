@@ -68,13 +68,16 @@ export function slotValueOf(address: string, port: number): string {
 
 const T = `inet ${KERNEL_TABLE}`;
 
-const CHAINS = [
+/** The table's chains, by name: declared from nothing, flushed before rules are rewritten. */
+const CHAIN_SPECS = {
   // filter before dstnat (-100): a refused client is dropped before any NAT state is made.
-  `add chain ${T} filter { type filter hook prerouting priority mangle; policy accept; }`,
-  `add chain ${T} dstnat { type nat hook prerouting priority dstnat; policy accept; }`,
-  `add chain ${T} srcnat { type nat hook postrouting priority srcnat; policy accept; }`,
-  `add chain ${T} raw { type filter hook prerouting priority raw; policy accept; }`,
-];
+  filter: 'type filter hook prerouting priority mangle',
+  dstnat: 'type nat hook prerouting priority dstnat',
+  srcnat: 'type nat hook postrouting priority srcnat',
+  raw: 'type filter hook prerouting priority raw',
+} as const;
+const CHAINS = Object.entries(CHAIN_SPECS).map(([name, spec]) => `add chain ${T} ${name} { ${spec}; policy accept; }`);
+const FLUSH_CHAINS = Object.keys(CHAIN_SPECS).map((name) => `flush chain ${T} ${name}`);
 
 /** The raw rules of every address with a kernel-mode port, sorted: transit traffic of a VIP this node does not hold is not tracked. */
 export function addressRules(ports: readonly KernelPort[]): string[] {
@@ -159,5 +162,5 @@ export function renderKernelUpdate(applied: readonly KernelPortTable[], desired:
   }
   for (const name of before.keys()) if (!after.has(name)) dropped.push(`delete map ${T} ${name}`);
   if (rulesBefore === rulesAfter && dropped.length === 0 && declared.length === 0) return elements.join('\n');
-  return [`flush chain ${T} filter`, `flush chain ${T} dstnat`, `flush chain ${T} srcnat`, `flush chain ${T} raw`, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
+  return [...FLUSH_CHAINS, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
 }
