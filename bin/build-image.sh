@@ -203,6 +203,21 @@ else
 fi
 [[ "$mode" == --base ]] && exit 0
 
+# Working containers of a build of ours that was killed midway: buildah keeps them in podman's
+# storage ("Storage" in `podman ps --external`), and an image one of them uses cannot be removed,
+# so the prune below would fail. Every image made from our bases carries the stamp label, and no
+# other build of ours runs while we hold the lock: such a container is a leftover.
+remove_stale_build_containers() {
+  local id image_id state
+  while read -r id image_id state; do
+    [[ "$state" == Storage && -n "$id" ]] || continue
+    [[ -n "$(podman image inspect --format '{{ index .Labels "io.fulcrum.base-stamp" }}' "$image_id" 2> /dev/null)" ]] || continue
+    log "removing working container $id (image $image_id) left by an interrupted build"
+    podman rm -f "$id" > /dev/null || log "warning: could not remove working container $id"
+  done < <(podman ps -a --external --format '{{.ID}} {{.ImageID}} {{.State}}')
+}
+remove_stale_build_containers
+
 image_started=$SECONDS
 previous="$(podman image inspect --format '{{.Id}}' "$image" 2> /dev/null || true)"
 log "building $image from $repo/Dockerfile"
@@ -211,7 +226,8 @@ nice -n "$niceness" podman build --network host \
   -t "$image" -f "$repo/Dockerfile" "$repo" >&2
 # The build stage's images (labelled in the Dockerfile) hold node_modules with the dev
 # dependencies and the compilers' output, a few hundred MB a build: not kept.
-podman image prune -f --filter label=io.fulcrum.stage=build > /dev/null
+# A failure here leaves disk behind but the image is built: a warning, not an error.
+podman image prune -f --filter label=io.fulcrum.stage=build > /dev/null || log "warning: the build stage's images were not removed (podman image prune failed)"
 # The image this tag named before, now untagged (unless a container or another tag uses it).
 if [[ -n "$previous" && "$previous" != "$(podman image inspect --format '{{.Id}}' "$image")" ]]; then
   podman rmi "$previous" > /dev/null 2>&1 || true
