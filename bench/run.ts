@@ -10,10 +10,11 @@ import { killAllNow } from './lib/children.js';
 import { assertWorkloads, formatMarkdown, formatTable, writeResults, type BenchRun, type Workload } from './lib/report.js';
 import { runL4 } from './l4/suite.js';
 import { runL7 } from './l7/suite.js';
+import { runNodes } from './nodes/suite.js';
 
 /** Modules written beside this one, each exporting `run(opts: { quick }): Promise<Workload[]>`. */
 const MODULES = ['ipam', 'allocator', 'membership', 'failover'] as const;
-const SUITES = ['l4', 'l7', ...MODULES] as const;
+const SUITES = ['l4', 'l7', 'nodes', ...MODULES] as const;
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only ${SUITES.join(',')}] [--workers N] [--markdown] [--no-write]
 
@@ -74,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
         workloads.push(...(await runL4({ quick, workers, log })));
       } else if (suite === 'l7') {
         workloads.push(...(await runL7({ quick, workers, log })));
+      } else if (suite === 'nodes') {
+        workloads.push(...(await runNodes({ quick, workers, log })));
       } else {
         const run = await loadModule(suite);
         if (typeof run === 'string') {

@@ -23,6 +23,8 @@ export interface SpawnOptions {
   maxSeconds: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** Network namespace to run in (`ip netns exec`, inside `taskset`, so the pinning holds). */
+  netns?: string;
 }
 
 const OUTPUT_CAP = 64 * 1024;
@@ -95,7 +97,8 @@ function hookProcess(): void {
  */
 export function start(name: string, command: string, args: readonly string[], opts: SpawnOptions): Spawned {
   hookProcess();
-  const pinned = opts.cpus === undefined ? [command, ...args] : ['taskset', '-c', opts.cpus, command, ...args];
+  const inNs = opts.netns === undefined ? [command, ...args] : ['ip', 'netns', 'exec', opts.netns, command, ...args];
+  const pinned = opts.cpus === undefined ? inNs : ['taskset', '-c', opts.cpus, ...inNs];
   // timeout -k 3: SIGTERM at the cap, SIGKILL 3 s later if the group ignores it.
   const child = spawn('timeout', ['-k', '3', String(Math.ceil(opts.maxSeconds)), ...pinned], {
     cwd: opts.cwd,
