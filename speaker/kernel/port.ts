@@ -3,6 +3,7 @@ import type { Logger } from '../../src/log.js';
 import { gauge, onCollect } from '../../src/metrics.js';
 import type { KernelPortPlan } from '../plan/kernel-ports.js';
 import type { KernelApplier } from './applier.js';
+import { countKernelFlows, FLOW_STATES, type FlowPort } from './conntrack.js';
 import { slotValueOf } from './ruleset.js';
 import { kernelTablesOf } from './table.js';
 
@@ -33,6 +34,24 @@ onCollect(gauge('fulcrum_kernel_conntrack_entries', 'Entries in this node\'s con
     }
   }
 });
+
+/** Above this many entries in the node's table, the per-port counts are not read (the file is about 150 bytes an entry). */
+export const FLOWS_READ_LIMIT = 200_000;
+/** The ports whose rules this node holds, as last applied: what the flow counts are for. */
+let heldPorts: readonly FlowPort[] = [];
+onCollect(
+  gauge('fulcrum_kernel_flows', `Entries of the node's conntrack table per kernel-mode port and state (opening: TCP handshakes not completed; unreplied: UDP flows without an answer), read from /proc/net/nf_conntrack while the table holds at most ${FLOWS_READ_LIMIT} entries`, ['port', 'state']),
+  function () {
+    this.reset();
+    if (heldPorts.length === 0) return;
+    try {
+      if (Number(readFileSync(CONNTRACK.count, 'utf8').trim()) > FLOWS_READ_LIMIT) return;
+      for (const [port, counts] of countKernelFlows(readFileSync('/proc/net/nf_conntrack', 'utf8'), heldPorts)) for (const state of FLOW_STATES) this.set({ port, state }, counts[state]);
+    } catch {
+      // no conntrack, or its /proc file not built into this kernel: nothing to show
+    }
+  },
+);
 
 /**
  * `KernelApplier` behind the port. Endpoint health: the plan's (plan/kernel-ports.ts): the
@@ -72,12 +91,14 @@ export class KernelPorts implements KernelPortsPort {
         m.up.set({ port: t.port.name, endpoint: e.key }, e.healthy ? 1 : 0);
       }
     }
+    heldPorts = tables.map((t) => t.port);
     m.ports.set({ state: 'held' }, tables.length);
     m.ports.set({ state: 'refused' }, refused.length);
   }
 
   /** Empties the table, keeping its chains (KernelApplier.release: open flows keep their NAT while handed off). */
   close(): Promise<void> {
+    heldPorts = [];
     return this.#applier.release();
   }
 }

@@ -3,7 +3,8 @@
  * port, a map slot → endpoint and three rules, and the transaction that turns the applied
  * tables into the desired ones, written for one `nft -f` run.
  *
- *   filter (prerouting, mangle)  VIP:port, the VIP local, a client outside the source ranges → drop
+ *   filter (prerouting, mangle)  VIP:port, the VIP local, a client outside the source ranges → drop;
+ *                                a new flow → short timeouts while unanswered (`ct timeout`)
  *   dstnat (prerouting, dstnat)  VIP:port, the VIP local → DNAT to map[jhash(client) seed S mod N]
  *   srcnat (postrouting, srcnat) a flow DNATed from VIP:port, externalTrafficPolicy Cluster → SNAT to the VIP
  *   raw    (prerouting, raw)     from or to a VIP that is not local → notrack
@@ -77,6 +78,22 @@ const CHAIN_SPECS = {
   raw: 'type filter hook prerouting priority raw',
 } as const;
 const CHAINS = Object.entries(CHAIN_SPECS).map(([name, spec]) => `add chain ${T} ${name} { ${spec}; policy accept; }`);
+
+/**
+ * How long conntrack keeps a kernel-mode flow that never got going: a TCP handshake that did
+ * not complete (SYN_SENT, SYN_RECV) or a UDP flow without a reply, in seconds. The kernel's
+ * defaults (120 s, 60 s, 30 s) let a SYN flood of R packets/s hold R × 60–120 entries of the
+ * node's one conntrack table, which every flow of the node shares; with 5 s it holds R × 5,
+ * and they are gone 5 s after the flood stops. A client's SYN retransmissions (1 s, 3 s, …)
+ * each restart the 5 s.
+ */
+export const UNANSWERED_FLOW_TIMEOUT_S = 5;
+
+/** The conntrack timeout policies of the table (`ct timeout`), by name: per protocol and family. */
+const TIMEOUT_POLICIES = (['ip', 'ip6'] as const).flatMap((f) => [
+  `add ct timeout ${T} tcp_${f} { protocol tcp; l3proto ${f}; policy = { syn_sent : ${UNANSWERED_FLOW_TIMEOUT_S}, syn_recv : ${UNANSWERED_FLOW_TIMEOUT_S} }; }`,
+  `add ct timeout ${T} udp_${f} { protocol udp; l3proto ${f}; policy = { unreplied : ${UNANSWERED_FLOW_TIMEOUT_S} }; }`,
+]);
 const FLUSH_CHAINS = Object.keys(CHAIN_SPECS).map((name) => `flush chain ${T} ${name}`);
 
 /** The raw rules of every address with a kernel-mode port, sorted: transit traffic of a VIP this node does not hold is not tracked. */
@@ -103,6 +120,9 @@ export function portRules(p: KernelPort, size: number): string[] {
   const key = p.hashOn === 'clientAddress' ? `${f} saddr` : `${f} saddr . ${p.protocol} sport`;
   const seed = `0x${p.seed.toString(16).padStart(8, '0')}`;
   out.push(`add rule ${T} dstnat ${match} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
+  // A new flow's entry, made by conntrack (priority -200) and not yet confirmed, gets the short
+  // timeouts for its unanswered states; the kernel applies `ct timeout set` to nothing else.
+  out.push(`add rule ${T} filter ${match} ct state new ct timeout set "${p.protocol}_${f}"`);
   if (p.snat) out.push(`add rule ${T} srcnat meta l4proto ${p.protocol} ct original ${f} daddr ${p.address} ct original proto-dst ${p.port} ct status dnat snat ${f} to ${p.address}`);
   return out;
 }
@@ -127,7 +147,7 @@ const filled = (slots: readonly SlotValue[]): SlotChange[] => slots.flatMap((val
 
 /** The whole table from nothing: replaces whatever a crashed run left (`add` then `delete` never fails). */
 export function renderKernelRuleset(tables: readonly KernelPortTable[]): string {
-  const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T}`, ...CHAINS];
+  const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T}`, ...CHAINS, ...TIMEOUT_POLICIES];
   for (const t of tables) lines.push(mapDeclaration(t), ...elementLines(mapNameOf(t.port), filled(t.slots), 'none'));
   for (const t of tables) lines.push(...portRules(t.port, t.slots.length));
   lines.push(...addressRules(tables.map((t) => t.port)));

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { removeLeftovers } from '../../lab/leftovers.js';
+import { ip, nsRun, nsSysctl } from '../../lab/netns.js';
+import { nodesTopology, setupCommands, sysctlsOf } from '../../bench/nodes/config.js';
+import { KernelApplier, nftRunner, type SysctlPort } from '../../speaker/kernel/applier.js';
+import { countKernelFlows } from '../../speaker/kernel/conntrack.js';
+import { UNANSWERED_FLOW_TIMEOUT_S, type KernelPort } from '../../speaker/kernel/ruleset.js';
+import { seedOf } from '../../speaker/kernel/slots.js';
+import { kernelTableOf } from '../../speaker/kernel/table.js';
+import { componentLogger } from '../../src/log.js';
+
+// A SYN flood against a kernel-mode port, in namespaces (client → node → backend, the bench's
+// topology): half-open flows are tracked by the node's conntrack, which every flow of the node
+// shares. The kernel's default lifetime of a half-open entry is 60 s (SYN_RECV) or 120 s
+// (SYN_SENT); kernel mode's table gives them 5 s, so the flood's entries stay at about rate × 5 s
+// and are gone 5 s after it stops, while a real client keeps being served. The counts come from
+// the node's /proc/net/nf_conntrack through the function behind `fulcrum_kernel_flows`.
+const PREFIX = 'fks';
+const t = nodesTopology(PREFIX);
+const PORT = 80;
+const TARGET_PORT = 8080;
+/** The flood: one SYN per connection, from ports 20000…, never answered (the client drops the SYN-ACKs to them). */
+const FLOOD_RATE = 400; // per second
+const FLOOD_SECONDS = 12;
+const FLOOD_PORTS = '20000-29999';
+
+const sysctl = (ns: string): SysctlPort => ({
+  read: async (name) => (await nsRun(ns, 'sysctl', ['-n', name])).trim(),
+  write: async (name, value) => void (await nsSysctl(ns, { [name]: value })),
+});
+
+const webPort: KernelPort = {
+  name: `e2e/web:${PORT}/TCP@${t.vip}`, address: t.vip, port: PORT, protocol: 'tcp', seed: seedOf('e2e/web', PORT, 'tcp'),
+  hashOn: 'flow', snat: true, sourceRanges: [], denyAll: false,
+};
+
+// Runs in the client namespace: FLOOD_RATE connections a second from ports 20000 + i, each
+// dropped 50 ms later while still in SYN_SENT (Linux sends nothing when it drops those).
+const FLOOD = `
+const net = require('node:net');
+const [host, port, rate, seconds] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));
+let i = 0;
+const total = rate * seconds;
+const timer = setInterval(() => {
+  for (let k = 0; k < rate / 20 && i < total; k++, i++) {
+    const s = net.connect({ host, port, localPort: 20000 + i });
+    s.on('error', () => undefined);
+    setTimeout(() => s.destroy(), 50);
+  }
+  if (i >= total) { clearInterval(timer); setTimeout(() => { process.stdout.write('sent ' + i + '\\n'); process.exit(0); }, 100); }
+}, 50);
+`;
+// A real client: one connection, prints what the backend says.
+const CLIENT = `
+const s = require('node:net').connect({ host: process.argv[1], port: Number(process.argv[2]) });
+let got = '';
+s.setTimeout(3000, () => { process.stdout.write('timeout\\n'); process.exit(1); });
+s.on('data', (d) => (got += d));
+s.on('end', () => { process.stdout.write(got + '\\n'); process.exit(0); });
+s.on('error', (e) => { process.stdout.write(e.code + '\\n'); process.exit(1); });
+`;
+const BACKEND = `require('node:net').createServer((s) => s.end('ok')).listen(${TARGET_PORT}, () => process.stdout.write('ready\\n'));`;
+
+function nodeIn(ns: string, script: string, args: string[] = []): ChildProcess {
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+async function outputOf(child: ChildProcess): Promise<string> {
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await new Promise((resolve) => child.once('exit', resolve));
+  return out.trim();
+}
+async function openingFlows(): Promise<number> {
+  const text = await nsRun(t.ns.node, 'cat', ['/proc/net/nf_conntrack']);
+  const c = countKernelFlows(text, [webPort]).get(webPort.name)!;
+  return c.opening;
+}
+
+describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () {
+  this.timeout(90_000);
+  const children: ChildProcess[] = [];
+  let applier: KernelApplier | undefined;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    await removeLeftovers(PREFIX);
+    for (const argv of setupCommands(t)) await ip(argv);
+    for (const [ns, settings] of Object.entries(sysctlsOf(t))) await nsSysctl(ns, settings);
+    // real clients from 40000…, the flood from 20000…; the client drops SYN-ACKs to the flood's ports
+    await nsSysctl(t.ns.client, { 'net.ipv4.ip_local_port_range': '40000 60000' });
+    await nsRun(t.ns.client, 'nft', ['add table inet flood; add chain inet flood in { type filter hook input priority 0; }; add rule inet flood in tcp dport ' + FLOOD_PORTS + ' tcp flags & (syn | ack) == syn | ack drop']);
+    const backend = nodeIn(t.ns.backend, BACKEND);
+    children.push(backend);
+    await new Promise<void>((resolve, reject) => {
+      backend.stdout!.once('data', () => resolve());
+      backend.once('exit', (code) => reject(new Error(`backend exited ${code}`)));
+    });
+    applier = new KernelApplier({ logger: componentLogger('kernel-synflood-test'), run: nftRunner(t.ns.node), sysctl: sysctl(t.ns.node) });
+    assert.deepEqual(await applier.start(), { kind: 'enabled' });
+    const table = kernelTableOf({ ...webPort, endpoints: t.endpoints.map((a) => ({ key: `${a}:${TARGET_PORT}`, address: a, port: TARGET_PORT, weight: 1 })) }, () => true);
+    assert.equal(table.kind, 'ok');
+    if (table.kind === 'ok') await applier.apply([table.table]);
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL');
+    await applier?.close().catch(() => undefined);
+    await removeLeftovers(PREFIX);
+  });
+
+  it(`keeps half-open entries to about rate × ${UNANSWERED_FLOW_TIMEOUT_S} s, serves a real client meanwhile, and drains once it stops`, async () => {
+    assert.equal(await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)])), 'ok', 'served before the flood');
+    const flood = nodeIn(t.ns.client, FLOOD, [t.vip, String(PORT), String(FLOOD_RATE), String(FLOOD_SECONDS)]);
+    children.push(flood);
+    const sent = outputOf(flood);
+    let done = false;
+    void sent.then(() => (done = true));
+    let peak = 0;
+    let servedDuring = 0;
+    let tries = 0;
+    let samples = 0;
+    while (!done && samples < FLOOD_SECONDS * 4 + 40) {
+      samples++;
+      peak = Math.max(peak, await openingFlows());
+      if (samples % 8 === 0) {
+        tries++;
+        if ((await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)]))) === 'ok') servedDuring++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const total = Number(/sent (\d+)/.exec(await sent)?.[1]);
+    assert.equal(total, FLOOD_RATE * FLOOD_SECONDS, 'the whole flood was sent');
+    const stoppedAt = Date.now();
+    // Drained: no half-open entry of the port left. With the kernel's defaults they would stay 60 s.
+    let left = await openingFlows();
+    for (let i = 0; i < 80 && left > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      left = await openingFlows();
+    }
+    const drainMs = Date.now() - stoppedAt;
+    const bound = FLOOD_RATE * UNANSWERED_FLOW_TIMEOUT_S;
+    const nodeCount = Number((await nsRun(t.ns.node, 'cat', ['/proc/sys/net/netfilter/nf_conntrack_count'])).trim());
+    console.log(`      flood: ${total} SYNs in ${FLOOD_SECONDS} s; half-open entries peaked at ${peak} (rate × ${UNANSWERED_FLOW_TIMEOUT_S} s = ${bound}); a real client served ${servedDuring} of ${tries} tries during it; drained ${drainMs} ms after; node table then ${nodeCount} entries`);
+    assert.ok(peak > bound / 2, `the flood reached conntrack (peak ${peak})`);
+    assert.ok(peak < total * 0.75, `half-open entries were bounded by their timeout: peak ${peak} of ${total} sent`);
+    assert.ok(tries > 0 && servedDuring === tries, `a real client was served during the flood: ${servedDuring} of ${tries}`);
+    assert.equal(left, 0, `half-open entries left ${drainMs} ms after the flood`);
+  });
+});
