@@ -15,9 +15,18 @@ export const SLOTS_PER_ENDPOINT = 100;
 
 export type TableSize = { readonly kind: 'ok'; readonly size: number } | { readonly kind: 'tooManyEndpoints'; readonly endpoints: number; readonly max: number };
 
-/** The smallest of Cilium's sizes with at least 100 slots per endpoint (weights count as endpoints). */
+/**
+ * The smallest table, whatever the number of endpoints: 1021 slots hold 10 endpoints at 100
+ * each. The size is part of the hash (`mod N`), so a change of size sends almost every open
+ * flow elsewhere when the address moves; with the smallest size 251, a Service growing from 2
+ * pods to 3 (or 5 to 6) changed it. From 1021, sizes change only past 10, 20, 40, … endpoints.
+ * It costs about 110 kB of kernel memory a port (a map element is about 107 bytes).
+ */
+export const MIN_TABLE_SIZE = 1021;
+
+/** The smallest of Cilium's sizes with at least 100 slots per endpoint (weights count as endpoints), and at least MIN_TABLE_SIZE. */
 export function tableSizeFor(endpoints: number): TableSize {
-  const need = Math.max(1, endpoints) * SLOTS_PER_ENDPOINT;
+  const need = Math.max(MIN_TABLE_SIZE, Math.max(1, endpoints) * SLOTS_PER_ENDPOINT);
   const size = KERNEL_TABLE_SIZES.find((s) => s >= need);
   const largest = KERNEL_TABLE_SIZES[KERNEL_TABLE_SIZES.length - 1];
   return size === undefined ? { kind: 'tooManyEndpoints', endpoints, max: Math.floor(largest / SLOTS_PER_ENDPOINT) } : { kind: 'ok', size };

@@ -74,16 +74,16 @@ describe('kernel mode e2e: the applier against nftables', function () {
     await a.apply([second]);
     assert.deepEqual(await slotsInKernel(mapNameOf(web)), expected(second));
 
-    // Five endpoints (a bigger table), plus an IPv6 UDP port with client-address affinity and no SNAT.
+    // Eleven endpoints (a bigger table), plus an IPv6 UDP port with client-address affinity and no SNAT.
     const dns = port({ address: '2001:db8::10', port: 53, protocol: 'udp', hashOn: 'clientAddress', snat: false, sourceRanges: [] });
-    const third = [table(web, eps('203.0.113.', 5)), table(dns, eps('2001:db8::', 2, 5353))];
+    const third = [table(web, eps('203.0.113.', 11)), table(dns, eps('2001:db8::', 2, 5353))];
     await a.apply(third);
-    assert.equal(third[0]!.slots.length, 509);
+    assert.equal(third[0]!.slots.length, 2039);
     assert.deepEqual(await slotsInKernel(mapNameOf(web)), expected(third[0]!));
     assert.deepEqual(await slotsInKernel(mapNameOf(dns)), expected(third[1]!));
     const listed = (await inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout;
-    assert.match(listed, /mod 509 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
-    assert.match(listed, /ip6 daddr 2001:db8::10 udp dport 53 fib daddr type local dnat ip6 to jhash ip6 saddr mod 251 seed/);
+    assert.match(listed, /mod 2039 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
+    assert.match(listed, /ip6 daddr 2001:db8::10 udp dport 53 fib daddr type local dnat ip6 to jhash ip6 saddr mod 1021 seed/);
     assert.match(listed, /ip saddr != 198\.51\.100\.0\/24 drop/);
 
     // The same again: no transaction at all; then the IPv6 port leaves.
@@ -103,13 +103,13 @@ describe('kernel mode e2e: the applier against nftables', function () {
     const plan: KernelPortPlan = { ...port(), backend: 'lab/echo:80/TCP', endpoints };
     await ports.apply([plan]);
     const inKernel = await slotsInKernel(mapNameOf(plan));
-    assert.equal(inKernel.size, 509, 'three endpoints in the universe: 509 slots, the unhealthy one included in the size');
+    assert.equal(inKernel.size, 1021, 'three endpoints in the universe: 1021 slots, the unhealthy one included');
     assert.ok(![...inKernel.values()].includes('203.0.113.2 . 8080'), 'no slot sends new flows to the unhealthy endpoint');
     const json = await registry.getMetricsAsJSON();
     const values = (name: string) => new Map((json.find((x) => x.name === name)?.values ?? []).map((v) => [`${v.labels.endpoint ?? v.labels.state ?? v.labels.kind}`, v.value]));
     const slots = values('fulcrum_kernel_endpoint_slots');
     assert.equal(slots.get('203.0.113.2:8080'), 0);
-    assert.equal((slots.get('203.0.113.1:8080') ?? 0) + (slots.get('203.0.113.3:8080') ?? 0), 509);
+    assert.equal((slots.get('203.0.113.1:8080') ?? 0) + (slots.get('203.0.113.3:8080') ?? 0), 1021);
     assert.deepEqual([...values('fulcrum_kernel_endpoint_up')].sort(), [['203.0.113.1:8080', 1], ['203.0.113.2:8080', 0], ['203.0.113.3:8080', 1]]);
     assert.equal(values('fulcrum_kernel_ports').get('held'), 1);
     assert.ok((values('fulcrum_kernel_conntrack_entries').get('max') ?? 0) > 0, 'the conntrack limit is read');

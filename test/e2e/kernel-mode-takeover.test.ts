@@ -137,7 +137,7 @@ for (const { policy, seedXor } of CASES) {
     it(control ? 'another seed on node 2 moves flows to the other endpoint: some are lost' : 'the same table on both nodes, then the connections survive node 1 crashing', async () => {
       const listed = await Promise.all([NS.n1, NS.n2].map(async (ns) => (await inNs(ns, 'nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout));
       if (!control) assert.equal(listed[0], listed[1], 'both nodes hold the same ruleset');
-      assert.match(listed[0]!, /jhash ip saddr \. tcp sport mod 251 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
+      assert.match(listed[0]!, /jhash ip saddr \. tcp sport mod 1021 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
       const client = spawnIn(NS.c, CLIENT, [VIP, String(CONNECTIONS)]);
       children.push(client.child);
       assert.equal(await client.line(), `open ${CONNECTIONS}`, 'every connection answered through node 1');

@@ -9,9 +9,11 @@ const keys = (n: number): SlotEndpoint[] => Array.from({ length: n }, (_, i) => 
 
 describe('kernel mode: table size', () => {
   const rows: { name: string; endpoints: number; want: number | 'tooMany' }[] = [
-    { name: 'no endpoint still gets the smallest table', endpoints: 0, want: 251 },
-    { name: 'two endpoints fit the smallest table', endpoints: 2, want: 251 },
-    { name: 'three endpoints need 300 slots: 509', endpoints: 3, want: 509 },
+    { name: 'no endpoint still gets the smallest table, 1021', endpoints: 0, want: 1021 },
+    { name: 'two endpoints get 1021, not 251: the size does not change from 2 to 3 pods', endpoints: 2, want: 1021 },
+    { name: 'three endpoints: 1021', endpoints: 3, want: 1021 },
+    { name: 'ten endpoints still fit 1021', endpoints: 10, want: 1021 },
+    { name: 'eleven endpoints need 1100 slots: 2039', endpoints: 11, want: 2039 },
     { name: '655 endpoints take 65521', endpoints: 655, want: 65521 },
     { name: '1310 endpoints take the largest, 131071', endpoints: 1310, want: 131071 },
     { name: '1311 endpoints are too many', endpoints: 1311, want: 'tooMany' },
@@ -83,7 +85,7 @@ describe('kernel mode: slots', () => {
     const port = { name: 'p', address: '192.0.2.10', port: 80, protocol: 'tcp' as const, seed: 7, hashOn: 'flow' as const, snat: true, sourceRanges: [], denyAll: false };
     const endpoints = [{ key: '203.0.113.1:8080', address: '203.0.113.1', port: 8080, weight: 1 }];
     const ok = kernelTableOf({ ...port, endpoints }, () => true);
-    assert.ok(ok.kind === 'ok' && ok.table.slots.length === 251 && ok.table.slots.every((v) => v === '203.0.113.1 . 8080'));
+    assert.ok(ok.kind === 'ok' && ok.table.slots.length === 1021 && ok.table.slots.every((v) => v === '203.0.113.1 . 8080'));
     const many = Array.from({ length: 1400 }, (_, i) => ({ key: `k${i}`, address: '203.0.113.1', port: 1000 + i, weight: 1 }));
     assert.deepEqual(kernelTableOf({ ...port, endpoints: many }, () => true), { kind: 'tooManyEndpoints', port: 'p', endpoints: 1400, max: 1310 });
   });
