@@ -10,13 +10,14 @@ import { seedOf } from '../../speaker/kernel/slots.js';
 import { kernelTableOf } from '../../speaker/kernel/table.js';
 import { componentLogger } from '../../src/log.js';
 
-// A SYN flood against a kernel-mode port, in namespaces (client → node → backend, the bench's
-// topology): half-open flows are tracked by the node's conntrack, which every flow of the node
+// Kernel mode and the owner node's conntrack, in namespaces (client → node → backend, the bench's
+// topology). SNAT to the VIP keeps the client's port unless another client's flow to the same
+// endpoint already has it: how often that happens is measured. Then a SYN flood: half-open flows are tracked by the node's conntrack, which every flow of the node
 // shares. The kernel's default lifetime of a half-open entry is 60 s (SYN_RECV) or 120 s
 // (SYN_SENT); kernel mode's table gives them 5 s, so the flood's entries stay at about rate × 5 s
 // and are gone 5 s after it stops, while a real client keeps being served. The counts come from
 // the node's /proc/net/nf_conntrack through the function behind `fulcrum_kernel_flows`.
-const PREFIX = 'fks';
+const PREFIX = 'fkc';
 const t = nodesTopology(PREFIX);
 const PORT = 80;
 const TARGET_PORT = 8080;
@@ -60,7 +61,43 @@ s.on('data', (d) => (got += d));
 s.on('end', () => { process.stdout.write(got + '\\n'); process.exit(0); });
 s.on('error', (e) => { process.stdout.write(e.code + '\\n'); process.exit(1); });
 `;
-const BACKEND = `require('node:net').createServer((s) => s.end('ok')).listen(${TARGET_PORT}, () => process.stdout.write('ready\\n'));`;
+// The backend answers with the peer it sees (after the node's SNAT) and closes.
+const BACKEND = `require('node:net').createServer((s) => s.end(s.remoteAddress + ' ' + s.remotePort)).listen(${TARGET_PORT}, '0.0.0.0', () => process.stdout.write('ready\\n'));`;
+const SERVED = new RegExp(`^${t.vip.replace(/\./g, '\\.')} \\d+$`);
+/** Client addresses for the SNAT measure: 198.51.100.20 … .59. */
+const CLIENTS = Array.from({ length: 40 }, (_, i) => `198.51.100.${20 + i}`);
+// Runs in the client namespace: N flows from random client addresses and ports (a seeded
+// generator; no address and port twice), all opened at once, each waiting for its answer; prints how
+// many the backend saw from the VIP and with the client's own port.
+const SNAT_FLOWS = `
+const net = require('node:net');
+const [host, port, n, seed] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4])];
+const clients = process.argv.slice(5);
+let x = seed >>> 0;
+const next = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+const used = new Set();
+let answered = 0, fromVip = 0, portKept = 0, failed = 0;
+const sockets = [];
+for (let i = 0; i < n; i++) {
+  let address, localPort;
+  do { address = clients[Math.floor(next() * clients.length)]; localPort = 32768 + Math.floor(next() * 28232); } while (used.has(address + ':' + localPort));
+  used.add(address + ':' + localPort);
+  const s = net.connect({ host, port, localAddress: address, localPort });
+  sockets.push(s);
+  let got = '';
+  s.on('data', (d) => (got += d));
+  s.on('end', () => {
+    const [peer, peerPort] = got.split(' ');
+    answered++;
+    if (peer === host) fromVip++;
+    if (Number(peerPort) === localPort) portKept++;
+    done();
+  });
+  s.on('error', () => { failed++; done(); });
+}
+function done() { if (answered + failed === n) { process.stdout.write(JSON.stringify({ n, answered, fromVip, portKept, failed }) + '\\n'); process.exit(0); } }
+setTimeout(() => { process.stdout.write(JSON.stringify({ n, answered, fromVip, portKept, failed, timeout: true }) + '\\n'); process.exit(1); }, 30000);
+`;
 
 function nodeIn(ns: string, script: string, args: string[] = []): ChildProcess {
   return spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -77,7 +114,7 @@ async function openingFlows(): Promise<number> {
   return c.opening;
 }
 
-describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () {
+describe('kernel mode e2e: the owner node\'s conntrack (SNAT port collisions, a SYN flood)', function () {
   this.timeout(90_000);
   const children: ChildProcess[] = [];
   let applier: KernelApplier | undefined;
@@ -87,6 +124,7 @@ describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () 
     await removeLeftovers(PREFIX);
     for (const argv of setupCommands(t)) await ip(argv);
     for (const [ns, settings] of Object.entries(sysctlsOf(t))) await nsSysctl(ns, settings);
+    for (const a of CLIENTS) await ip(['-n', t.ns.client, 'addr', 'add', `${a}/24`, 'dev', t.links.client]);
     // real clients from 40000…, the flood from 20000…; the client drops SYN-ACKs to the flood's ports
     await nsSysctl(t.ns.client, { 'net.ipv4.ip_local_port_range': '40000 60000' });
     await nsRun(t.ns.client, 'nft', ['add table inet flood; add chain inet flood in { type filter hook input priority 0; }; add rule inet flood in tcp dport ' + FLOOD_PORTS + ' tcp flags & (syn | ack) == syn | ack drop']);
@@ -96,7 +134,7 @@ describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () 
       backend.stdout!.once('data', () => resolve());
       backend.once('exit', (code) => reject(new Error(`backend exited ${code}`)));
     });
-    applier = new KernelApplier({ logger: componentLogger('kernel-synflood-test'), run: nftRunner(t.ns.node), sysctl: sysctl(t.ns.node) });
+    applier = new KernelApplier({ logger: componentLogger('kernel-conntrack-test'), run: nftRunner(t.ns.node), sysctl: sysctl(t.ns.node) });
     assert.deepEqual(await applier.start(), { kind: 'enabled' });
     const table = kernelTableOf({ ...webPort, endpoints: t.endpoints.map((a) => ({ key: `${a}:${TARGET_PORT}`, address: a, port: TARGET_PORT, weight: 1 })) }, () => true);
     assert.equal(table.kind, 'ok');
@@ -109,8 +147,21 @@ describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () 
     await removeLeftovers(PREFIX);
   });
 
+  for (const perEndpoint of [100, 1000])
+    it(`SNAT to the VIP keeps the client's port but for collisions: ${perEndpoint} flows per endpoint from ${CLIENTS.length} clients`, async () => {
+      const n = perEndpoint * t.endpoints.length;
+      const out = await outputOf(nodeIn(t.ns.client, SNAT_FLOWS, [t.vip, String(PORT), String(n), String(perEndpoint), ...CLIENTS]));
+      const r = JSON.parse(out) as { n: number; answered: number; fromVip: number; portKept: number; failed: number };
+      const moved = r.answered - r.portKept;
+      console.log(`      ${n} flows opened at once (${perEndpoint} per endpoint): ${moved} got another port from the SNAT (${((100 * moved) / n).toFixed(2)} %), ${r.failed} failed`);
+      assert.equal(r.failed, 0, 'a collision costs the flow its port, not the connection');
+      assert.equal(r.answered, n);
+      assert.equal(r.fromVip, n, 'every flow reached its endpoint from the VIP');
+      assert.ok(r.portKept >= n * 0.95, `most flows kept their port: ${r.portKept} of ${n}`);
+    });
+
   it(`keeps half-open entries to about rate × ${UNANSWERED_FLOW_TIMEOUT_S} s, serves a real client meanwhile, and drains once it stops`, async () => {
-    assert.equal(await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)])), 'ok', 'served before the flood');
+    assert.match(await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)])), SERVED, 'served before the flood');
     const flood = nodeIn(t.ns.client, FLOOD, [t.vip, String(PORT), String(FLOOD_RATE), String(FLOOD_SECONDS)]);
     children.push(flood);
     const sent = outputOf(flood);
@@ -125,7 +176,7 @@ describe('kernel mode e2e: a SYN flood against a kernel-mode port', function () 
       peak = Math.max(peak, await openingFlows());
       if (samples % 8 === 0) {
         tries++;
-        if ((await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)]))) === 'ok') servedDuring++;
+        if (SERVED.test(await outputOf(nodeIn(t.ns.client, CLIENT, [t.vip, String(PORT)])))) servedDuring++;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
