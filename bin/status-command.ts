@@ -8,6 +8,8 @@ import { endpointsOf, indexEndpoints } from '../src/service/endpoints.js';
 import { serviceHttpTerms } from '../src/service/http.js';
 import { assignedNode } from '../speaker/events.js';
 import { isHttpCode } from '../src/k8s/api-error.js';
+import { splitKernelPorts } from '../speaker/plan/kernel-ports.js';
+import { buildProxyModel } from '../speaker/plan/service-proxy.js';
 import { alignColumns, COMPONENT_SELECTOR, componentRows, componentsNote, DEFAULT_SYSTEM_NAMESPACE, formatComponentsTable, type ComponentStatusRow } from './status-components.js';
 
 const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o table|json [--components]] [--system-namespace NS]
@@ -15,7 +17,10 @@ const usage = `Usage: fulcrum status [--kubeconfig PATH] [-n NAMESPACE] [-o tabl
 Shows every LoadBalancer Service: its addresses (from status), the pool they came from, the
 node that announces them (from the speakers' latest nodeAssigned event), its ports with how
 each is served (80/TCP http, 443/TCP https(web-tls), 5432/TCP tls(db-tls), 80/TCP
-redirect(https); plain TCP and UDP ports show no mode) and how many endpoints are ready.
+redirect(https); plain TCP and UDP ports show no mode; a port the Service asks kernel mode for
+and can have it, fulcrum-lb.io/data-plane, says kernel: 53/UDP kernel) and how many endpoints
+are ready. Kernel mode also needs nftables on the owner node: a node without it serves the port
+in its proxy and says so in a Warning event.
 Then the Pods of Fulcrum's allocator and speakers (label ${COMPONENT_SELECTOR}):
 node, ready containers, status (Running, CrashLoopBackOff…) and restarts, as kubectl shows them;
 a one-line note instead when this user may not list Pods there.
@@ -50,21 +55,32 @@ export interface PortStatus {
   protocol: string;
   mode: string;
   tlsSecrets: string[];
+  /** `kernel`: forwarded by the owner node's nftables (kernel mode); `proxy`: the speaker's proxy. */
+  dataPlane: 'kernel' | 'proxy';
 }
 
-function portStatuses(svc: V1Service): PortStatus[] {
+/** The Service ports kernel mode takes (`80/TCP`), as the speaker's plan decides from the Service alone. */
+function kernelPorts(svc: V1Service, addresses: readonly string[], endpoints: ReturnType<typeof endpointsOf>): Set<string> {
+  if (annotationText(svc, 'data-plane') === undefined || addresses.length === 0) return new Set();
+  const split = splitKernelPorts(svc, buildProxyModel(svc, endpoints, '', addresses));
+  return new Set(split.kernel.map((k) => `${k.port}/${k.protocol.toUpperCase()}`));
+}
+
+function portStatuses(svc: V1Service, addresses: readonly string[], endpoints: ReturnType<typeof endpointsOf>): PortStatus[] {
   const terms = serviceHttpTerms(svc);
+  const kernel = kernelPorts(svc, addresses, endpoints);
   return (svc.spec?.ports ?? []).map((p) => {
     const protocol = p.protocol ?? 'TCP';
     const t = protocol === 'TCP' ? terms.ports.get(p.port) : undefined;
     const mode = t === undefined ? protocol.toLowerCase() : t.redirect ? 'redirect' : t.tls ? (t.mode === 'http' ? 'https' : 'tls') : t.mode;
-    return { port: p.port, protocol, mode, tlsSecrets: t?.tls ? [...terms.tlsSecrets] : [] };
+    return { port: p.port, protocol, mode, tlsSecrets: t?.tls ? [...terms.tlsSecrets] : [], dataPlane: kernel.has(`${p.port}/${protocol}`) ? 'kernel' : 'proxy' };
   });
 }
 
-/** `80/TCP`, `80/TCP http`, `443/TCP https(a-tls+b-tls)`, `80/TCP redirect(https)`; `-` for a TLS port without a Secret. */
+/** `80/TCP`, `80/TCP http`, `443/TCP https(a-tls+b-tls)`, `80/TCP redirect(https)`, `53/UDP kernel`; `-` for a TLS port without a Secret. */
 export function formatPort(p: PortStatus): string {
   const base = `${p.port}/${p.protocol}`;
+  if (p.dataPlane === 'kernel') return `${base} kernel`;
   if (p.mode === 'tcp' || p.mode === p.protocol.toLowerCase()) return base;
   if (p.mode === 'redirect') return `${base} redirect(https)`;
   if (p.mode === 'https' || p.mode === 'tls') return `${base} ${p.mode}(${p.tlsSecrets.join('+') || '-'})`;
@@ -93,13 +109,14 @@ export function statusRows(services: readonly V1Service[], slices: readonly V1En
     const ns = svc.metadata?.namespace ?? 'default';
     const name = svc.metadata?.name ?? '';
     const eps = endpointsOf(svc, index);
+    const addresses = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean);
     rows.push({
       namespace: ns,
       name,
-      addresses: (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean),
+      addresses,
       pool: annotationText(svc, 'ip-allocated-from-pool') ?? null,
       owner: lastOwner(events.filter((e) => e.involvedObject?.namespace === ns && e.involvedObject?.name === name && e.involvedObject?.kind === 'Service')),
-      ports: portStatuses(svc),
+      ports: portStatuses(svc, addresses.filter((a) => /^[\d.]+$|:/.test(a)), eps),
       endpoints: { ready: eps.filter((e) => e.ready).length, total: eps.length },
       trafficPolicy: svc.spec.externalTrafficPolicy ?? 'Cluster',
     });

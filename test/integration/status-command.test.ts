@@ -91,7 +91,7 @@ describe(suiteTitle('fulcrum status (integration)'), function () {
     assert.match(stdout, /default\/shop\s+<pending>\s+-\s+-\s+80\/TCP http,443\/TCP https\(shop-tls\)\s/);
     const { stdout: json } = await run(process.execPath, [BIN, 'status', '--kubeconfig', cluster.kubeconfig, '-o', 'json']);
     const shop = (JSON.parse(json) as { name: string; ports: unknown[] }[]).find((r) => r.name === 'shop')!;
-    assert.deepEqual(shop.ports, [{ port: 80, protocol: 'TCP', mode: 'http', tlsSecrets: [] }, { port: 443, protocol: 'TCP', mode: 'https', tlsSecrets: ['shop-tls'] }]);
+    assert.deepEqual(shop.ports, [{ port: 80, protocol: 'TCP', mode: 'http', tlsSecrets: [], dataPlane: 'proxy' }, { port: 443, protocol: 'TCP', mode: 'https', tlsSecrets: ['shop-tls'], dataPlane: 'proxy' }]);
   });
 
   it('answers JSON with -o json and refuses an unknown format with exit 2', async () => {
