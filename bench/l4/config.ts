@@ -54,8 +54,8 @@ export function haproxyProxyConfig(t: Topology, threads: number): string {
   return lines.join('\n') + '\n';
 }
 
-/** The keep-alive HTTP backend: a separate single-threaded haproxy answering by itself with "ok". */
-export function httpBackendConfig(t: Topology): string {
+/** A single-threaded haproxy answering `200 ok` by itself on `bind` (`HOST:PORT` or `:PORT`): the keep-alive HTTP backend. */
+export function haproxyResponderConfig(bind: string): string {
   return [
     'global',
     '  nbthread 1',
@@ -67,10 +67,15 @@ export function httpBackendConfig(t: Topology): string {
     '  timeout server 60s',
     '  timeout http-keep-alive 60s',
     'frontend backend_http',
-    `  bind ${t.host}:${t.backends.http}`,
+    `  bind ${bind}`,
     '  http-request return status 200 content-type text/plain string ok',
     '',
   ].join('\n');
+}
+
+/** The keep-alive HTTP backend of the L4 suite. */
+export function httpBackendConfig(t: Topology): string {
+  return haproxyResponderConfig(`${t.host}:${t.backends.http}`);
 }
 
 export const NFT_TABLE = 'fulcrum_bench';

@@ -2,6 +2,7 @@
 // client, a node that owns the Service address, a backend with two endpoint addresses), and what
 // each path is asked to do there, side by side (unit-tested in test/unit/bench-nodes.test.ts).
 import { kernelTablesOf } from '../../speaker/kernel/table.js';
+import { haproxyResponderConfig } from '../l4/config.js';
 import { renderKernelRuleset, type KernelPort } from '../../speaker/kernel/ruleset.js';
 import { seedOf } from '../../speaker/kernel/slots.js';
 
@@ -140,21 +141,7 @@ export function haproxyConfig(t: NodesTopology, threads: number): string {
 
 /** The keep-alive HTTP backend: haproxy answering `200 ok` itself, on every endpoint address. */
 export function httpBackendConfig(t: NodesTopology): string {
-  return [
-    'global',
-    '  nbthread 1',
-    '  maxconn 4096',
-    'defaults',
-    '  mode http',
-    '  timeout connect 5s',
-    '  timeout client 60s',
-    '  timeout server 60s',
-    '  timeout http-keep-alive 60s',
-    'frontend backend_http',
-    `  bind :${t.backendPorts.http}`,
-    '  http-request return status 200 content-type text/plain string ok',
-    '',
-  ].join('\n');
+  return haproxyResponderConfig(`:${t.backendPorts.http}`);
 }
 
 export const PLAIN_NAT_TABLE = 'fulcrum_bench_nodes';

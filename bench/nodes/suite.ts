@@ -48,29 +48,24 @@ interface Spec {
 }
 
 const cpu = String(LOAD_CPU); // CPU 0 exists everywhere
+/** A wrk workload: its rate, and the node CPU per request (a request is a connection when `close`). */
+function wrkSpec(service: 'conn' | 'http', rate: string, cpu1: string, connections: number, close: boolean): Spec {
+  return {
+    service,
+    metrics: [
+      { key: 'rate', name: `nodes: ${rate}`, unit: close ? 'conn/s' : 'req/s' },
+      { key: 'cpuPer', name: `nodes: node CPU per ${cpu1}`, unit: 'µs', lowerIsBetter: true, nodeCpuPer: { of: 'rate', scale: 1e6 } },
+    ],
+    async measure(host, port, seconds, netns) {
+      const r = await runWrk({ host, port, seconds, cpus: cpu, netns, connections, close });
+      return { figures: { rate: r.requestsPerSec }, errors: r.errors };
+    },
+  };
+}
+
 const SPECS: Spec[] = [
-  {
-    service: 'conn',
-    metrics: [
-      { key: 'rate', name: 'nodes: tcp new connection per request', unit: 'conn/s' },
-      { key: 'cpuPerConn', name: 'nodes: node CPU per connection', unit: 'µs', lowerIsBetter: true, nodeCpuPer: { of: 'rate', scale: 1e6 } },
-    ],
-    async measure(host, port, seconds, netns) {
-      const r = await runWrk({ host, port, seconds, cpus: cpu, netns, connections: 32, close: true });
-      return { figures: { rate: r.requestsPerSec }, errors: r.errors };
-    },
-  },
-  {
-    service: 'http',
-    metrics: [
-      { key: 'rate', name: 'nodes: http keep-alive via tcp', unit: 'req/s' },
-      { key: 'cpuPerReq', name: 'nodes: node CPU per keep-alive request', unit: 'µs', lowerIsBetter: true, nodeCpuPer: { of: 'rate', scale: 1e6 } },
-    ],
-    async measure(host, port, seconds, netns) {
-      const r = await runWrk({ host, port, seconds, cpus: cpu, netns, connections: 64, close: false });
-      return { figures: { rate: r.requestsPerSec }, errors: r.errors };
-    },
-  },
+  wrkSpec('conn', 'tcp new connection per request', 'connection', 32, true),
+  wrkSpec('http', 'http keep-alive via tcp', 'keep-alive request', 64, false),
   {
     service: 'bulk',
     metrics: [
