@@ -20,7 +20,7 @@ describe(`${apiServerName()}: authentication and RBAC`, () => {
     await post('/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { metadata: { name: 'reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-only' }, subjects: [{ kind: 'ServiceAccount', name: 'reader', namespace: 'default' }] });
     await post('/api/v1/namespaces/default/services', { metadata: { name: 'web' }, spec: { ports: [{ port: 80 }] } });
     readerToken = await api.serviceAccountToken('default', 'reader');
-    await waitFor('the reader Role to take effect', async () => (await raw(api, 'GET', '/api/v1/namespaces/default/services', { token: readerToken })).status === 200, 5000);
+    await waitFor('the reader Role to take effect', async () => (await raw(api, 'GET', '/api/v1/namespaces/default/services', { token: readerToken })).status === 200, 15_000);
   });
   after(async () => {
     reportRequests(api, 'rbac');
@@ -53,10 +53,11 @@ describe(`${apiServerName()}: authentication and RBAC`, () => {
     if (api.kind === 'emulator') assert.equal((await raw(api, 'GET', '/api', { token: await api.serviceAccountToken('default', 'never-made') })).status, 401);
   });
 
-  it('every namespace gets a ServiceAccount "default", which has no permissions', async () => {
+  it('every namespace gets a ServiceAccount "default", which has no permissions', async function () {
+    this.timeout(45_000); // the real controller-manager makes it late on a loaded machine (seen: over 5 s)
     await raw(api, 'POST', '/api/v1/namespaces', { body: { metadata: { name: 'fresh' } } });
     // The real server's serviceaccount controller makes it a moment later; the emulator at once.
-    await waitFor('ServiceAccount fresh/default', async () => (await raw(api, 'GET', '/api/v1/namespaces/fresh/serviceaccounts/default')).status === 200, 5000);
+    await waitFor('ServiceAccount fresh/default', async () => (await raw(api, 'GET', '/api/v1/namespaces/fresh/serviceaccounts/default')).status === 200, 30_000);
     const r = await raw(api, 'GET', '/api/v1/namespaces/fresh/configmaps', { token: await api.serviceAccountToken('fresh', 'default') });
     assert.equal(r.status, 403);
   });
@@ -101,16 +102,16 @@ describe(`${apiServerName()}: authentication and RBAC`, () => {
     assert.equal(await status(), 403);
     await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { body: { metadata: { name: 'devs-read' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view-cm' }, subjects: [{ kind: 'Group', name: 'devs' }] } });
     await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { body: { metadata: { name: 'view-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] } });
-    await waitFor('the binding to allow the list', async () => (await status()) === 200, 5000);
+    await waitFor('the binding to allow the list', async () => (await status()) === 200, 15_000);
     await raw(api, 'DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/devs-read');
-    await waitFor('the deleted binding to stop allowing it', async () => (await status()) === 403, 5000);
+    await waitFor('the deleted binding to stop allowing it', async () => (await status()) === 403, 15_000);
   });
 
   it('resourceNames limit a rule to the named objects', async () => {
     await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', { body: { metadata: { name: 'one-cm' }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['allowed'], verbs: ['get'] }] } });
     await raw(api, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings', { body: { metadata: { name: 'one-cm' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'one-cm' }, subjects: [{ kind: 'User', name: 'sam' }] } });
     const token = await api.userToken('sam');
-    await waitFor('the Role to take effect', async () => (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/allowed', { token })).status === 404, 5000);
+    await waitFor('the Role to take effect', async () => (await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/allowed', { token })).status === 404, 15_000);
     assert.equal((await raw(api, 'GET', '/api/v1/namespaces/default/configmaps/other', { token })).status, 403);
   });
 });
