@@ -122,7 +122,8 @@ export function portRules(p: KernelPort, size: number): string[] {
   out.push(`add rule ${T} dstnat ${match} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
   // A new flow's entry, made by conntrack (priority -200) and not yet confirmed, gets the short
   // timeouts for its unanswered states; the kernel applies `ct timeout set` to nothing else.
-  out.push(`add rule ${T} filter ${match} ct state new ct timeout set "${p.protocol}_${f}"`);
+  // (`ct state new` before the fib lookup: the other packets of a flow skip it.)
+  out.push(`add rule ${T} filter ${f} daddr ${p.address} ${p.protocol} dport ${p.port} ct state new fib daddr type local ct timeout set "${p.protocol}_${f}"`);
   if (p.snat) out.push(`add rule ${T} srcnat meta l4proto ${p.protocol} ct original ${f} daddr ${p.address} ct original proto-dst ${p.port} ct status dnat snat ${f} to ${p.address}`);
   return out;
 }

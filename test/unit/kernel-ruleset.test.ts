@@ -11,7 +11,7 @@ describe('kernel mode: the rules of one port', () => {
       port: {},
       want: [
         'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
-        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local ct state new ct timeout set "tcp_ip"',
+        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
         'add rule inet fulcrum_kernel srcnat meta l4proto tcp ct original ip daddr 192.0.2.10 ct original proto-dst 80 ct status dnat snat ip to 192.0.2.10',
       ],
     },
@@ -20,7 +20,7 @@ describe('kernel mode: the rules of one port', () => {
       port: { address: '2001:db8::10', port: 53, protocol: 'udp', snat: false, hashOn: 'clientAddress' },
       want: [
         'add rule inet fulcrum_kernel dstnat ip6 daddr 2001:db8::10 udp dport 53 fib daddr type local dnat ip6 to jhash ip6 saddr mod 251 seed 0x00000abc map @m_2001_db8__10_53_udp',
-        'add rule inet fulcrum_kernel filter ip6 daddr 2001:db8::10 udp dport 53 fib daddr type local ct state new ct timeout set "udp_ip6"',
+        'add rule inet fulcrum_kernel filter ip6 daddr 2001:db8::10 udp dport 53 ct state new fib daddr type local ct timeout set "udp_ip6"',
       ],
     },
     {
@@ -29,7 +29,7 @@ describe('kernel mode: the rules of one port', () => {
       want: [
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local ip saddr != { 198.51.100.0/24, 203.0.113.7/32 } drop',
         'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
-        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local ct state new ct timeout set "tcp_ip"',
+        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
       ],
     },
     {
@@ -38,7 +38,7 @@ describe('kernel mode: the rules of one port', () => {
       want: [
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local drop',
         'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
-        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local ct state new ct timeout set "tcp_ip"',
+        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
       ],
     },
   ];
