@@ -4,7 +4,8 @@ import { reuseConnections } from '../src/k8s/keep-alive.js';
 import { loadKubeConfig } from '../src/k8s/kubeconfig.js';
 import { EXIT_OK, parseCommandArgs, type Command } from '../src/command.js';
 import { annotationText } from '../src/service/annotations.js';
-import { endpointsOf, indexEndpoints } from '../src/service/endpoints.js';
+import { endpointsOf, indexEndpoints, type EndpointView } from '../src/service/endpoints.js';
+import { canonicalAddress } from '../src/address.js';
 import { serviceHttpTerms } from '../src/service/http.js';
 import { assignedNode } from '../speaker/events.js';
 import { isHttpCode } from '../src/k8s/api-error.js';
@@ -60,13 +61,13 @@ export interface PortStatus {
 }
 
 /** The Service ports kernel mode takes (`80/TCP`), as the speaker's plan decides from the Service alone. */
-function kernelPorts(svc: V1Service, addresses: readonly string[], endpoints: ReturnType<typeof endpointsOf>): Set<string> {
+function kernelPorts(svc: V1Service, addresses: readonly string[], endpoints: readonly EndpointView[]): Set<string> {
   if (annotationText(svc, 'data-plane') === undefined || addresses.length === 0) return new Set();
   const split = splitKernelPorts(svc, buildProxyModel(svc, endpoints, '', addresses));
   return new Set(split.kernel.map((k) => `${k.port}/${k.protocol.toUpperCase()}`));
 }
 
-function portStatuses(svc: V1Service, addresses: readonly string[], endpoints: ReturnType<typeof endpointsOf>): PortStatus[] {
+function portStatuses(svc: V1Service, addresses: readonly string[], endpoints: readonly EndpointView[]): PortStatus[] {
   const terms = serviceHttpTerms(svc);
   const kernel = kernelPorts(svc, addresses, endpoints);
   return (svc.spec?.ports ?? []).map((p) => {
@@ -116,7 +117,7 @@ export function statusRows(services: readonly V1Service[], slices: readonly V1En
       addresses,
       pool: annotationText(svc, 'ip-allocated-from-pool') ?? null,
       owner: lastOwner(events.filter((e) => e.involvedObject?.namespace === ns && e.involvedObject?.name === name && e.involvedObject?.kind === 'Service')),
-      ports: portStatuses(svc, addresses.filter((a) => /^[\d.]+$|:/.test(a)), eps),
+      ports: portStatuses(svc, addresses.filter((a) => canonicalAddress(a) !== undefined), eps), // not hostnames
       endpoints: { ready: eps.filter((e) => e.ready).length, total: eps.length },
       trafficPolicy: svc.spec.externalTrafficPolicy ?? 'Cluster',
     });

@@ -193,5 +193,5 @@ export function kernelModePorts(t: NodesTopology): Array<KernelPort & { endpoint
 
 /** The kernel-mode table as the speaker writes it (speaker/kernel/ruleset.ts), every endpoint healthy. */
 export function kernelModeRuleset(t: NodesTopology): string {
-  return renderKernelRuleset(kernelTablesOf(kernelModePorts(t), () => true).tables);
+  return renderKernelRuleset(kernelTablesOf(kernelModePorts(t)).tables);
 }

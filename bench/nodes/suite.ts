@@ -10,6 +10,7 @@ import { errorMessage } from '../../src/errors.js';
 import { removeLeftovers, removeLeftoversSync } from '../../lab/leftovers.js';
 import { ip, nsExec, nsRun, nsSysctl } from '../../lab/netns.js';
 import { nftRunner } from '../../speaker/kernel/applier.js';
+import { KERNEL_TABLE } from '../../speaker/kernel/ruleset.js';
 import { onCleanup, start, stop, waitForOutput, type Spawned } from '../lib/children.js';
 import { cpuCount, readCpuTimes } from '../lib/cpu.js';
 import { median, type Workload } from '../lib/report.js';
@@ -173,7 +174,7 @@ async function tableUp(t: NodesTopology, path: NodePath): Promise<void> {
 }
 
 async function tableDown(t: NodesTopology, path: NodePath): Promise<void> {
-  if (path === 'kmode') await nft(t.ns.node, 'add table inet fulcrum_kernel\ndelete table inet fulcrum_kernel');
+  if (path === 'kmode') await nft(t.ns.node, `add table inet ${KERNEL_TABLE}\ndelete table inet ${KERNEL_TABLE}`);
   if (path === 'kernel') await nft(t.ns.node, `add table ip ${PLAIN_NAT_TABLE}\ndelete table ip ${PLAIN_NAT_TABLE}`);
 }
 
@@ -280,7 +281,11 @@ export async function runNodes(opts: NodesOptions): Promise<Workload[]> {
         await measureCell(t, spec, p, warmSeconds, null);
       }
       for (let run = 0; run < runs; run++) {
-        for (let k = 0; k < paths.length; k++) await measureCell(t, spec, paths[(k + run) % paths.length]!, seconds, cells[paths[(k + run) % paths.length]!]!);
+        // a rotating order, so that no path always goes first
+        for (let k = 0; k < paths.length; k++) {
+          const p = paths[(k + run) % paths.length]!;
+          await measureCell(t, spec, p, seconds, cells[p]!);
+        }
         log(`nodes: ${spec.service} run ${run + 1}/${runs} done`);
       }
       out.push(...toWorkloads(spec, cells, { proxyMissing: running.proxyMissing, pinned }));

@@ -9,7 +9,7 @@
  *   ipv4 2 tcp 6 4 SYN_RECV src=198.51.100.7 dst=192.0.2.10 sport=40000 dport=80 src=203.0.113.5 dst=192.0.2.10 sport=8080 dport=40000 mark=0 zone=0 use=2
  *   ipv6 10 udp 17 28 src=2001:0db8:0000:… dst=2001:0db8:… sport=5353 dport=53 [UNREPLIED] src=… mark=0 zone=0 use=2
  */
-import { Address6 } from 'ip-address';
+import { canonicalAddress } from '../../src/address.js';
 
 export const FLOW_STATES = ['opening', 'established', 'closing', 'unreplied', 'replied'] as const;
 export type FlowState = (typeof FLOW_STATES)[number];
@@ -23,15 +23,8 @@ export interface FlowPort {
 
 const CLOSING = new Set(['FIN_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'TIME_WAIT', 'CLOSE']);
 
-/** The kernel writes IPv6 addresses in full (`2001:0db8:0000:…`); ports carry them compressed. */
-function canonical(address: string): string {
-  if (!address.includes(':')) return address;
-  try {
-    return new Address6(address).correctForm();
-  } catch {
-    return address;
-  }
-}
+/** The kernel writes IPv6 addresses in full (`2001:0db8:0000:…`); ports carry them compressed: one spelling for both. */
+const canonical = (address: string): string => canonicalAddress(address) ?? address;
 
 /** Entries per port name and state; ports without entries get zeros. Lines that are not entries are skipped. */
 export function countKernelFlows(text: string, ports: readonly FlowPort[]): Map<string, Record<FlowState, number>> {

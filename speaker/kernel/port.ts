@@ -72,8 +72,7 @@ export class KernelPorts implements KernelPortsPort {
 
   async apply(ports: readonly KernelPortPlan[]): Promise<void> {
     const byName = new Map(ports.map((p) => [p.name, p]));
-    const healthy = new Map(ports.map((p) => [p.name, new Set(p.endpoints.filter((e) => e.healthy).map((e) => e.key))]));
-    const { tables, refused } = kernelTablesOf(ports, (port, key) => healthy.get(port)?.has(key) === true);
+    const { tables, refused } = kernelTablesOf(ports);
     for (const r of refused) {
       const key = `${r.port} ${r.endpoints}`;
       if (this.#told.has(key)) continue;

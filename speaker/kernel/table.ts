@@ -12,6 +12,8 @@ export interface KernelEndpoint {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
+  /** Passes its checks (plan/kernel-ports.ts says which); absent: healthy. */
+  readonly healthy?: boolean;
 }
 
 export type KernelTableResult =
@@ -19,12 +21,12 @@ export type KernelTableResult =
   /** More endpoints than the largest table holds at 100 slots each: the port cannot be served in kernel mode. */
   | { readonly kind: 'tooManyEndpoints'; readonly port: string; readonly endpoints: number; readonly max: number };
 
-/** `healthy(key)`: the endpoint passes its checks (always true without checks). */
-export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly KernelEndpoint[] }, healthy: (key: string) => boolean): KernelTableResult {
+/** `healthy(key)`, when given, says which endpoints pass their checks in place of their own `healthy`. */
+export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly KernelEndpoint[] }, healthy?: (key: string) => boolean): KernelTableResult {
   const turns = port.endpoints.reduce((n, e) => n + e.weight, 0);
   const size = tableSizeFor(turns);
   if (size.kind !== 'ok') return { kind: 'tooManyEndpoints', port: port.name, endpoints: size.endpoints, max: size.max };
-  const slots = kernelSlots(port.endpoints.map((e) => ({ key: e.key, weight: e.weight, healthy: healthy(e.key) })), size.size);
+  const slots = kernelSlots(port.endpoints.map((e) => ({ key: e.key, weight: e.weight, healthy: healthy ? healthy(e.key) : e.healthy !== false })), size.size);
   const values = port.endpoints.map((e) => slotValueOf(e.address, e.port));
   const out: SlotValue[] = new Array<SlotValue>(size.size);
   for (let s = 0; s < size.size; s++) out[s] = slots[s]! >= 0 ? values[slots[s]!] : undefined;
@@ -33,14 +35,11 @@ export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly 
 }
 
 /** Every port's table, in order; a port with too many endpoints is left out and returned apart (it is not served in kernel mode). */
-export function kernelTablesOf(
-  ports: readonly (KernelPort & { readonly endpoints: readonly KernelEndpoint[] })[],
-  healthy: (port: string, key: string) => boolean,
-): { readonly tables: readonly KernelPortTable[]; readonly refused: readonly Extract<KernelTableResult, { kind: 'tooManyEndpoints' }>[] } {
+export function kernelTablesOf(ports: readonly (KernelPort & { readonly endpoints: readonly KernelEndpoint[] })[]): { readonly tables: readonly KernelPortTable[]; readonly refused: readonly Extract<KernelTableResult, { kind: 'tooManyEndpoints' }>[] } {
   const tables: KernelPortTable[] = [];
   const refused: Extract<KernelTableResult, { kind: 'tooManyEndpoints' }>[] = [];
   for (const p of ports) {
-    const r = kernelTableOf(p, (key) => healthy(p.name, key));
+    const r = kernelTableOf(p);
     if (r.kind === 'ok') tables.push(r.table);
     else refused.push(r);
   }
