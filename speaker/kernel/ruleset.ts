@@ -1,13 +1,21 @@
 /**
  * Kernel mode's nftables ruleset, pure: one table (`inet fulcrum_kernel`) with, per kernel-mode
- * port, a map slot → endpoint and three rules, and the transaction that turns the applied
+ * port, a map slot → endpoint, the set of its endpoints and its rules, and the transaction that turns the applied
  * tables into the desired ones, written for one `nft -f` run.
  *
  *   filter (prerouting, mangle)  VIP:port, the VIP local, a client outside the source ranges → drop;
+ *                                an endpoint's packet that no flow knows → drop (see below);
  *                                a new flow → short timeouts while unanswered (`ct timeout`)
  *   dstnat (prerouting, dstnat)  VIP:port, the VIP local → DNAT to map[jhash(client) seed S mod N]
  *   srcnat (postrouting, srcnat) a flow DNATed from VIP:port, externalTrafficPolicy Cluster → SNAT to the VIP
  *   raw    (prerouting, raw)     from or to a VIP that is not local → notrack
+ *
+ * The endpoint drop is for a takeover: a flow whose endpoint speaks first reaches the new owner
+ * with no conntrack entry (Cluster: to VIP:client-port, which the node's stack would reset;
+ * Local: to the client from the pod's own address, which the client would reset). Dropped, the
+ * endpoint retransmits; the client's next packet makes the entry through the same slot, and the
+ * retransmission then matches it. The endpoints of a port are a named set (`e_…`), so a change of
+ * endpoints rewrites elements, not rules.
  *
  * The raw rules keep a node that forwards another owner's flows to its own pods (they come from
  * the VIP, after that owner's SNAT) from tracking them: were it to take the address over, the
@@ -62,6 +70,16 @@ export function mapNameOf(port: KernelPort): string {
   return `m_${port.address.replace(/[.:]/g, '_')}_${port.port}_${port.protocol}`;
 }
 
+/** The port's set of endpoints (`address . port`), whose unknown packets are dropped. */
+export function endpointSetNameOf(port: KernelPort): string {
+  return `e${mapNameOf(port).slice(1)}`;
+}
+
+/** The distinct endpoints of a table, sorted. */
+export function endpointsOf(slots: readonly SlotValue[]): string[] {
+  return [...new Set(slots.filter((v): v is string => v !== undefined))].sort();
+}
+
 /** How nft writes an endpoint in the map: `192.0.2.5 . 8080`, `2001:db8::5 . 8080`. */
 export function slotValueOf(address: string, port: number): string {
   return `${address} . ${port}`;
@@ -105,9 +123,25 @@ export function addressRules(ports: readonly KernelPort[]): string[] {
   });
 }
 
-function mapDeclaration(t: KernelPortTable): string {
+/** The port's map and endpoint set, declared and filled. */
+function declarations(t: KernelPortTable): string[] {
   const f = familyOf(t.port.address);
-  return `add map ${T} ${mapNameOf(t.port)} { typeof numgen inc mod ${t.slots.length} : ${f} daddr . ${t.port.protocol} dport; }`;
+  return [
+    `add map ${T} ${mapNameOf(t.port)} { typeof numgen inc mod ${t.slots.length} : ${f} daddr . ${t.port.protocol} dport; }`,
+    ...elementLines(mapNameOf(t.port), filled(t.slots), 'none'),
+    `add set ${T} ${endpointSetNameOf(t.port)} { type ${f === 'ip' ? 'ipv4_addr' : 'ipv6_addr'} . inet_service; }`,
+    ...memberLines(endpointSetNameOf(t.port), [], endpointsOf(t.slots)),
+  ];
+}
+
+/** `delete element` / `add element` lines turning the set `before` into `after` (bounded lines). */
+function memberLines(set: string, before: readonly string[], after: readonly string[]): string[] {
+  const had = new Set(before);
+  const has = new Set(after);
+  const out: string[] = [];
+  for (const [verb, list] of [['delete', before.filter((e) => !has.has(e))], ['add', after.filter((e) => !had.has(e))]] as const)
+    for (let i = 0; i < list.length; i += 4096) out.push(`${verb} element ${T} ${set} { ${list.slice(i, i + 4096).join(', ')} }`);
+  return out;
 }
 
 /** The port's rules; `size` is its table's. */
@@ -119,6 +153,12 @@ export function portRules(p: KernelPort, size: number): string[] {
   else if (p.sourceRanges.length > 0) out.push(`add rule ${T} filter ${match} ${f} saddr != { ${p.sourceRanges.join(', ')} } drop`);
   const key = p.hashOn === 'clientAddress' ? `${f} saddr` : `${f} saddr . ${p.protocol} sport`;
   const seed = `0x${p.seed.toString(16).padStart(8, '0')}`;
+  // An endpoint's packet that conntrack has no entry for (ct state new: picked up mid-stream) is
+  // dropped: Cluster, to the local VIP; Local, wherever it goes (it carries no VIP; see the header).
+  // A TCP SYN is let through: that is the endpoint opening a connection of its own.
+  const fromEndpoint = `${f} saddr . ${p.protocol} sport @${endpointSetNameOf(p)}${p.protocol === 'tcp' ? ' tcp flags & (syn | ack) != syn' : ''}`;
+  if (p.snat) out.push(`add rule ${T} filter ${f} daddr ${p.address} ct state new fib daddr type local ${fromEndpoint} drop`);
+  else if (p.protocol === 'tcp') out.push(`add rule ${T} filter ct state new ${fromEndpoint} drop`);
   out.push(`add rule ${T} dstnat ${match} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
   // A new flow's entry, made by conntrack (priority -200) and not yet confirmed, gets the short
   // timeouts for its unanswered states; the kernel applies `ct timeout set` to nothing else.
@@ -149,7 +189,7 @@ const filled = (slots: readonly SlotValue[]): SlotChange[] => slots.flatMap((val
 /** The whole table from nothing: replaces whatever a crashed run left (`add` then `delete` never fails). */
 export function renderKernelRuleset(tables: readonly KernelPortTable[]): string {
   const lines = [`add table ${T}`, `delete table ${T}`, `add table ${T}`, ...CHAINS, ...TIMEOUT_POLICIES];
-  for (const t of tables) lines.push(mapDeclaration(t), ...elementLines(mapNameOf(t.port), filled(t.slots), 'none'));
+  for (const t of tables) lines.push(...declarations(t));
   for (const t of tables) lines.push(...portRules(t.port, t.slots.length));
   lines.push(...addressRules(tables.map((t) => t.port)));
   return lines.join('\n');
@@ -175,13 +215,13 @@ export function renderKernelUpdate(applied: readonly KernelPortTable[], desired:
     if (old !== undefined && old.slots.length === t.slots.length) {
       const changes = diffSlots(old.slots, t.slots);
       const present = new Set(changes.filter((c) => old.slots[c.slot] !== undefined).map((c) => c.slot));
-      elements.push(...elementLines(name, changes, present));
+      elements.push(...elementLines(name, changes, present), ...memberLines(endpointSetNameOf(t.port), endpointsOf(old.slots), endpointsOf(t.slots)));
       continue;
     }
-    if (old !== undefined) dropped.push(`delete map ${T} ${name}`);
-    declared.push(mapDeclaration(t), ...elementLines(name, filled(t.slots), 'none'));
+    if (old !== undefined) dropped.push(`delete map ${T} ${name}`, `delete set ${T} ${endpointSetNameOf(old.port)}`);
+    declared.push(...declarations(t));
   }
-  for (const name of before.keys()) if (!after.has(name)) dropped.push(`delete map ${T} ${name}`);
+  for (const [name, t] of before) if (!after.has(name)) dropped.push(`delete map ${T} ${name}`, `delete set ${T} ${endpointSetNameOf(t.port)}`);
   if (rulesBefore === rulesAfter && dropped.length === 0 && declared.length === 0) return elements.join('\n');
   return [...FLUSH_CHAINS, ...dropped, ...declared, ...elements, rulesAfter].filter((l) => l !== '').join('\n');
 }

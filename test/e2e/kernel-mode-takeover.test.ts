@@ -17,7 +17,9 @@ import type { EndpointView } from '../../src/service/endpoints.js';
 // two "node" namespaces. A client holds 50 connections open through node 1; node 1 crashes
 // (its link goes down), the VIP moves to node 2 (VIP on lo, the client's neighbour entry and
 // the endpoints' return route follow, as a gratuitous ARP would make them), and each
-// connection must still echo. One flat L2 segment (namespace fkm-sw, bridge):
+// connection must still echo. Server-first: after the takeover the endpoints write first (their
+// packets reach node 2, which has no entry for the flow, and must drop them rather than reset or
+// forward them), then the client writes and must get both the endpoint's bytes and its echo. One flat L2 segment (namespace fkm-sw, bridge):
 //   client 198.51.100.1 | n1 198.51.100.11, 203.0.113.11 | n2 .12 | endpoints 203.0.113.21, .22
 const run = promisify(execFile);
 const P = 'fkm';
@@ -78,16 +80,23 @@ function tablesFor(node: string, policy: 'Cluster' | 'Local', seedXor = 0) {
   });
 }
 
-// The client: opens N connections, echoes once on each, then on "check" writes again and reports how many answered.
+// The client: opens N connections, echoes once on each, then on "check" writes again and reports
+// how many answered. Server-first ('push' as the third argument): the answer must be the
+// endpoint's 'push' followed by the echo; the endpoint may have to retransmit its 'push' after
+// its first copies were dropped, so the wait is longer.
 const CLIENT = `
 const net = require('node:net'); const rl = require('node:readline').createInterface({ input: process.stdin });
-const [vip, n] = process.argv.slice(1); const socks = []; let opened = 0;
-const echo = (s, msg, cb) => { let got = ''; const t = setTimeout(() => done(false), 3000); const on = (d) => { got += d; if (got === msg) done(true); };
+const [vip, n, first] = process.argv.slice(1); const socks = []; let opened = 0;
+const echo = (s, msg, expect, wait, cb) => { let got = ''; const t = setTimeout(() => done(false), wait); const on = (d) => { got += d; if (got === expect) done(true); };
   const done = (ok) => { clearTimeout(t); s.off('data', on); cb(ok); }; s.on('data', on); s.write(msg); };
-for (let i = 0; i < +n; i++) { const s = net.connect(80, vip, () => echo(s, 'hello ' + i, (ok) => { if (ok) socks.push(s); if (++opened === +n) console.log('open ' + socks.length); })); s.setEncoding('utf8'); s.on('error', () => {}); }
-rl.on('line', () => { let answered = 0, seen = 0; for (const [i, s] of socks.entries()) echo(s, 'again ' + i, (ok) => { answered += ok ? 1 : 0; if (++seen === socks.length) { console.log('survived ' + answered + '/' + socks.length); process.exit(0); } }); });
+for (let i = 0; i < +n; i++) { const s = net.connect(80, vip, () => echo(s, 'hello ' + i, 'hello ' + i, 3000, (ok) => { if (ok) socks.push(s); if (++opened === +n) console.log('open ' + socks.length); })); s.setEncoding('utf8'); s.on('error', () => {}); }
+rl.on('line', () => { let answered = 0, seen = 0; for (const [i, s] of socks.entries()) echo(s, 'again ' + i, (first ?? '') + 'again ' + i, first ? 10000 : 3000, (ok) => { answered += ok ? 1 : 0; if (++seen === socks.length) { console.log('survived ' + answered + '/' + socks.length); process.exit(0); } }); });
 `;
-const SERVER = `require('node:net').createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(8080, () => console.log('listening'));`;
+// The endpoint: echoes; on a line on stdin writes 'push' on every connection first, and says how many once they are written.
+const SERVER = `
+const socks = new Set(); require('node:net').createServer((s) => { socks.add(s); s.on('close', () => socks.delete(s)); s.on('error', () => {}); s.pipe(s); }).listen(8080, () => console.log('listening'));
+require('node:readline').createInterface({ input: process.stdin }).on('line', () => { let left = socks.size; if (left === 0) console.log('pushed 0'); for (const s of socks) s.write('push', () => { if (--left === 0) console.log('pushed ' + socks.size); }); });
+`;
 
 function spawnIn(ns: string, code: string, args: string[] = []): { child: ChildProcess; line: () => Promise<string> } {
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -97,17 +106,21 @@ function spawnIn(ns: string, code: string, args: string[] = []): { child: ChildP
 
 // The control: node 2 hashing with another seed (what jhash without `seed` does) must lose flows, or the test proves nothing.
 const CASES = [
-  { policy: 'Cluster', seedXor: 0 },
-  { policy: 'Local', seedXor: 0 },
-  { policy: 'Cluster', seedXor: 0x5a5a5a5a },
+  { policy: 'Cluster', seedXor: 0, serverFirst: false },
+  { policy: 'Local', seedXor: 0, serverFirst: false },
+  { policy: 'Cluster', seedXor: 0, serverFirst: true },
+  { policy: 'Local', seedXor: 0, serverFirst: true },
+  { policy: 'Cluster', seedXor: 0x5a5a5a5a, serverFirst: false },
 ] as const;
 
-for (const { policy, seedXor } of CASES) {
+for (const { policy, seedXor, serverFirst } of CASES) {
   const control = seedXor !== 0;
-  describe(`kernel mode e2e (namespaces): ${CONNECTIONS} connections through a crash takeover, externalTrafficPolicy ${policy}${control ? ', control: node 2 with another seed' : ''}`, function () {
+  const what = `${policy}${serverFirst ? ', server-first' : ''}${control ? ' (control, another seed)' : ''}`;
+  describe(`kernel mode e2e (namespaces): ${CONNECTIONS} connections through a crash takeover, externalTrafficPolicy ${policy}${serverFirst ? ', the endpoints writing first after it' : ''}${control ? ', control: node 2 with another seed' : ''}`, function () {
     this.timeout(60_000);
     const children: ChildProcess[] = [];
     const appliers: KernelApplier[] = [];
+    const servers: ReturnType<typeof spawnIn>[] = [];
     let macs: Record<'n1' | 'n2', string>;
 
     before(async function () {
@@ -117,6 +130,7 @@ for (const { policy, seedXor } of CASES) {
       for (const b of [NS.b1, NS.b2]) {
         const s = spawnIn(b, SERVER);
         children.push(s.child);
+        servers.push(s);
         assert.equal(await s.line(), 'listening');
       }
       for (const [ns, node] of [[NS.n1, 'n1'], [NS.n2, 'n2']] as const) {
@@ -138,7 +152,7 @@ for (const { policy, seedXor } of CASES) {
       const listed = await Promise.all([NS.n1, NS.n2].map(async (ns) => (await inNs(ns, 'nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout));
       if (!control) assert.equal(listed[0], listed[1], 'both nodes hold the same ruleset');
       assert.match(listed[0]!, /jhash ip saddr \. tcp sport mod 1021 seed 0x[0-9a-f]{8} map @m_192_0_2_10_80_tcp/);
-      const client = spawnIn(NS.c, CLIENT, [VIP, String(CONNECTIONS)]);
+      const client = spawnIn(NS.c, CLIENT, [VIP, String(CONNECTIONS), ...(serverFirst ? ['push'] : [])]);
       children.push(client.child);
       assert.equal(await client.line(), `open ${CONNECTIONS}`, 'every connection answered through node 1');
       // The crash: node 1's link goes down; node 2 takes the VIP; the client and the endpoints follow it.
@@ -146,11 +160,23 @@ for (const { policy, seedXor } of CASES) {
       await ip(NS.n2, 'addr', 'add', `${VIP}/32`, 'dev', 'lo');
       await ip(NS.c, 'neigh', 'replace', VIP, 'lladdr', macs.n2, 'dev', 'eth0', 'nud', 'permanent');
       for (const b of [NS.b1, NS.b2]) await ip(b, 'route', 'replace', 'default', 'via', '203.0.113.12');
+      if (serverFirst) {
+        // The endpoints write first; their segments are on the wire before the client writes.
+        let pushed = 0;
+        for (const s of servers) {
+          s.child.stdin!.write('push\n');
+          const said = await s.line();
+          const m = /^pushed (\d+)$/.exec(said);
+          assert.ok(m, `endpoint said ${JSON.stringify(said)}`);
+          pushed += Number(m[1]);
+        }
+        assert.equal(pushed, CONNECTIONS, 'every endpoint wrote on each of its connections');
+      }
       client.child.stdin!.write('check\n');
       const result = await client.line();
       const m = /^survived (\d+)\/(\d+)$/.exec(result);
       assert.ok(m, `client said ${JSON.stringify(result)}`);
-      console.log(`    kernel mode, ${policy}${control ? ' (control, another seed)' : ''}: survived/total ${m[1]}/${m[2]} after the crash takeover`);
+      console.log(`    kernel mode, ${what}: survived/total ${m[1]}/${m[2]} after the crash takeover`);
       if (control) assert.ok(Number(m[1]) < CONNECTIONS, `a different seed must lose flows, kept ${m[1]}/${m[2]}`);
       else assert.equal(result, `survived ${CONNECTIONS}/${CONNECTIONS}`);
     });
