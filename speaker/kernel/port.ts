@@ -4,6 +4,7 @@ import { gauge, onCollect } from '../../src/metrics.js';
 import type { KernelPortPlan } from '../plan/kernel-ports.js';
 import type { KernelApplier } from './applier.js';
 import { countKernelFlows, FLOW_STATES, type FlowPort } from './conntrack.js';
+import { KernelHealth } from './health.js';
 import { slotValueOf } from './ruleset.js';
 import { kernelTablesOf } from './table.js';
 
@@ -18,7 +19,7 @@ export interface KernelPortsPort {
 
 const m = {
   slots: gauge('fulcrum_kernel_endpoint_slots', 'Slots of a kernel-mode port\'s Maglev table that send new flows to an endpoint (0: unhealthy, its slots lent to the others)', ['port', 'endpoint']),
-  up: gauge('fulcrum_kernel_endpoint_up', 'Whether a kernel-mode port\'s endpoint is healthy (ready, not on a node the membership says is down)', ['port', 'endpoint']),
+  up: gauge('fulcrum_kernel_endpoint_up', 'Whether a kernel-mode port\'s endpoint is healthy (ready, not on a node the membership says is down, passing its active health checks if it has any)', ['port', 'endpoint']),
   ports: gauge('fulcrum_kernel_ports', 'Kernel-mode ports whose rules this node holds (every address it may own), and those refused (more endpoints than the largest table)', ['state']),
 };
 
@@ -54,23 +55,49 @@ onCollect(
 );
 
 /**
- * `KernelApplier` behind the port. Endpoint health: the plan's (plan/kernel-ports.ts): the
- * EndpointSlice's ready ones (serving and terminating when none is), not on nodes the membership
- * says are down, are healthy; the others keep their place in the table and lend their slots. The
- * proxy's health checker has no handle the controller can read yet (speaker/kernel/README.md).
+ * `KernelApplier` behind the port. An endpoint is healthy when the plan says so
+ * (plan/kernel-ports.ts: the EndpointSlice's ready ones, serving and terminating when none is,
+ * not on nodes the membership says are down) and, for a port with `health-check` annotations,
+ * when the proxy's active checker passes it (health.ts). The others keep their place in the
+ * table and lend their slots. A verdict that changes rebuilds the tables of the last plan.
  */
 export class KernelPorts implements KernelPortsPort {
   readonly #applier: KernelApplier;
   readonly #log: Logger;
+  readonly #health: KernelHealth;
   /** Ports already said to be refused, so each is logged once. */
   readonly #told = new Set<string>();
+  /** The last plan, rebuilt when a health verdict changes. */
+  #ports: readonly KernelPortPlan[] = [];
+  /** Applies run one at a time (the controller's and the health checker's). */
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
 
   constructor(applier: KernelApplier, logger: Logger) {
     this.#applier = applier;
     this.#log = logger;
+    this.#health = new KernelHealth(logger, () => {
+      if (this.#closed) return;
+      // A failure is logged by the applier (kernelApplyFailed); the next plan or verdict tries again.
+      this.#enqueue().catch(() => undefined);
+    });
   }
 
-  async apply(ports: readonly KernelPortPlan[]): Promise<void> {
+  apply(ports: readonly KernelPortPlan[]): Promise<void> {
+    this.#ports = ports;
+    this.#health.update(ports);
+    return this.#enqueue();
+  }
+
+  #enqueue(): Promise<void> {
+    const next = this.#queue.then(() => this.#applyNow());
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #applyNow(): Promise<void> {
+    if (this.#closed) return;
+    const ports = this.#ports.map((p) => ({ ...p, endpoints: p.endpoints.map((e) => ({ ...e, healthy: e.healthy && this.#health.passes(p.backend, e.key) })) }));
     const byName = new Map(ports.map((p) => [p.name, p]));
     const { tables, refused } = kernelTablesOf(ports);
     for (const r of refused) {
@@ -95,8 +122,11 @@ export class KernelPorts implements KernelPortsPort {
     m.ports.set({ state: 'refused' }, refused.length);
   }
 
-  /** Empties the table, keeping its chains (KernelApplier.release: open flows keep their NAT while handed off). */
-  close(): Promise<void> {
+  /** Stops the checks and empties the table, keeping its chains (KernelApplier.release: open flows keep their NAT while handed off). */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#health.stop();
+    await this.#queue;
     heldPorts = [];
     return this.#applier.release();
   }

@@ -12,9 +12,9 @@ import tls from 'node:tls';
 import type { Logger } from '../../src/log.js';
 import { localResourceError } from './limits.js';
 import { countResourceError } from './metrics.js';
-import { DEFAULT_EXPECT_STATUS, type Backend, type HealthCheck } from './model.js';
+import { DEFAULT_EXPECT_STATUS, type HealthCheck } from './model.js';
 
-/** What a probe needs of an endpoint, and where its verdicts go (BackendPool). */
+/** What a probe needs of an endpoint, and where its verdicts go (BackendPool; kernel mode's KernelHealth). */
 export interface ProbedEndpoint {
   readonly key: string;
   readonly address: string;
@@ -24,7 +24,6 @@ export interface ProbedEndpoint {
 }
 
 export interface HealthTarget<E extends ProbedEndpoint> {
-  readonly spec: Backend;
   /** A `tls`/`https` backend's client options (the check completes a handshake); null: plain. */
   readonly upstreamTls: tls.ConnectionOptions | null;
   readonly endpoints: readonly E[];

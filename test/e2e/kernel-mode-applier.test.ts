@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { KernelApplier, nftRunner, TCP_LOOSE, type SysctlPort } from '../../speaker/kernel/applier.js';
 import { KERNEL_TABLE, mapNameOf, type KernelPort, type KernelPortTable } from '../../speaker/kernel/ruleset.js';
@@ -9,10 +10,13 @@ import { KernelPorts } from '../../speaker/kernel/port.js';
 import type { KernelPortPlan } from '../../speaker/plan/kernel-ports.js';
 import { componentLogger } from '../../src/log.js';
 import { registry } from '../../src/metrics.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The applier against real nftables in a namespace of its own: the first table, an unhealthy
 // endpoint (only its slots rewritten), a resize and a second port, IPv6 and UDP, the stop; and
-// the conntrack setting it needs (set when off, refused with the reason when it cannot be set).
+// the conntrack setting it needs (set when off, refused with the reason when it cannot be set);
+// the proxy's active health checker taking an endpoint out of the table and bringing it back
+// (its probes go to endpoints on loopback, from this process).
 const run = promisify(execFile);
 const NS = 'fka-n1';
 const log = componentLogger('kernel-test');
@@ -115,6 +119,47 @@ describe('kernel mode e2e: the applier against nftables', function () {
     assert.ok((values('fulcrum_kernel_conntrack_entries').get('max') ?? 0) > 0, 'the conntrack limit is read');
     await ports.close();
     await a.close();
+  });
+
+  it('with a health-check annotation, the proxy\'s checker takes a refusing endpoint\'s slots away, gives them back when it listens, and a new plan keeps the verdicts', async () => {
+    const listen = (host: string, port: number) => new Promise<Server>((resolve, reject) => {
+      const s = createServer((c) => c.destroy()).once('error', reject);
+      s.listen(port, host, () => resolve(s));
+    });
+    const closeServer = (s: Server) => new Promise<void>((resolve) => s.close(() => resolve()));
+    const up = await listen('127.0.0.1', 0);
+    const p = (up.address() as { port: number }).port;
+    let second: Server | undefined;
+    const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
+    assert.deepEqual(await a.start(), { kind: 'enabled' });
+    const ports = new KernelPorts(a, log);
+    try {
+      // Both ready as the plan says; 127.0.0.2:p refuses (the server is bound to 127.0.0.1 only).
+      const endpoints = ['127.0.0.1', '127.0.0.2'].map((address) => ({ key: `${address}:${p}`, address, port: p, weight: 1, healthy: true }));
+      const plan: KernelPortPlan = { ...port(), backend: 'lab/echo:80/TCP', endpoints, healthCheck: { type: 'tcp', intervalMs: 100, timeoutMs: 500, rise: 2, fall: 2 } };
+      const map = mapNameOf(plan);
+      const holders = async () => new Set((await slotsInKernel(map)).values());
+      await ports.apply([plan]);
+      assert.deepEqual(await holders(), new Set([`127.0.0.1 . ${p}`, `127.0.0.2 . ${p}`]), 'endpoints start up');
+      await waitFor('the refusing endpoint to leave the table', async () => ((await holders()).has(`127.0.0.2 . ${p}`) ? undefined : true), { timeoutMs: 10_000, intervalMs: 50 });
+      assert.equal((await slotsInKernel(map)).size, 1021, 'its slots are lent, none emptied');
+      await ports.apply([{ ...plan }]);
+      assert.ok(!(await holders()).has(`127.0.0.2 . ${p}`), 'the same plan again: the verdict is kept');
+      second = await listen('127.0.0.2', p);
+      await waitFor('the endpoint to come back after 2 passing checks', async () => ((await holders()).has(`127.0.0.2 . ${p}`) ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 });
+      await closeServer(up);
+      await waitFor('the other endpoint to leave once it refuses', async () => {
+        const h = await holders();
+        return h.size === 1 && h.has(`127.0.0.2 . ${p}`) ? true : undefined;
+      }, { timeoutMs: 10_000, intervalMs: 50 });
+      await ports.apply([{ ...plan, healthCheck: undefined }]);
+      assert.equal((await holders()).size, 2, 'the annotation gone: the checker stops and the plan\'s health alone counts');
+    } finally {
+      await ports.close();
+      await a.close();
+      if (up.listening) await closeServer(up);
+      if (second) await closeServer(second);
+    }
   });
 
   it('refuses, naming the setting and its value, when loose pickup is off and cannot be turned on', async () => {
