@@ -9,20 +9,26 @@ import { addressRules, KERNEL_TABLE, renderKernelRuleset, renderKernelUpdate, ty
  * fulcrum_kernel` table what `ruleset.ts` renders, one `nft -f -` transaction per change, and
  * removes it on stop. It decides nothing: the plan says which ports and tables.
  *
- * Before the first table it checks `net.netfilter.nf_conntrack_tcp_loose`: a takeover needs the
- * new owner's conntrack to pick up connections in the middle (loose = 1, the kernel default).
- * It sets it when it is 0; when it can do neither, or nft is missing or refused, `start` says so
- * once and returns false: the caller keeps those ports in the proxy.
+ * `start` checks `net.netfilter.nf_conntrack_tcp_loose`: a takeover needs the new owner's
+ * conntrack to pick up connections in the middle (loose = 1, the kernel default). It sets it
+ * when it is 0; then it has nft check the empty table without loading it (`nft -c`). When it can
+ * do neither, `start` says why once: the caller keeps those ports in the proxy.
+ *
+ * The table is loaded with the first kernel-mode port, not at start: its nat chains turn
+ * connection tracking on in the node's namespace, which a node without kernel-mode ports should
+ * not pay for. A table a previous run left is replaced at start by the empty one (its chains
+ * kept, so flows it forwarded keep their NAT until the first apply).
  */
 
-/** Runs an nft script as one transaction (`nft -f -`), resolves with stdout, rejects with stderr. */
-export type NftRunner = (script: string) => Promise<string>;
+/** Runs an nft script as one transaction (`nft -f -`), or only checks it (`check`: `nft -c -f -`, nothing loaded); resolves with stdout, rejects with stderr. */
+export type NftRunner = (script: string, check?: boolean) => Promise<string>;
 
 /** `nft -f -`, inside `netns` when given (`ip netns exec`: tests and the lab). */
 export function nftRunner(netns?: string): NftRunner {
-  const argv = netns === undefined ? ['nft', '-f', '-'] : ['ip', 'netns', 'exec', netns, 'nft', '-f', '-'];
-  return (script) =>
+  const prefix = netns === undefined ? ['nft'] : ['ip', 'netns', 'exec', netns, 'nft'];
+  return (script, check = false) =>
     new Promise((resolve, reject) => {
+      const argv = [...prefix, ...(check ? ['-c'] : []), '-f', '-'];
       const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
@@ -32,7 +38,7 @@ export function nftRunner(netns?: string): NftRunner {
       // nft (or ip netns exec) exiting before it read the script closes the pipe: EPIPE here,
       // while 'close' below reports the exit and its stderr
       child.stdin.on('error', () => undefined);
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft -f - (${script.split('\n').length} lines): exit ${code}: ${err.trim()}`))));
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`nft${check ? ' -c' : ''} -f - (${script.split('\n').length} lines): exit ${code}: ${err.trim()}`))));
       child.stdin.end(script);
     });
 }
@@ -65,7 +71,9 @@ export class KernelApplier {
   readonly #run: NftRunner;
   readonly #sysctl: SysctlPort;
   #enabled = false;
-  /** What the kernel holds, as last applied; undefined before the first table. */
+  /** The table is in the kernel (loaded by this run, or left by a previous one). */
+  #loaded = false;
+  /** What the kernel holds, as last applied; undefined: the whole table is written next time. */
   #applied: readonly KernelPortTable[] | undefined = undefined;
 
   constructor(o: KernelApplierOptions) {
@@ -78,28 +86,46 @@ export class KernelApplier {
     return this.#enabled;
   }
 
-  /** Checks the conntrack setting and nft, and replaces what a crashed run left with an empty table. */
+  /** Whether the table is in the kernel: not before the first kernel-mode port (or a previous run's table). */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Checks the conntrack setting and nft; replaces a table a previous run left with an empty one. Loads nothing else. */
   async start(): Promise<KernelStart> {
     const loose = await this.#looseConntrack();
     if (loose !== undefined) return this.#unavailable(loose);
     try {
-      await this.#run(renderKernelRuleset([]));
+      await this.#run(renderKernelRuleset([]), true);
     } catch (err) {
       return this.#unavailable(`nftables cannot load the ${KERNEL_TABLE} table: ${errorMessage(err)}`);
     }
-    this.#applied = [];
+    const leftover = await this.#run(`list table inet ${KERNEL_TABLE}`).then(() => true, () => false);
+    if (leftover) {
+      try {
+        await this.#run(renderKernelRuleset([]));
+        this.#loaded = true;
+        this.#applied = [];
+        this.#log.info({ event: 'kernelTableReplaced' }, `table inet ${KERNEL_TABLE} left by a previous run emptied`);
+      } catch (err) {
+        return this.#unavailable(`nftables cannot replace the ${KERNEL_TABLE} table a previous run left: ${errorMessage(err)}`);
+      }
+    }
     this.#enabled = true;
     return { kind: 'enabled' };
   }
 
-  /** Makes the table hold `tables`: one transaction, only what changed; nothing when nothing did. */
+  /** Makes the table hold `tables`: one transaction, only what changed; nothing when nothing did (no table while there are no ports). */
   async apply(tables: readonly KernelPortTable[]): Promise<void> {
     if (!this.#enabled) throw new Error(`KernelApplier.apply: kernel mode is not enabled (start() said unavailable), ${tables.length} ports asked`);
+    if (!this.#loaded && tables.length === 0) return;
     const script = this.#applied === undefined ? renderKernelRuleset(tables) : renderKernelUpdate(this.#applied, tables);
     if (script === '') return;
     try {
       await this.#run(script);
       this.#applied = tables;
+      if (!this.#loaded) this.#log.info({ event: 'kernelTableLoaded', ports: tables.length }, `table inet ${KERNEL_TABLE} loaded with the first kernel-mode ports`);
+      this.#loaded = true;
     } catch (err) {
       // nft -f is all or nothing, but rewrite the whole table next time rather than trust our copy.
       this.#applied = undefined;
@@ -114,11 +140,12 @@ export class KernelApplier {
    * kernel unhooks NAT with the last one), and the new owner forwards them here during its
    * handoff: deleting the table would cut them. The raw rules of its addresses stay: the new
    * owner's flows to pods on this node come from the VIP, and tracked here they would clash with
-   * this node's old entries. The next start replaces the table.
+   * this node's old entries. The next start replaces the table. No table: nothing to do.
    */
   async release(): Promise<void> {
     if (!this.#enabled) return;
     this.#enabled = false;
+    if (!this.#loaded) return;
     const ports = (this.#applied ?? []).map((t) => t.port);
     this.#applied = undefined;
     await this.#run([renderKernelRuleset([]), ...addressRules(ports)].join('\n')).catch((err: unknown) => this.#log.warn({ event: 'kernelReleaseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not emptied`));
@@ -129,6 +156,8 @@ export class KernelApplier {
     if (!this.#enabled) return;
     this.#enabled = false;
     this.#applied = undefined;
+    if (!this.#loaded) return;
+    this.#loaded = false;
     await this.#run(`delete table inet ${KERNEL_TABLE}`).catch((err: unknown) => this.#log.warn({ event: 'kernelCloseFailed', err: errorMessage(err) }, `table inet ${KERNEL_TABLE} not removed`));
   }
 
@@ -151,7 +180,8 @@ export class KernelApplier {
   }
 
   #unavailable(reason: string): KernelStart {
-    this.#log.warn({ event: 'kernelModeUnavailable', reason }, 'kernel mode unavailable: its ports stay in the proxy');
+    // info: most nodes never see a kernel-mode port; a Service that asks gets a Warning Event naming this reason
+    this.#log.info({ event: 'kernelModeUnavailable', reason }, 'kernel mode unavailable: its ports stay in the proxy');
     return { kind: 'unavailable', reason };
   }
 }

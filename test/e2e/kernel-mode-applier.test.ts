@@ -64,6 +64,9 @@ describe('kernel mode e2e: the applier against nftables', function () {
     const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
     assert.deepEqual(await a.start(), { kind: 'enabled' });
     assert.equal(await sysctl.read(TCP_LOOSE), '1', 'the applier set loose pickup');
+    await a.apply([]);
+    await assert.rejects(inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE), /No such file or directory/, 'no table before the first kernel-mode port (its nat chains would turn conntrack on)');
+    assert.equal(a.loaded, false);
 
     const web = port();
     const v4 = eps('203.0.113.', 3);
@@ -162,6 +165,20 @@ describe('kernel mode e2e: the applier against nftables', function () {
     }
   });
 
+  it('a table a previous run left is emptied at start, chains kept, and removed on stop', async () => {
+    const crashed = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
+    assert.deepEqual(await crashed.start(), { kind: 'enabled' });
+    await crashed.apply([table(port(), eps('203.0.113.', 2))]); // then the process dies: no close
+    const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl });
+    assert.deepEqual(await a.start(), { kind: 'enabled' });
+    assert.equal(a.loaded, true);
+    const listed = (await inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE)).stdout;
+    assert.doesNotMatch(listed, /m_192_0_2_10_80_tcp|dnat/, 'the old ports are gone');
+    assert.match(listed, /chain dstnat \{\s+type nat hook prerouting priority dstnat; policy accept;/, 'the nat chains stay');
+    await a.close();
+    await assert.rejects(inNs('nft', 'list', 'table', 'inet', KERNEL_TABLE), /No such file or directory/);
+  });
+
   it('refuses, naming the setting and its value, when loose pickup is off and cannot be turned on', async () => {
     const readOnly: SysctlPort = { read: async () => '0', write: async () => Promise.reject(new Error('EROFS: read-only file system')) };
     const a = new KernelApplier({ logger: log, run: nftRunner(NS), sysctl: readOnly });
@@ -176,6 +193,6 @@ describe('kernel mode e2e: the applier against nftables', function () {
     const a = new KernelApplier({ logger: log, run: nftRunner('fka-missing'), sysctl });
     const got = await a.start();
     assert.equal(got.kind, 'unavailable');
-    assert.match(got.kind === 'unavailable' ? got.reason : '', /cannot load the fulcrum_kernel table: nft -f -/);
+    assert.match(got.kind === 'unavailable' ? got.reason : '', /cannot load the fulcrum_kernel table: nft -c -f -/);
   });
 });
