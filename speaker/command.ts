@@ -44,13 +44,13 @@ Options:
                            the descriptor limit, (ulimit -n - reserve - UDP sockets) / 2)
   --max-udp-flows N        UDP flow sockets of the whole proxy (default: a quarter of the
                            usable descriptors, at most 65536)
-  --data-plane-kernel off|auto
-                           kernel mode (fulcrum-lb.io/data-plane: kernel), EXPERIMENTAL:
-                           new connections work, but held ones do not yet survive a takeover
-                           (speaker/kernel/README.md). off (default): annotated ports stay in
-                           the proxy with a Warning; auto: run it when nft works and
-                           nf_conntrack_tcp_loose is or can be set to 1 (else it says why once)
-                           (default: auto)
+  --data-plane-kernel auto|off
+                           kernel mode for Services annotated fulcrum-lb.io/data-plane: kernel
+                           (nftables DNAT; held connections survive a takeover;
+                           speaker/kernel/README.md). auto (default): run it when nft works and
+                           nf_conntrack_tcp_loose is or can be set to 1, else say why once; the
+                           table is loaded with the first kernel-mode port. off: annotated
+                           ports stay in the proxy with a Warning
   --log-level LEVEL        trace|debug|info|warn|error|fatal|silent (default: info)
   -h, --help
 `;
@@ -103,7 +103,7 @@ export const command: Command = {
       ...(values.maxconn !== undefined ? { maxconn: intFlag('maxconn', values.maxconn, 0, 1, 10_000_000) } : {}),
       ...(values['max-udp-flows'] !== undefined ? { udpFlowSockets: intFlag('max-udp-flows', values['max-udp-flows'], 0, 1, 10_000_000) } : {}),
     });
-    const kernelMode = values['data-plane-kernel'] ?? 'off';
+    const kernelMode = values['data-plane-kernel'] ?? 'auto';
     if (kernelMode !== 'auto' && kernelMode !== 'off') throw new UsageError(`--data-plane-kernel: "${kernelMode}" is not auto or off`);
     const program = await startSpeaker({
       kernelMode,

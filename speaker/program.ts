@@ -50,7 +50,7 @@ export interface SpeakerProgramOptions {
   readonly metrics: { host: string; port: number } | undefined;
   readonly probePort: number;
   readonly timings: SpeakerTimings;
-  /** `--data-plane-kernel`: off (default: experimental) never; auto runs kernel mode when nft and conntrack allow it. */
+  /** `--data-plane-kernel`: auto (default) runs kernel mode when nft and conntrack allow it; off never. */
   readonly kernelMode?: KernelModeFlag;
 }
 
@@ -126,7 +126,7 @@ export async function startSpeaker(o: SpeakerProgramOptions): Promise<SpeakerPro
   const proxy = stats.proxy(new EngineProxy(log, o.timings.drainTimeoutMs));
   const handoff = new ConnectionHandoff({ logger: log.child({ part: 'handoff' }) });
   await handoff.start();
-  const kernel = await startKernelMode(o.kernelMode ?? 'off', log.child({ part: 'kernel' }));
+  const kernel = await startKernelMode(o.kernelMode ?? 'auto', log.child({ part: 'kernel' }));
   const controller = new SpeakerController({
     me: o.nodeName, lbClass: o.lbClass, interfaces, caches, events, logger: log, served,
     appliers: { vip, announcer, proxy, handoff: stats.handoff(handoff), ...(kernel.port ? { kernel: kernel.port } : {}) },

@@ -6,9 +6,10 @@ import { KernelPorts, type KernelPortsPort } from './port.js';
 export type KernelModeFlag = 'auto' | 'off';
 
 /**
- * Starts kernel mode for the speaker (`--data-plane-kernel`): `auto` starts a `KernelApplier`
- * (nft, `nf_conntrack_tcp_loose`); when it cannot run, the applier has said why once and the
- * annotated ports stay in the proxy (the plan warns each Service). `off`: never.
+ * Starts kernel mode for the speaker (`--data-plane-kernel`): `auto` (the default) starts a
+ * `KernelApplier` (nft, `nf_conntrack_tcp_loose`; the table itself comes with the first
+ * kernel-mode port); when it cannot run, the applier has said why once and the annotated ports
+ * stay in the proxy (the plan warns each Service). `off`: never.
  */
 export async function startKernelMode(flag: KernelModeFlag, log: Logger): Promise<{ availability: KernelAvailability; port?: KernelPortsPort }> {
   if (flag === 'off') {

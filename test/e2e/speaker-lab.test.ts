@@ -7,7 +7,8 @@ import { startLab, type Lab, type LabService } from '../../lab/lab.js';
 import { sampleCheckCount } from '../../lab/samples.js';
 import { waitFor } from '../helpers/wait.js';
 import { answersFor } from './helpers-probes.js';
-import { hideHostAddressesFromLab, nodeByMac, vipHolders, waitForOneHolderEach } from './helpers-resilience.js';
+import { KERNEL_TABLE } from '../../speaker/kernel/ruleset.js';
+import { hideHostAddressesFromLab, nodeByMac, speakerMetrics, vipHolders, waitForOneHolderEach } from './helpers-resilience.js';
 
 async function nodesHolding(lab: Lab, address: string): Promise<string[]> {
   return (await vipHolders(lab)).get(address) ?? [];
@@ -51,6 +52,19 @@ describe('speaker e2e: the lab with 3 speakers', function () {
     }, { timeoutMs: 30_000, intervalMs: 500, describe: () => lab.check() });
     assert.ok(rows.some((r) => r.address.includes('[2001:db8::')), 'an IPv6 address was checked');
     assert.equal(rows.length, sampleCheckCount(), 'one check per address and port');
+  });
+
+  it('kernel mode is on by default, yet no node loads its table while no Service asks for it', async () => {
+    for (const n of lab.topology.nodes) {
+      // The kernel-mode gauges exist only where kernel mode started (KernelPorts runs).
+      await waitFor(`${n.name}: kernel mode enabled (fulcrum_kernel_ports), no port held`, async () => /^fulcrum_kernel_ports\{state="held"\} 0$/m.test(await speakerMetrics(lab, n.name).catch(() => '')), {
+        timeoutMs: 15_000,
+        intervalMs: 200,
+        describe: async () => (await speakerMetrics(lab, n.name).catch((e: Error) => e.message)).split('\n').filter((l) => l.startsWith('fulcrum_kernel')),
+      });
+      const tables = (await lab.topology.exec(n.namespace, 'nft', ['list', 'tables'])).stdout;
+      assert.doesNotMatch(tables, new RegExp(KERNEL_TABLE), `${n.name} holds no ${KERNEL_TABLE} table (its nat chains would turn conntrack on): ${tables}`);
+    }
   });
 
   it("the client's neighbour entry for each address is the MAC of the one node that holds it, and no other node answers ARP/NDP for it (capture on the bridge)", async () => {
