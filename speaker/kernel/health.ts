@@ -20,6 +20,7 @@ interface Probed extends ProbedEndpoint {
 
 interface Checked extends HealthTarget<Probed> {
   endpoints: Probed[];
+  byKey: Map<string, Probed>;
   readonly spec: string;
   readonly checker: ActiveHealthCheck<Probed>;
 }
@@ -57,13 +58,16 @@ export class KernelHealth {
       const endpoints = [...w.endpoints].map(([key, e]) => before.get(key) ?? { key, address: e.address, port: e.port, healthy: true, removed: false });
       for (const [key, e] of before) if (!w.endpoints.has(key)) e.removed = true;
       if (c === undefined) this.#start(name, w.spec, endpoints);
-      else c.endpoints = endpoints; // the checker reads the list each round
+      else {
+        c.endpoints = endpoints; // the checker reads the list each round
+        c.byKey = new Map(endpoints.map((e) => [e.key, e]));
+      }
     }
   }
 
   /** False when the backend's checker took the endpoint out; true otherwise (no check, or not probed yet). */
   passes(backend: string, key: string): boolean {
-    return this.#backends.get(backend)?.endpoints.find((e) => e.key === key)?.healthy !== false;
+    return this.#backends.get(backend)?.byKey.get(key)?.healthy !== false;
   }
 
   stop(): void {
@@ -75,6 +79,7 @@ export class KernelHealth {
     const log = this.#log.child({ backend });
     const target = {
       endpoints,
+      byKey: new Map(endpoints.map((e) => [e.key, e])),
       spec: JSON.stringify(spec),
       upstreamTls: null,
       setHealthy: (e: Probed, healthy: boolean): void => {
