@@ -136,7 +136,7 @@ export class Lab {
   async runPod(name: string, nodeIndex: number, labels: Readonly<Record<string, string>>): Promise<LabPod> {
     const node = this.topology.node(nodeIndex);
     const plan = await this.topology.addPod(nodeIndex);
-    const args = [POD_SERVER, '--name', name, '--http', String(POD_PORTS.http), '--tcp-echo', String(POD_PORTS.tcpEcho), '--udp-echo', String(POD_PORTS.udpEcho), '--accept-proxy'];
+    const args = [POD_SERVER, '--name', name, '--http', String(POD_PORTS.http), '--tcp-echo', String(POD_PORTS.tcpEcho), '--tcp-tick', String(POD_PORTS.tcpTick), '--udp-echo', String(POD_PORTS.udpEcho), '--accept-proxy'];
     const proc = this.topology.spawn(plan.namespace, process.execPath, args, { name: `pod ${name}` });
     await proc.waitForOutput(/"event":"ready"/, 10_000);
     const spec: LabPodSpec = { namespace: SAMPLE_NAMESPACE, name, node, pod: plan, labels, ports: POD_CONTAINER_PORTS };

@@ -7,13 +7,18 @@ import { parseProxyHeader, type PeerAddress } from '../speaker/proxy/proxy-proto
 
 /**
  * The lab's backend "container": run inside a pod namespace as
- *   node dist/lab/pod-server.js --name pod1 --http 8080 --tcp-echo 5678 --udp-echo 5678 [--accept-proxy]
+ *   node dist/lab/pod-server.js --name pod1 --http 8080 --tcp-echo 5678 --tcp-tick 5679 --udp-echo 5678 [--accept-proxy]
  *
  * - HTTP: GET / answers JSON {pod, client, peer, proxyProtocol, local, method, path, host,
  *   forwardedFor, forwardedProto} (the last two: X-Forwarded-For/-Proto, from an HTTP frontend):
  *   `peer` is the TCP peer (the proxy), `client` the address from the PROXY header when there is
  *   one, else the peer. GET /healthz answers 200 "ok".
  * - TCP echo: echoes every byte back (after a PROXY header, which is stripped).
+ * - TCP tick, a server-first protocol (the server writes first, like an SMTP banner): on accept
+ *   it writes `tick <name> 0\n` at once, then `tick <name> <n>\n` every 100 ms, and echoes
+ *   every byte the client writes (a tick line is never split). With --accept-proxy it first waits
+ *   up to 250 ms for a PROXY header (a proxy sends its header at once; a client that waits for
+ *   the banner writes nothing).
  * - UDP echo: echoes every datagram back.
  * With --accept-proxy, a connection may start with a PROXY v1 or v2 header; it is parsed and
  * reported, not required (a missing header gives proxyProtocol: null). An invalid one closes
@@ -25,6 +30,8 @@ export interface PodServerOptions {
   readonly name: string;
   readonly http?: number;
   readonly tcpEcho?: number;
+  /** The server-first port: a banner at once, a tick line every 100 ms, and an echo. */
+  readonly tcpTick?: number;
   readonly udpEcho?: number;
   readonly acceptProxy?: boolean;
   /** Listen address (default `::`, both families). */
@@ -32,8 +39,15 @@ export interface PodServerOptions {
 }
 
 export interface PodServer {
-  readonly ports: { http?: number; tcpEcho?: number; udpEcho?: number };
+  readonly ports: PodServerPorts;
   close(): Promise<void>;
+}
+
+export interface PodServerPorts {
+  http?: number;
+  tcpEcho?: number;
+  tcpTick?: number;
+  udpEcho?: number;
 }
 
 interface ConnectionInfo {
@@ -48,14 +62,23 @@ export function plainAddress(address: string | undefined): string {
 }
 
 const MAX_HEADER_WAIT_BYTES = 232; // v2 with IPv6 and some TLVs; more means it is not coming
+/** How long a server-first port waits for a PROXY header's first byte before it writes. */
+const FIRST_BYTE_WAIT_MS = 250;
+export const TICK_INTERVAL_MS = 100;
 
 /**
  * Reads an optional PROXY header off the start of a socket, then hands the socket on with the
- * remaining bytes put back.
+ * remaining bytes put back. With `firstByteMs`, no byte within that time means no header.
  */
-function readProxyHeader(socket: Socket, done: (info: ConnectionInfo) => void): void {
+function readProxyHeader(socket: Socket, done: (info: ConnectionInfo) => void, firstByteMs?: number): void {
   let buffered = Buffer.alloc(0);
+  const silent = firstByteMs === undefined ? undefined : setTimeout(() => {
+    socket.off('data', onData);
+    done({ proxyProtocol: null, source: undefined });
+  }, firstByteMs);
+  socket.once('close', () => clearTimeout(silent));
   const onData = (chunk: Buffer): void => {
+    clearTimeout(silent);
     buffered = Buffer.concat([buffered, chunk]);
     const h = parseProxyHeader(buffered);
     if (h.kind === 'incomplete' && buffered.length < MAX_HEADER_WAIT_BYTES) return;
@@ -84,7 +107,7 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 export async function startPodServer(options: PodServerOptions): Promise<PodServer> {
   const host = options.host ?? '::';
   const closers: (() => Promise<void>)[] = [];
-  const ports: { http?: number; tcpEcho?: number; udpEcho?: number } = {};
+  const ports: PodServerPorts = {};
   const info = new WeakMap<Socket, ConnectionInfo>();
 
   if (options.http !== undefined) {
@@ -145,6 +168,35 @@ export async function startPodServer(options: PodServerOptions): Promise<PodServ
     }));
   }
 
+  if (options.tcpTick !== undefined) {
+    const sockets = new Set<Socket>();
+    const tick = createTcpServer((socket) => {
+      sockets.add(socket);
+      let timer: NodeJS.Timeout | undefined;
+      const stop = (): void => clearInterval(timer);
+      socket.on('close', () => {
+        stop();
+        sockets.delete(socket);
+      });
+      socket.on('end', stop); // the client is done: the echo ends our side, no tick after it
+      socket.on('error', () => socket.destroy());
+      const start = (): void => {
+        if (socket.destroyed || !socket.writable) return;
+        let n = 0;
+        socket.write(`tick ${options.name} ${n}\n`);
+        timer = setInterval(() => socket.write(`tick ${options.name} ${++n}\n`), TICK_INTERVAL_MS);
+        socket.pipe(socket);
+      };
+      if (options.acceptProxy) readProxyHeader(socket, start, FIRST_BYTE_WAIT_MS);
+      else start();
+    });
+    ports.tcpTick = await listen(tick, options.tcpTick, host);
+    closers.push(() => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      tick.close(() => r());
+    }));
+  }
+
   if (options.udpEcho !== undefined) {
     const udp = createSocket({ type: 'udp6', ipv6Only: false });
     udp.on('message', (msg, rinfo) => udp.send(msg, rinfo.port, rinfo.address));
@@ -177,6 +229,7 @@ async function main(argv: string[]): Promise<void> {
       name: { type: 'string' },
       http: { type: 'string' },
       'tcp-echo': { type: 'string' },
+      'tcp-tick': { type: 'string' },
       'udp-echo': { type: 'string' },
       'accept-proxy': { type: 'boolean' },
       host: { type: 'string' },
@@ -187,6 +240,7 @@ async function main(argv: string[]): Promise<void> {
     name: values.name ?? process.env.POD_NAME ?? 'pod',
     http: portFlag('http', values.http),
     tcpEcho: portFlag('tcp-echo', values['tcp-echo']),
+    tcpTick: portFlag('tcp-tick', values['tcp-tick']),
     udpEcho: portFlag('udp-echo', values['udp-echo']),
     acceptProxy: values['accept-proxy'] ?? false,
     host: values.host,

@@ -62,11 +62,12 @@ export function labMetalLBResources(nodeNames: readonly string[]): (Record<strin
   ];
 }
 
-export const POD_PORTS = { http: 8080, tcpEcho: 5678, udpEcho: 5678 } as const;
+export const POD_PORTS = { http: 8080, tcpEcho: 5678, tcpTick: 5679, udpEcho: 5678 } as const;
 
 export const POD_CONTAINER_PORTS: readonly ContainerPort[] = [
   { name: 'http', containerPort: POD_PORTS.http, protocol: 'TCP' },
   { name: 'echo', containerPort: POD_PORTS.tcpEcho, protocol: 'TCP' },
+  { name: 'tick', containerPort: POD_PORTS.tcpTick, protocol: 'TCP' },
   { name: 'echo-udp', containerPort: POD_PORTS.udpEcho, protocol: 'UDP' },
 ];
 

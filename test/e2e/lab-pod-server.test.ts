@@ -25,6 +25,27 @@ s.on('end', () => process.stdout.write(out.slice(out.indexOf('\\r\\n\\r\\n') + 4
 s.on('error', (e) => { console.error(e.message); process.exit(1); });
 `;
 
+// A server-first client: connects, writes `hex` (a PROXY header, or nothing), then nothing until
+// the banner and three ticks have come; then writes "ping\n" and waits for its echo and a tick
+// after it. Prints every line received with its time (ms since connect); exits 2 after 5 s.
+const TICK_CLIENT = `
+const net = require('node:net');
+const [host, port, hex] = process.argv.slice(1);
+const t0 = Date.now(); const lines = []; let buf = ''; let wrote = false;
+const end = (code) => { console.log(JSON.stringify(lines)); process.exit(code); };
+const s = net.connect({ host, port: Number(port) }, () => { if (hex) s.write(Buffer.from(hex, 'hex')); });
+s.setEncoding('utf8');
+s.on('data', (d) => {
+  buf += d;
+  for (let i; (i = buf.indexOf('\\n')) >= 0; buf = buf.slice(i + 1)) lines.push({ line: buf.slice(0, i), ms: Date.now() - t0 });
+  if (!wrote && lines.length >= 4) { wrote = true; s.write('ping\\n'); }
+  const p = lines.findIndex((l) => l.line === 'ping');
+  if (p >= 0 && lines.length > p + 1) end(0);
+});
+s.on('error', (e) => { console.error(e.message); process.exit(1); });
+setTimeout(() => end(2), 5000);
+`;
+
 describe('lab pod server in a pod namespace', function () {
   let topo: Topology;
   let pod: PodPlan;
@@ -37,7 +58,7 @@ describe('lab pod server in a pod namespace', function () {
     }
     topo = await Topology.create({ prefix: PREFIX, nodes: 2 });
     pod = await topo.addPod(1);
-    server = topo.spawn(pod.namespace, process.execPath, [POD_SERVER, '--name', 'web-1', '--http', '8080', '--tcp-echo', '5678', '--udp-echo', '5678', '--accept-proxy'], { name: 'pod-server' });
+    server = topo.spawn(pod.namespace, process.execPath, [POD_SERVER, '--name', 'web-1', '--http', '8080', '--tcp-echo', '5678', '--tcp-tick', '5679', '--udp-echo', '5678', '--accept-proxy'], { name: 'pod-server' });
     await server.waitForOutput(/"event":"ready"/, 10_000);
   });
 
@@ -82,6 +103,30 @@ describe('lab pod server in a pod namespace', function () {
       return r?.ok ? r.reply : undefined;
     }, 5000);
     assert.equal(udp, 'hello udp');
+  });
+
+  async function tickLines(address: string, headerHex = ''): Promise<{ line: string; ms: number }[]> {
+    const r = await topo.exec(topo.node(2).namespace, process.execPath, ['-e', TICK_CLIENT, address, '5679', headerHex]);
+    assert.equal(r.code, 0, `${r.stderr} ${r.stdout}`);
+    return JSON.parse(r.stdout) as { line: string; ms: number }[];
+  }
+
+  it('writes first on the tick port: a banner unasked, a tick every 100 ms, and an echo between ticks', async () => {
+    const lines = await tickLines(pod.ipv4);
+    assert.deepEqual(lines.slice(0, 4).map((l) => l.line), ['tick web-1 0', 'tick web-1 1', 'tick web-1 2', 'tick web-1 3'], 'the banner before the client wrote anything, then ticks');
+    const spacing = lines[3]!.ms - lines[0]!.ms;
+    assert.ok(spacing >= 250 && spacing < 3000, `three ticks 100 ms apart took ${spacing} ms`);
+    const ping = lines.findIndex((l) => l.line === 'ping');
+    assert.ok(ping >= 4, `the echo after the ticks: ${JSON.stringify(lines)}`);
+    assert.match(lines[ping + 1]!.line, /^tick web-1 \d+$/, 'the ticks go on after the echo');
+  });
+
+  it('sends the banner after a PROXY header on the tick port (IPv6), and does not echo the header', async () => {
+    const header = Buffer.from('PROXY TCP6 2001:db8::2 2001:db8::100 40000 5679\r\n').toString('hex');
+    const lines = await tickLines(pod.ipv6, header);
+    assert.equal(lines[0]?.line, 'tick web-1 0');
+    const ping = lines.findIndex((l) => l.line === 'ping');
+    assert.ok(ping >= 4 && !lines.some((l) => l.line.startsWith('PROXY')), JSON.stringify(lines));
   });
 
   it('exits 0 on SIGTERM', async () => {
