@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { checkAddress, ownerSeenByClient } from '../../lab/check.js';
 import { apiRequest } from '../../lab/kube-rest.js';
 import { startLab, type Lab } from '../../lab/lab.js';
-import { SAMPLE_NAMESPACE } from '../../lab/samples.js';
+import { POD_PORTS, SAMPLE_NAMESPACE } from '../../lab/samples.js';
 import { KERNEL_TABLE } from '../../speaker/kernel/ruleset.js';
 import { waitFor } from '../helpers/wait.js';
 import { hideHostAddressesFromLab, vipHolders, waitForOneHolderEach } from './helpers-resilience.js';
@@ -22,12 +22,24 @@ import { hideHostAddressesFromLab, vipHolders, waitForOneHolderEach } from './he
 // pod on the cut node; through a SIGKILL all but those to the pod on the killed speaker's node,
 // which keeps the VIP on lo until its speaker restarts (packets from the VIP are martians there);
 // through a SIGTERM all 50.
+// Server-first too: the Service's second port goes to the pods' `tick` port (a banner on accept,
+// then a line every 100 ms, and an echo). Through a link down and a SIGKILL, the endpoints write
+// first after the takeover: the test waits until each surviving flow's endpoint packet has
+// reached the new owner (a probe table there records them), and only then does the client
+// write; its echo and a tick after it must come (the new owner drops the endpoint's packets that
+// no flow knows until the client's makes the entry, and the endpoint retransmits).
 const PREFIX = 'fkw';
 const NAME = 'echo-kernel';
 /** TCP and UDP echo, both families. */
 const DUAL_NAME = 'echo-kernel-dual';
 const PORT = 5678;
+/** The pods' server-first port (`tick`), the kernel-mode Service's second port. */
+const TICK_PORT = POD_PORTS.tcpTick;
 const CONNECTIONS = 50;
+/** What a held client speaks: the TCP or UDP echo (client-first), or the tick port (server-first). */
+type Flow = 'tcp' | 'udp' | 'tick';
+const portOf = (flow: Flow): number => (flow === 'tick' ? TICK_PORT : PORT);
+const protocolOf = (flow: Flow): 'tcp' | 'udp' => (flow === 'udp' ? 'udp' : 'tcp');
 // The client: opens N connections, echoes once on each, then on "check" writes again on each and reports which answered.
 const CLIENT = `
 const net = require('node:net'); const rl = require('node:readline').createInterface({ input: process.stdin });
@@ -49,18 +61,38 @@ for (let i = 0; i < +n; i++) { const s = dgram.createSocket(vip.includes(':') ? 
 rl.on('line', () => { const lost = []; let seen = 0; for (const [s, p] of socks) echo(s, 'again ' + p, (ok) => { if (!ok) lost.push(p); if (++seen === socks.length) { console.log(JSON.stringify({ lost })); process.exit(0); } }); });
 `;
 
+// Server-first, on the tick port: opens N connections and writes nothing until each has its
+// banner; on "check" writes "again <port>" on each, which answers when its echo and a tick after
+// it have come within 10 s (the endpoint may have to retransmit after a takeover); reports the
+// lost and the slowest answer.
+const TICK_CLIENT = `
+const net = require('node:net'); const rl = require('node:readline').createInterface({ input: process.stdin });
+const [vip, port, n] = process.argv.slice(1); const socks = []; let opened = 0;
+const until = (s, test, ms, cb) => { const t = setTimeout(() => done(false), ms); const on = () => { if (test(s.got)) done(true); };
+  const done = (ok) => { clearTimeout(t); s.off('data', on); cb(ok); }; s.on('data', on); on(); };
+for (let i = 0; i < +n; i++) { const s = net.connect(+port, vip); s.got = ''; s.setEncoding('utf8'); s.on('data', (d) => { s.got += d; });
+  let settled = false; const settle = (ok) => { if (settled) return; settled = true; if (ok) socks.push([s, s.localPort]); if (++opened === +n) console.log(JSON.stringify({ open: socks.map((x) => x[1]) })); };
+  s.on('error', () => settle(false)); s.on('connect', () => until(s, (g) => /^tick \\S+ 0\\n/.test(g), 5000, settle)); }
+rl.on('line', () => { const lost = []; let seen = 0, slowestMs = 0; const t0 = Date.now();
+  for (const [s, p] of socks) { const msg = 'again ' + p + '\\n'; const from = s.got.length; s.write(msg);
+    until(s, (g) => { const i = g.indexOf(msg, from); return i >= 0 && /^tick [^\\n]*\\n/m.test(g.slice(i + msg.length)); }, 10000, (ok) => {
+      if (ok) slowestMs = Math.max(slowestMs, Date.now() - t0); else lost.push(p);
+      if (++seen === socks.length) { console.log(JSON.stringify({ lost, ...(lost.length < socks.length ? { slowestMs } : {}) })); process.exit(0); } }); } });
+`;
+
 interface HeldClient {
   readonly child: ChildProcess;
   readonly ports: number[];
-  check(): Promise<number[]>;
+  /** The flows lost, by client port; for server-first, also the slowest answer. */
+  check(): Promise<{ lost: number[]; slowestMs?: number }>;
 }
 
-async function holdConnections(lab: Lab, address: string, children: ChildProcess[], protocol: 'tcp' | 'udp' = 'tcp'): Promise<HeldClient> {
-  const script = protocol === 'tcp' ? CLIENT : UDP_CLIENT;
-  const child = spawn('ip', ['netns', 'exec', lab.topology.client.namespace, process.execPath, '-e', script, address, String(PORT), String(CONNECTIONS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function holdConnections(lab: Lab, address: string, children: ChildProcess[], flow: Flow = 'tcp'): Promise<HeldClient> {
+  const script = { tcp: CLIENT, udp: UDP_CLIENT, tick: TICK_CLIENT }[flow];
+  const child = spawn('ip', ['netns', 'exec', lab.topology.client.namespace, process.execPath, '-e', script, address, String(portOf(flow)), String(CONNECTIONS)], { stdio: ['pipe', 'pipe', 'inherit'] });
   children.push(child);
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const line = async () => JSON.parse(String((await lines.next()).value ?? '{}')) as { open?: number[]; lost?: number[] };
+  const line = async () => JSON.parse(String((await lines.next()).value ?? '{}')) as { open?: number[]; lost?: number[]; slowestMs?: number };
   const { open } = await line();
   assert.equal(open?.length, CONNECTIONS, 'every connection answered before the fault');
   return {
@@ -68,9 +100,9 @@ async function holdConnections(lab: Lab, address: string, children: ChildProcess
     ports: open!,
     async check() {
       child.stdin!.write('check\n');
-      const { lost } = await line();
+      const { lost, slowestMs } = await line();
       assert.ok(lost, 'the client reported');
-      return lost;
+      return { lost, slowestMs };
     },
   };
 }
@@ -79,24 +111,20 @@ async function holdConnections(lab: Lab, address: string, children: ChildProcess
 /** One spelling per address: conntrack writes IPv6 addresses in full (2001:0db8:0000:…), the API compressed. */
 const canonical = (a: string): string => (a.includes(':') ? new URL(`http://[${a}]`).hostname.slice(1, -1) : a);
 
-async function flowsOf(lab: Lab, node: string, address: string, protocol: 'tcp' | 'udp' = 'tcp'): Promise<Map<number, { endpoint: string; peerPort: number }>> {
+async function flowsOf(lab: Lab, node: string, address: string, protocol: 'tcp' | 'udp' = 'tcp', port = PORT): Promise<Map<number, { endpoint: string; peerPort: number }>> {
   const r = await lab.topology.exec(lab.topology.node(node).namespace, 'cat', ['/proc/net/nf_conntrack']);
   const out = new Map<number, { endpoint: string; peerPort: number }>();
   for (const line of r.stdout.split('\n')) {
     if (line.split(/\s+/)[2] !== protocol) continue;
     const m = /src=\S+ dst=(\S+) sport=(\d+) dport=(\d+) .*?src=(\S+) dst=\S+ sport=\d+ dport=(\d+)/.exec(line);
-    if (m && canonical(m[1]!) === canonical(address) && Number(m[3]) === PORT) out.set(Number(m[2]), { endpoint: canonical(m[4]!), peerPort: Number(m[5]) });
+    if (m && canonical(m[1]!) === canonical(address) && Number(m[3]) === port) out.set(Number(m[2]), { endpoint: canonical(m[4]!), peerPort: Number(m[5]) });
   }
   return out;
 }
 
-async function endpointsByClientPort(lab: Lab, node: string, address: string, protocol: 'tcp' | 'udp' = 'tcp'): Promise<Map<number, string>> {
-  return new Map([...(await flowsOf(lab, node, address, protocol))].map(([p, f]) => [p, f.endpoint]));
-}
-
 /** Why flows were lost, from the new owner's conntrack: SNAT ports remapped (a clash with an entry it already had), flows it never saw. */
-async function lossDiagnosis(lab: Lab, node: string, address: string, lost: readonly number[], protocol: 'tcp' | 'udp' = 'tcp'): Promise<string> {
-  const flows = await flowsOf(lab, node, address, protocol);
+async function lossDiagnosis(lab: Lab, node: string, address: string, lost: readonly number[], protocol: 'tcp' | 'udp' = 'tcp', port = PORT): Promise<string> {
+  const flows = await flowsOf(lab, node, address, protocol, port);
   const remapped = lost.filter((p) => flows.has(p) && flows.get(p)!.peerPort !== p).length;
   const unseen = lost.filter((p) => !flows.has(p)).length;
   return `; of the ${lost.length} lost, on the new owner ${node}: ${remapped} with the SNAT port remapped, ${unseen} not in its conntrack`;
@@ -116,6 +144,42 @@ async function takenOverFrom(lab: Lab, address: string, owner: string): Promise<
     const seen = await ownerSeenByClient(lab.topology, address);
     return holders.length === 1 && seen === holders[0] ? seen : undefined;
   }, { timeoutMs: 15_000, intervalMs: 50 });
+}
+
+/**
+ * A probe table on every node that records, in set `seen`, the destination port of each packet
+ * from an endpoint's tick port to `address` that arrives while the node holds the address: the
+ * SNAT port of a flow whose endpoint wrote to that node as owner (the speaker's own table is not
+ * touched; priority raw, before its drop).
+ */
+const PROBE_TABLE = 'fkw_probe';
+async function watchEndpointWrites(lab: Lab, address: string): Promise<void> {
+  const rules = [
+    `add table ip ${PROBE_TABLE}`, `delete table ip ${PROBE_TABLE}`, `add table ip ${PROBE_TABLE}`,
+    `add set ip ${PROBE_TABLE} seen { type inet_service; flags dynamic; size 65535; }`,
+    `add chain ip ${PROBE_TABLE} pre { type filter hook prerouting priority -300; policy accept; }`,
+    `add rule ip ${PROBE_TABLE} pre ip daddr ${address} tcp sport ${TICK_PORT} fib daddr type local add @seen { tcp dport }`,
+  ].join('; ');
+  for (const n of lab.topology.nodes) {
+    const r = await lab.topology.exec(n.namespace, 'nft', [rules]);
+    assert.equal(r.code, 0, `the probe table on ${n.name}: ${r.stderr}`);
+  }
+}
+
+async function unwatchEndpointWrites(lab: Lab): Promise<void> {
+  for (const n of lab.topology.nodes) await lab.topology.exec(n.namespace, 'nft', [`delete table ip ${PROBE_TABLE}`]);
+}
+
+/** Waits until every one of `snatPorts` has been recorded on `node` (its endpoint wrote to it as owner); returns how long that took. */
+async function endpointsWroteTo(lab: Lab, node: string, snatPorts: readonly number[]): Promise<number> {
+  const t0 = Date.now();
+  await waitFor(`the endpoints of ${snatPorts.length} flows to write to the new owner ${node}`, async () => {
+    const r = await lab.topology.exec(lab.topology.node(node).namespace, 'nft', ['-j', 'list', 'set', 'ip', PROBE_TABLE, 'seen']);
+    const set = (JSON.parse(r.stdout) as { nftables: { set?: { elem?: number[] } }[] }).nftables.find((x) => x.set)?.set;
+    const seen = new Set(set?.elem ?? []);
+    return snatPorts.every((p) => seen.has(p));
+  }, { timeoutMs: 30_000, intervalMs: 100 });
+  return Date.now() - t0;
 }
 
 function report(what: string, lost: readonly number[], total: number, extra = ''): void {
@@ -141,7 +205,10 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
       apiVersion: 'v1', kind: 'Service',
       metadata: { name: NAME, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
-      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', selector: { app: 'web' }, ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }] },
+      spec: {
+        type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', selector: { app: 'web' },
+        ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'tick', port: TICK_PORT, targetPort: 'tick', protocol: 'TCP' }],
+      },
     });
     await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
       apiVersion: 'v1', kind: 'Service',
@@ -190,12 +257,25 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     assert.ok(r.ok, r.detail);
   });
 
+  /**
+   * Server-first: waits until the endpoint of every flow in `survivors` (client ports) has
+   * written to the new owner, before the client writes; returns the text for the report.
+   */
+  async function serverFirst(next: string, flows: ReadonlyMap<number, { peerPort: number }>, survivors: readonly number[]): Promise<string> {
+    const ms = await endpointsWroteTo(lab!, next, survivors.map((p) => flows.get(p)?.peerPort ?? p));
+    return `; the endpoints of the other ${survivors.length} wrote to ${next} first (all of them within ${ms} ms of the takeover being seen)`;
+  }
+
   /** The owner's link down with CONNECTIONS flows held: every flow whose endpoint is not on the cut node survives. */
-  async function linkDown(what: string, target: string, protocol: 'tcp' | 'udp'): Promise<void> {
+  async function linkDown(what: string, target: string, flow: Flow): Promise<void> {
     const l = lab!;
+    const protocol = protocolOf(flow);
+    const port = portOf(flow);
     const owner = await holderOf(l, target);
-    const client = await holdConnections(l, target, children, protocol);
-    const endpoints = await endpointsByClientPort(l, owner, target, protocol);
+    if (flow === 'tick') await watchEndpointWrites(l, target);
+    const client = await holdConnections(l, target, children, flow);
+    const flows = await flowsOf(l, owner, target, protocol, port);
+    const endpoints = new Map([...flows].map(([p, f]) => [p, f.endpoint]));
     const v6 = target.includes(':');
     const ownPods = new Set(l.pods.filter((p) => p.nodeName === owner).map((p) => canonical(v6 ? p.plan.ipv6 : p.plan.ipv4)));
     const doomed = client.ports.filter((p) => ownPods.has(endpoints.get(p) ?? ''));
@@ -204,28 +284,37 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     try {
       const next = await takenOverFrom(l, target, owner);
       console.log(`    ${what}: ${next} took ${target} over in ${Date.now() - t0} ms`);
-      const lost = await client.check();
-      report(what, lost, CONNECTIONS, ` (${doomed.length} to the pod on the crashed node ${owner})${await lossDiagnosis(l, next, target, lost, protocol)}`);
+      const first = flow === 'tick' ? await serverFirst(next, flows, client.ports.filter((p) => !doomed.includes(p))) : '';
+      const { lost, slowestMs } = await client.check();
+      const slowest = slowestMs === undefined ? '' : `; the slowest echo and tick came ${slowestMs} ms after the client wrote`;
+      report(what, lost, CONNECTIONS, ` (${doomed.length} to the pod on the crashed node ${owner})${first}${slowest}${await lossDiagnosis(l, next, target, lost, protocol, port)}`);
       const unexpected = lost.filter((p) => !doomed.includes(p));
       assert.deepEqual(unexpected, [], `flows lost whose endpoint was on a surviving node: ${unexpected.map((p) => `${p}→${endpoints.get(p)}`).join(' ')}`);
     } finally {
       client.child.kill('SIGKILL');
       await l.topology.setNodeLink(owner, 'up');
+      if (flow === 'tick') await unwatchEndpointWrites(l);
     }
     assert.deepEqual(await l.waitForSpeakers(30_000), [], 'every speaker ready again');
   }
 
   it(`link down: ${CONNECTIONS} connections through the owner's crash (flows to its own pod are lost with it)`, () => linkDown('link down', address, 'tcp'));
 
+  it(`link down, server-first: ${CONNECTIONS} connections whose endpoints write first after the takeover`, () => linkDown('server-first link down', address, 'tick'));
+
   it(`link down, IPv6: ${CONNECTIONS} TCP connections to the dual-stack Service's IPv6 address`, () => linkDown('link down, IPv6 TCP', dual.v6, 'tcp'));
 
   it(`link down, UDP: ${CONNECTIONS} UDP flows (a connected socket each) to the dual-stack Service's IPv4 address`, () => linkDown('link down, UDP', dual.v4, 'udp'));
 
-  it(`SIGKILL of the owner's speaker: ${CONNECTIONS} connections keep working after the takeover`, async () => {
+  /** The owner's speaker SIGKILLed with CONNECTIONS flows held: every flow whose endpoint is not on its node survives. */
+  async function sigkill(what: string, flow: 'tcp' | 'tick'): Promise<void> {
     const l = lab!;
+    const port = portOf(flow);
     const owner = await holderOf(l, address);
-    const client = await holdConnections(l, address, children);
-    const endpoints = await endpointsByClientPort(l, owner, address);
+    if (flow === 'tick') await watchEndpointWrites(l, address);
+    const client = await holdConnections(l, address, children, flow);
+    const flows = await flowsOf(l, owner, address, 'tcp', port);
+    const endpoints = new Map([...flows].map(([p, f]) => [p, f.endpoint]));
     const ownPods = new Set(l.pods.filter((p) => p.nodeName === owner).map((p) => p.plan.ipv4));
     const onOwner = client.ports.filter((p) => ownPods.has(endpoints.get(p) ?? ''));
     const speaker = l.speakers.get(owner)!;
@@ -233,16 +322,23 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     await speaker.exited;
     try {
       const next = await takenOverFrom(l, address, owner);
-      const lost = await client.check();
+      const first = flow === 'tick' ? await serverFirst(next, flows, client.ports.filter((p) => !onOwner.includes(p))) : '';
+      const { lost, slowestMs } = await client.check();
+      const slowest = slowestMs === undefined ? '' : `; the slowest echo and tick came ${slowestMs} ms after the client wrote`;
       const lostOnOwner = lost.filter((p) => onOwner.includes(p));
-      report('SIGKILL', lost, CONNECTIONS, ` (${lostOnOwner.length} of the ${onOwner.length} to the pod on ${owner}, whose node keeps the stale VIP on lo)${await lossDiagnosis(l, next, address, lost)}`);
+      report(what, lost, CONNECTIONS, ` (${lostOnOwner.length} of the ${onOwner.length} to the pod on ${owner}, whose node keeps the stale VIP on lo)${first}${slowest}${await lossDiagnosis(l, next, address, lost, 'tcp', port)}`);
       assert.deepEqual(lost.filter((p) => !onOwner.includes(p)), [], 'no flow to a pod on another node is lost');
     } finally {
       client.child.kill('SIGKILL');
       l.startSpeaker(owner);
+      if (flow === 'tick') await unwatchEndpointWrites(l);
     }
     assert.deepEqual(await l.waitForSpeakers(30_000), [], 'every speaker ready again');
-  });
+  }
+
+  it(`SIGKILL of the owner's speaker: ${CONNECTIONS} connections keep working after the takeover`, () => sigkill('SIGKILL', 'tcp'));
+
+  it(`SIGKILL of the owner's speaker, server-first: ${CONNECTIONS} connections whose endpoints write first after the takeover`, () => sigkill('server-first SIGKILL', 'tick'));
 
   it(`SIGTERM handoff: ${CONNECTIONS} connections keep working after the owner's speaker stops`, async () => {
     const l = lab!;
@@ -254,7 +350,7 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
       const exit = await speaker.exited;
       assert.equal(exit.code, 0, `exit ${exit.code ?? exit.signal}: ${speaker.output().slice(-500)}`);
       const next = await takenOverFrom(l, address, owner);
-      const lost = await client.check();
+      const { lost } = await client.check();
       report('SIGTERM handoff', lost, CONNECTIONS, await lossDiagnosis(l, next, address, lost));
       assert.deepEqual(lost, [], 'every connection survives the handoff');
     } finally {
