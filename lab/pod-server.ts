@@ -152,49 +152,47 @@ export async function startPodServer(options: PodServerOptions): Promise<PodServ
     }));
   }
 
-  if (options.tcpEcho !== undefined) {
+  /** A TCP server on `port` whose open sockets are destroyed when the pod server closes. */
+  const serveTcp = async (port: number, onSocket: (socket: Socket) => void): Promise<number> => {
     const sockets = new Set<Socket>();
-    const echo = createTcpServer((socket) => {
+    const server = createTcpServer((socket) => {
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => socket.destroy());
+      onSocket(socket);
+    });
+    const bound = await listen(server, port, host);
+    closers.push(() => new Promise((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }));
+    return bound;
+  };
+
+  if (options.tcpEcho !== undefined) {
+    ports.tcpEcho = await serveTcp(options.tcpEcho, (socket) => {
       if (options.acceptProxy) readProxyHeader(socket, () => socket.pipe(socket));
       else socket.pipe(socket);
     });
-    ports.tcpEcho = await listen(echo, options.tcpEcho, host);
-    closers.push(() => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      echo.close(() => r());
-    }));
   }
 
   if (options.tcpTick !== undefined) {
-    const sockets = new Set<Socket>();
-    const tick = createTcpServer((socket) => {
-      sockets.add(socket);
+    const name = options.name;
+    ports.tcpTick = await serveTcp(options.tcpTick, (socket) => {
       let timer: NodeJS.Timeout | undefined;
       const stop = (): void => clearInterval(timer);
-      socket.on('close', () => {
-        stop();
-        sockets.delete(socket);
-      });
+      socket.on('close', stop);
       socket.on('end', stop); // the client is done: the echo ends our side, no tick after it
-      socket.on('error', () => socket.destroy());
       const start = (): void => {
         if (socket.destroyed || !socket.writable) return;
         let n = 0;
-        socket.write(`tick ${options.name} ${n}\n`);
-        timer = setInterval(() => socket.write(`tick ${options.name} ${++n}\n`), TICK_INTERVAL_MS);
+        socket.write(`tick ${name} ${n}\n`);
+        timer = setInterval(() => socket.write(`tick ${name} ${++n}\n`), TICK_INTERVAL_MS);
         socket.pipe(socket);
       };
       if (options.acceptProxy) readProxyHeader(socket, start, FIRST_BYTE_WAIT_MS);
       else start();
     });
-    ports.tcpTick = await listen(tick, options.tcpTick, host);
-    closers.push(() => new Promise((r) => {
-      for (const s of sockets) s.destroy();
-      tick.close(() => r());
-    }));
   }
 
   if (options.udpEcho !== undefined) {

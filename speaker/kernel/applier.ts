@@ -95,21 +95,17 @@ export class KernelApplier {
   async start(): Promise<KernelStart> {
     const loose = await this.#looseConntrack();
     if (loose !== undefined) return this.#unavailable(loose);
+    // A table a previous run left is replaced at once (the load checks the ruleset too); else nft only checks it.
+    const leftover = await this.#run(`list table inet ${KERNEL_TABLE}`).then(() => true, () => false);
     try {
-      await this.#run(renderKernelRuleset([]), true);
+      await this.#run(renderKernelRuleset([]), !leftover);
     } catch (err) {
       return this.#unavailable(`nftables cannot load the ${KERNEL_TABLE} table: ${errorMessage(err)}`);
     }
-    const leftover = await this.#run(`list table inet ${KERNEL_TABLE}`).then(() => true, () => false);
     if (leftover) {
-      try {
-        await this.#run(renderKernelRuleset([]));
-        this.#loaded = true;
-        this.#applied = [];
-        this.#log.info({ event: 'kernelTableReplaced' }, `table inet ${KERNEL_TABLE} left by a previous run emptied`);
-      } catch (err) {
-        return this.#unavailable(`nftables cannot replace the ${KERNEL_TABLE} table a previous run left: ${errorMessage(err)}`);
-      }
+      this.#loaded = true;
+      this.#applied = [];
+      this.#log.info({ event: 'kernelTableReplaced' }, `table inet ${KERNEL_TABLE} left by a previous run emptied`);
     }
     this.#enabled = true;
     return { kind: 'enabled' };

@@ -134,13 +134,17 @@ function declarations(t: KernelPortTable): string[] {
   ];
 }
 
-/** `delete element` / `add element` lines turning the set `before` into `after` (bounded lines). */
+/** `delete element` / `add element` lines turning the set `before` into `after`. */
 function memberLines(set: string, before: readonly string[], after: readonly string[]): string[] {
   const had = new Set(before);
   const has = new Set(after);
+  return [...batched('delete', set, before.filter((e) => !has.has(e))), ...batched('add', set, after.filter((e) => !had.has(e)))];
+}
+
+/** `<verb> element` lines of a map or set, at most 4096 elements each, to keep lines bounded. */
+function batched(verb: 'add' | 'delete', name: string, elements: readonly (string | number)[]): string[] {
   const out: string[] = [];
-  for (const [verb, list] of [['delete', before.filter((e) => !has.has(e))], ['add', after.filter((e) => !had.has(e))]] as const)
-    for (let i = 0; i < list.length; i += 4096) out.push(`${verb} element ${T} ${set} { ${list.slice(i, i + 4096).join(', ')} }`);
+  for (let i = 0; i < elements.length; i += 4096) out.push(`${verb} element ${T} ${name} { ${elements.slice(i, i + 4096).join(', ')} }`);
   return out;
 }
 
@@ -168,20 +172,11 @@ export function portRules(p: KernelPort, size: number): string[] {
   return out;
 }
 
-/** `add element` lines for `changes` (at most 4096 elements per line, to keep lines bounded). */
+/** `delete element` lines for the changed slots `present` holds, then `add element` lines for the changes that set a value. */
 function elementLines(map: string, changes: readonly SlotChange[], present: ReadonlySet<number> | 'all' | 'none'): string[] {
-  const out: string[] = [];
   const gone = present === 'none' ? [] : changes.filter((c) => present === 'all' || present.has(c.slot)).map((c) => c.slot);
-  const set = changes.filter((c) => c.value !== undefined);
-  for (let i = 0; i < gone.length; i += 4096) out.push(`delete element ${T} ${map} { ${gone.slice(i, i + 4096).join(', ')} }`);
-  for (let i = 0; i < set.length; i += 4096)
-    out.push(
-      `add element ${T} ${map} { ${set
-        .slice(i, i + 4096)
-        .map((c) => `${c.slot} : ${c.value}`)
-        .join(', ')} }`,
-    );
-  return out;
+  const set = changes.filter((c) => c.value !== undefined).map((c) => `${c.slot} : ${c.value}`);
+  return [...batched('delete', map, gone), ...batched('add', map, set)];
 }
 
 const filled = (slots: readonly SlotValue[]): SlotChange[] => slots.flatMap((value, slot) => (value === undefined ? [] : [{ slot, value }]));

@@ -12,7 +12,7 @@ export interface KernelEndpoint {
   readonly address: string;
   readonly port: number;
   readonly weight: number;
-  /** Passes its checks (plan/kernel-ports.ts says which); absent: healthy. */
+  /** Passes its checks (plan/kernel-ports.ts and the checker say which); absent: healthy. */
   readonly healthy?: boolean;
 }
 
@@ -21,12 +21,12 @@ export type KernelTableResult =
   /** More endpoints than the largest table holds at 100 slots each: the port cannot be served in kernel mode. */
   | { readonly kind: 'tooManyEndpoints'; readonly port: string; readonly endpoints: number; readonly max: number };
 
-/** `healthy(key)`, when given, says which endpoints pass their checks in place of their own `healthy`. */
-export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly KernelEndpoint[] }, healthy?: (key: string) => boolean): KernelTableResult {
+/** The port's table; an endpoint whose `healthy` is false keeps its place and lends its slots. */
+export function kernelTableOf(port: KernelPort & { readonly endpoints: readonly KernelEndpoint[] }): KernelTableResult {
   const turns = port.endpoints.reduce((n, e) => n + e.weight, 0);
   const size = tableSizeFor(turns);
   if (size.kind !== 'ok') return { kind: 'tooManyEndpoints', port: port.name, endpoints: size.endpoints, max: size.max };
-  const slots = kernelSlots(port.endpoints.map((e) => ({ key: e.key, weight: e.weight, healthy: healthy ? healthy(e.key) : e.healthy !== false })), size.size);
+  const slots = kernelSlots(port.endpoints.map((e) => ({ key: e.key, weight: e.weight, healthy: e.healthy !== false })), size.size);
   const values = port.endpoints.map((e) => slotValueOf(e.address, e.port));
   const out: SlotValue[] = new Array<SlotValue>(size.size);
   for (let s = 0; s < size.size; s++) out[s] = slots[s]! >= 0 ? values[slots[s]!] : undefined;

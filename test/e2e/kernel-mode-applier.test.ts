@@ -34,7 +34,7 @@ function port(over: Partial<KernelPort> = {}): KernelPort {
 const eps = (prefix: string, n: number, targetPort = 8080): KernelEndpoint[] =>
   Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`).map((address) => ({ key: address.includes(':') ? `[${address}]:${targetPort}` : `${address}:${targetPort}`, address, port: targetPort, weight: 1 }));
 function table(p: KernelPort, endpoints: KernelEndpoint[], down: ReadonlySet<string> = new Set()): KernelPortTable {
-  const t = kernelTableOf({ ...p, endpoints }, (k) => !down.has(k));
+  const t = kernelTableOf({ ...p, endpoints: endpoints.map((e) => ({ ...e, healthy: !down.has(e.key) })) });
   assert.equal(t.kind, 'ok');
   return t.kind === 'ok' ? t.table : undefined!;
 }

@@ -140,7 +140,7 @@ describe('kernel mode e2e: the owner node\'s conntrack (SNAT port collisions, a 
     });
     applier = new KernelApplier({ logger: componentLogger('kernel-conntrack-test'), run: nftRunner(t.ns.node), sysctl: sysctl(t.ns.node) });
     assert.deepEqual(await applier.start(), { kind: 'enabled' });
-    const table = kernelTableOf({ ...webPort, endpoints: t.endpoints.map((a) => ({ key: `${a}:${TARGET_PORT}`, address: a, port: TARGET_PORT, weight: 1 })) }, () => true);
+    const table = kernelTableOf({ ...webPort, endpoints: t.endpoints.map((a) => ({ key: `${a}:${TARGET_PORT}`, address: a, port: TARGET_PORT, weight: 1 })) });
     assert.equal(table.kind, 'ok');
     if (table.kind === 'ok') await applier.apply([table.table]);
   });

@@ -74,7 +74,7 @@ function tablesFor(node: string, policy: 'Cluster' | 'Local', seedXor = 0) {
   const { kernel } = splitKernelPorts(service(policy), buildProxyModel(service(policy), endpoints, node, [VIP]));
   assert.equal(kernel.length, 1, 'one kernel-mode port');
   return kernel.map((k) => {
-    const t = kernelTableOf({ ...k, seed: (k.seed ^ seedXor) >>> 0 || 1 }, () => true);
+    const t = kernelTableOf({ ...k, seed: (k.seed ^ seedXor) >>> 0 || 1 });
     assert.equal(t.kind, 'ok');
     return t.kind === 'ok' ? t.table : undefined!;
   });

@@ -84,9 +84,9 @@ describe('kernel mode: slots', () => {
   it('kernelTableOf writes each slot as nft does and refuses too many endpoints', () => {
     const port = { name: 'p', address: '192.0.2.10', port: 80, protocol: 'tcp' as const, seed: 7, hashOn: 'flow' as const, snat: true, sourceRanges: [], denyAll: false };
     const endpoints = [{ key: '203.0.113.1:8080', address: '203.0.113.1', port: 8080, weight: 1 }];
-    const ok = kernelTableOf({ ...port, endpoints }, () => true);
+    const ok = kernelTableOf({ ...port, endpoints });
     assert.ok(ok.kind === 'ok' && ok.table.slots.length === 1021 && ok.table.slots.every((v) => v === '203.0.113.1 . 8080'));
     const many = Array.from({ length: 1400 }, (_, i) => ({ key: `k${i}`, address: '203.0.113.1', port: 1000 + i, weight: 1 }));
-    assert.deepEqual(kernelTableOf({ ...port, endpoints: many }, () => true), { kind: 'tooManyEndpoints', port: 'p', endpoints: 1400, max: 1310 });
+    assert.deepEqual(kernelTableOf({ ...port, endpoints: many }), { kind: 'tooManyEndpoints', port: 'p', endpoints: 1400, max: 1310 });
   });
 });
