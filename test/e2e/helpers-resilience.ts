@@ -6,6 +6,7 @@ import type { NeighbourCapture } from '../../lab/capture.js';
 import { apiRequest } from '../../lab/kube-rest.js';
 import { startLab, type Lab, type LabService } from '../../lab/lab.js';
 import { execCommand, type LabProcess } from '../../lab/netns.js';
+import { canonicalAddress } from '../../src/address.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -233,6 +234,26 @@ export function nodeByMac(lab: Lab): Map<string, string> {
 export function gratuitousFromNodes(lab: Lab, capture: NeighbourCapture, fromS: number, toS = Infinity): number {
   const macs = nodeByMac(lab);
   return capture.events().filter((e) => e.gratuitous && macs.has(e.srcMac) && e.time >= fromS && e.time < toS).length;
+}
+
+/**
+ * Gratuitous ARP / unsolicited NA in [fromS, ∞), split by sender: `takeovers` from a node that did
+ * not hold the announced address in `holders`, `reclaims` from the node that did (a speaker whose
+ * event loop stalled past --fail-after claims its addresses again, by design: peers may have
+ * taken them over meanwhile). Addresses compared in one spelling.
+ */
+export function announcementsBySender(lab: Lab, capture: NeighbourCapture, holders: ReadonlyMap<string, readonly string[]>, fromS: number): { takeovers: string[]; reclaims: number } {
+  const macs = nodeByMac(lab);
+  const held = new Map([...holders].map(([a, nodes]) => [canonicalAddress(a) ?? a, nodes]));
+  const takeovers: string[] = [];
+  let reclaims = 0;
+  for (const e of capture.events()) {
+    const node = macs.get(e.srcMac);
+    if (!e.gratuitous || node === undefined || e.time < fromS) continue;
+    if (held.get(canonicalAddress(e.targetIp) ?? e.targetIp)?.includes(node)) reclaims++;
+    else takeovers.push(`${node} announced ${e.targetIp}`);
+  }
+  return { takeovers, reclaims };
 }
 
 /**
