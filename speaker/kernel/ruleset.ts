@@ -7,8 +7,10 @@
  *                                an endpoint's packet that no flow knows → drop (see below);
  *                                a new flow → short timeouts while unanswered (`ct timeout`)
  *   dstnat (prerouting, dstnat)  VIP:port, the VIP local → DNAT to map[jhash(client) seed S mod N]
+ *                                (Local, TCP: a SYN only; see portRules)
  *   srcnat (postrouting, srcnat) a flow DNATed from VIP:port, externalTrafficPolicy Cluster → SNAT to the VIP
- *   raw    (prerouting, raw)     from or to a VIP that is not local → notrack
+ *   raw    (prerouting, raw)     from or to a VIP that is not local → notrack (not a client's
+ *                                packet to a Local TCP port; see addressRules)
  *
  * The endpoint drop is for a takeover: a flow whose endpoint speaks first reaches the new owner
  * with no conntrack entry (Cluster: to VIP:client-port, which the node's stack would reset;
@@ -114,12 +116,22 @@ const TIMEOUT_POLICIES = (['ip', 'ip6'] as const).flatMap((f) => [
 ]);
 const FLUSH_CHAINS = Object.keys(CHAIN_SPECS).map((name) => `flush chain ${T} ${name}`);
 
-/** The raw rules of every address with a kernel-mode port, sorted: transit traffic of a VIP this node does not hold is not tracked. */
+/**
+ * The raw rules of every address with a kernel-mode port, sorted: transit traffic of a VIP this
+ * node does not hold is not tracked. Except a client's packet to a Local TCP port: the new owner
+ * forwards it here (the handoff) when this node was the owner, and its flow's entry here must
+ * still DNAT it to this node's pod.
+ */
 export function addressRules(ports: readonly KernelPort[]): string[] {
   const addresses = [...new Set(ports.map((p) => p.address))].sort();
   return addresses.flatMap((a) => {
     const f = familyOf(a);
-    return [`add rule ${T} raw ${f} saddr ${a} fib saddr type != local notrack`, `add rule ${T} raw ${f} daddr ${a} fib daddr type != local notrack`];
+    const local = [...new Set(ports.filter((p) => p.address === a && !p.snat && p.protocol === 'tcp').map((p) => p.port))].sort((x, y) => x - y);
+    return [
+      `add rule ${T} raw ${f} saddr ${a} fib saddr type != local notrack`,
+      ...(local.length > 0 ? [`add rule ${T} raw ${f} daddr ${a} tcp dport { ${local.join(', ')} } accept`] : []),
+      `add rule ${T} raw ${f} daddr ${a} fib daddr type != local notrack`,
+    ];
   });
 }
 
@@ -163,7 +175,11 @@ export function portRules(p: KernelPort, size: number): string[] {
   const fromEndpoint = `${f} saddr . ${p.protocol} sport @${endpointSetNameOf(p)}${p.protocol === 'tcp' ? ' tcp flags & (syn | ack) != syn' : ''}`;
   if (p.snat) out.push(`add rule ${T} filter ${f} daddr ${p.address} ct state new fib daddr type local ${fromEndpoint} drop`);
   else if (p.protocol === 'tcp') out.push(`add rule ${T} filter ct state new ${fromEndpoint} drop`);
-  out.push(`add rule ${T} dstnat ${match} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
+  // Local, TCP: only a SYN opens a flow here. A packet picked up mid-stream belongs to a flow
+  // whose endpoint is a pod on the previous owner's node, which no slot here holds: it is left to
+  // the handoff (../vip/handoff.ts), which forwards it to that node, or else to the stack's reset.
+  const opens = !p.snat && p.protocol === 'tcp' ? ' tcp flags & (syn | ack) == syn' : '';
+  out.push(`add rule ${T} dstnat ${match}${opens} dnat ${f} to jhash ${key} mod ${size} seed ${seed} map @${mapNameOf(p)}`);
   // A new flow's entry, made by conntrack (priority -200) and not yet confirmed, gets the short
   // timeouts for its unanswered states; the kernel applies `ct timeout set` to nothing else.
   // (`ct state new` before the fib lookup: the other packets of a flow skip it.)

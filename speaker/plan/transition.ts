@@ -101,7 +101,6 @@ export function planTransition(i: TransitionInput): Transition {
   const accepting = new Set([...owned, ...handingOver.keys()]);
 
   const addVips = plan.owned.filter((ip) => !a.vips.has(ip));
-  const handoffs = i.handoff ? plan.owned.filter((ip) => !a.serving.has(ip)).map((ip) => handoffOf(ip, previous.get(ip), i)).filter((e) => e !== undefined) : [];
   const modelInput = {
     me: s.me, services: s.services, endpoints: s.endpoints, down: i.view.down,
     ...(i.secrets ? { tls: i.secrets.tls, backendCa: i.secrets.backendCa } : {}),
@@ -110,6 +109,7 @@ export function planTransition(i: TransitionInput): Transition {
   const built = buildNodeProxyModel({ ...modelInput, owned: accepting, ...(enabled ? { kernel: true } : {}) });
   const proxy = i.kernel?.kind === 'unavailable' ? { ...built, warnings: [...built.warnings, ...kernelUnavailableWarnings(s.services, accepting, i.kernel.reason)] } : built;
   const kernel = enabled ? kernelCandidatePorts(modelInput, kernelRuleAddresses(plan, s.me, [...accepting, ...a.vips])) : undefined;
+  const handoffs = i.handoff ? plan.owned.filter((ip) => !a.serving.has(ip)).map((ip) => handoffOf(ip, previous.get(ip), i, kernel ?? [])).filter((e) => e !== undefined) : [];
 
   const drain: string[] = [];
   const forgetDrains: string[] = [];
@@ -155,15 +155,20 @@ function previousOwners(i: TransitionInput): ReadonlyMap<string, string | undefi
 /**
  * A previous owner still running (a clean stop draining, or a rebalance) keeps the address on
  * lo while it drains: forward it the connections this node does not know. Not to one that
- * crashed or is cut off: its clients get a reset here at once rather than a timeout.
+ * crashed or is cut off: its clients get a reset here at once rather than a timeout. Except the
+ * kernel-mode TCP ports under `externalTrafficPolicy: Local` (no SNAT): their endpoints are pods
+ * on that node, which this node cannot pick by hash; if only its speaker died, the node's
+ * connection tracking still forwards their flows, and if the node is gone they are lost anyway.
  */
-function handoffOf(ip: string, previous: string | undefined, i: TransitionInput): HandoffEntry | undefined {
+function handoffOf(ip: string, previous: string | undefined, i: TransitionInput, kernel: readonly KernelPortPlan[]): HandoffEntry | undefined {
   if (previous === undefined || previous === i.snapshot.me) return undefined;
-  const state = i.view.peers.get(previous);
-  if (state === 'down' || state === 'unreachable') return undefined;
   const node = i.snapshot.nodes.find((n) => n.metadata?.name === previous);
   const to = node ? internalIps(node).find((x) => x.includes(':') === ip.includes(':')) : undefined;
-  return to === undefined ? undefined : { address: ip, to };
+  if (to === undefined) return undefined;
+  const state = i.view.peers.get(previous);
+  if (state !== 'down' && state !== 'unreachable') return { address: ip, to };
+  const ports = [...new Set(kernel.filter((k) => k.address === ip && k.protocol === 'tcp' && !k.snat).map((k) => k.port))].sort((x, y) => x - y);
+  return ports.length === 0 ? undefined : { address: ip, to, ports };
 }
 
 function countElections(plan: SpeakerPlan, before: ReadonlyMap<string, string | undefined>, me: string): Pick<Transition, 'elections' | 'owners'> {

@@ -14,8 +14,16 @@ import { execRunner, type CommandRunner } from './plumbing.js';
  * conntrack; FIN or RST and invalid): the previous owner keeps the address on lo while its
  * proxy drains, and answers the client directly. New connections (SYN) stay here.
  *
- * Two nftables tables (`ip` and `ip6`: `dup` has no `inet` form), each a map address →
- * previous owner whose elements expire by themselves, so a crash leaves nothing that lasts.
+ * After a crash the previous owner is not forwarded to, so its clients get a reset here at once
+ * rather than a timeout, with one exception: kernel-mode TCP ports under `externalTrafficPolicy:
+ * Local` (speaker/kernel/). Their endpoints are pods on the previous owner's node, which the new
+ * owner cannot reach by hash, and their flows are lost anyway if that node is gone; but when only
+ * its speaker died (a crash, an OOM kill), the node's connection tracking still forwards them to
+ * its pods. Those ports alone are forwarded, by address and port.
+ *
+ * Two nftables tables (`ip` and `ip6`: `dup` has no `inet` form), each with a map address →
+ * previous owner and a map address . port → previous owner, whose elements expire by themselves,
+ * so a crash leaves nothing that lasts.
  * Without nft, or when the kernel refuses the rules, the speaker works as before and says once
  * that connections are not handed off.
  */
@@ -42,9 +50,15 @@ export function handoffRuleset(): string {
       return [
         `add table ${f} ${HANDOFF_TABLE}`,
         `add map ${f} ${HANDOFF_TABLE} previous { type ${type} : ${type}; flags timeout; }`,
+        `add map ${f} ${HANDOFF_TABLE} previous_port { type ${type} . inet_service : ${type}; flags timeout; }`,
         `add chain ${chain} { type filter hook prerouting priority ${HANDOFF_PRIORITY}; policy accept; }`,
-        `add rule ${chain} tcp flags & syn == 0 ct state new dup to ${f} daddr map @previous drop`,
-        `add rule ${chain} tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr map @previous drop`,
+        ...(['previous', 'previous_port'] as const).flatMap((map) => {
+          const key = map === 'previous' ? `${f} daddr` : `${f} daddr . tcp dport`;
+          return [
+            `add rule ${chain} tcp flags & syn == 0 ct state new dup to ${key} map @${map} drop`,
+            `add rule ${chain} tcp flags & (fin | rst) != 0 ct state invalid dup to ${key} map @${map} drop`,
+          ];
+        }),
       ].join('\n');
     })
     .join('\n');
@@ -54,16 +68,30 @@ export interface HandoffEntry {
   readonly address: string;
   /** The previous owner's node address, in the address's family. */
   readonly to: string;
+  /** Only these TCP ports (a crashed previous owner's Local kernel-mode ports); absent: every port. */
+  readonly ports?: readonly number[];
 }
 
-/** The nft commands that (re)set the handoff of `entries` for `forMs`; `present` ones are deleted first ("add" keeps an element's old timeout). Pure. */
+/** The map elements of an entry, each with its key (`address` or `address . port`). Pure. */
+function elementsOf(e: HandoffEntry): { map: 'previous' | 'previous_port'; key: string }[] {
+  return e.ports === undefined ? [{ map: 'previous', key: e.address }] : e.ports.map((p) => ({ map: 'previous_port', key: `${e.address} . ${p}` }));
+}
+
+/** The element keys an entry sets, as `present` names them. Pure. */
+export function handoffKeys(e: HandoffEntry): string[] {
+  return elementsOf(e).map((x) => x.key);
+}
+
+/** The nft commands that (re)set the handoff of `entries` for `forMs`; `present` keys are deleted first ("add" keeps an element's old timeout). Pure. */
 export function handoffCommands(entries: readonly HandoffEntry[], forMs: number, present: ReadonlySet<string>): string {
   const seconds = Math.max(1, Math.ceil(forMs / 1000));
   const lines: string[] = [];
   for (const e of entries) {
     const f = familyOf(e.address);
-    if (present.has(e.address)) lines.push(`delete element ${f} ${HANDOFF_TABLE} previous { ${e.address} }`);
-    lines.push(`add element ${f} ${HANDOFF_TABLE} previous { ${e.address} timeout ${seconds}s : ${e.to} }`);
+    for (const { map, key } of elementsOf(e)) {
+      if (present.has(key)) lines.push(`delete element ${f} ${HANDOFF_TABLE} ${map} { ${key} }`);
+      lines.push(`add element ${f} ${HANDOFF_TABLE} ${map} { ${key} timeout ${seconds}s : ${e.to} }`);
+    }
   }
   return lines.join('\n');
 }
@@ -82,7 +110,7 @@ export class ConnectionHandoff implements HandoffPort {
   readonly #log: Logger;
   readonly #run: CommandRunner;
   #enabled = false;
-  /** Elements we set, by address: when the kernel drops them (performance.now()). */
+  /** Elements we set, by key (handoffKeys): when the kernel drops them (performance.now()). */
   readonly #expires = new Map<string, number>();
 
   constructor(o: ConnectionHandoffOptions) {
@@ -109,7 +137,7 @@ export class ConnectionHandoff implements HandoffPort {
   async forward(entries: readonly HandoffEntry[], forMs: number): Promise<void> {
     if (!this.#enabled || entries.length === 0) return;
     const now = performance.now();
-    for (const [address, until] of this.#expires) if (until <= now) this.#expires.delete(address);
+    for (const [key, until] of this.#expires) if (until <= now) this.#expires.delete(key);
     const present = new Set(this.#expires.keys());
     try {
       // One transaction for every address: a takeover waits for one nft run, not one per address.
@@ -119,15 +147,16 @@ export class ConnectionHandoff implements HandoffPort {
       return;
     }
     for (const e of entries) {
-      this.#expires.set(e.address, now + forMs);
+      for (const key of handoffKeys(e)) this.#expires.set(key, now + forMs);
       handoffs.inc({ family: familyOf(e.address) === 'ip' ? 'ipv4' : 'ipv6' });
-      this.#log.info({ event: 'handoff', ip: e.address, to: e.to, forMs }, `connections to ${e.address} this node does not know go to ${e.to} for ${Math.ceil(forMs / 1000)} s`);
+      const what = e.ports === undefined ? e.address : `${e.address} port${e.ports.length === 1 ? '' : 's'} ${e.ports.join(', ')} (Local kernel-mode, the previous owner's speaker is down)`;
+      this.#log.info({ event: 'handoff', ip: e.address, to: e.to, forMs, ...(e.ports ? { ports: e.ports } : {}) }, `connections to ${what} this node does not know go to ${e.to} for ${Math.ceil(forMs / 1000)} s`);
     }
   }
 
   /** One address, when the batch failed because the kernel dropped an element we thought present (or kept one we thought gone). */
   async #setOne(e: HandoffEntry, forMs: number): Promise<void> {
-    await this.#nft(['nft', handoffCommands([e], forMs, new Set())]).catch(() => this.#nft(['nft', handoffCommands([e], forMs, new Set([e.address]))]));
+    await this.#nft(['nft', handoffCommands([e], forMs, new Set())]).catch(() => this.#nft(['nft', handoffCommands([e], forMs, new Set(handoffKeys(e)))]));
   }
 
   /** Removes both tables (clean stop). */

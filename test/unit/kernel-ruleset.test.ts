@@ -25,12 +25,21 @@ describe('kernel mode: the rules of one port', () => {
       ],
     },
     {
+      name: 'IPv4 TCP, Local: no SNAT; only a SYN is DNATed (a flow picked up mid-stream is the previous owner\'s, left to the handoff)',
+      port: { snat: false },
+      want: [
+        'add rule inet fulcrum_kernel filter ct state new ip saddr . tcp sport @e_192_0_2_10_80_tcp tcp flags & (syn | ack) != syn drop',
+        'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local tcp flags & (syn | ack) == syn dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
+        'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
+      ],
+    },
+    {
       name: 'source ranges: clients outside them are dropped before NAT',
       port: { sourceRanges: ['198.51.100.0/24', '203.0.113.7/32'], snat: false },
       want: [
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local ip saddr != { 198.51.100.0/24, 203.0.113.7/32 } drop',
         'add rule inet fulcrum_kernel filter ct state new ip saddr . tcp sport @e_192_0_2_10_80_tcp tcp flags & (syn | ack) != syn drop',
-        'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
+        'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local tcp flags & (syn | ack) == syn dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
       ],
     },
@@ -40,7 +49,7 @@ describe('kernel mode: the rules of one port', () => {
       want: [
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 fib daddr type local drop',
         'add rule inet fulcrum_kernel filter ct state new ip saddr . tcp sport @e_192_0_2_10_80_tcp tcp flags & (syn | ack) != syn drop',
-        'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
+        'add rule inet fulcrum_kernel dstnat ip daddr 192.0.2.10 tcp dport 80 fib daddr type local tcp flags & (syn | ack) == syn dnat ip to jhash ip saddr . tcp sport mod 251 seed 0x00000abc map @m_192_0_2_10_80_tcp',
         'add rule inet fulcrum_kernel filter ip daddr 192.0.2.10 tcp dport 80 ct state new fib daddr type local ct timeout set "tcp_ip"',
       ],
     },
@@ -77,7 +86,7 @@ describe('kernel mode: the transactions', () => {
     assert.ok(lines.findIndex((l) => l.includes('add element')) < lines.findIndex((l) => l.includes('add rule')));
   });
 
-  it('transit traffic of a VIP the node does not hold is not tracked: two raw rules per address, however many ports it has', () => {
+  it('transit traffic of a VIP the node does not hold is not tracked: two raw rules per address, however many ports it has, and one more for its Local TCP ports', () => {
     const v6 = port({ name: 'v6', address: '2001:db8::10' });
     assert.deepEqual(addressRules([port(), port({ name: 'dns', port: 53, protocol: 'udp' }), v6]), [
       'add rule inet fulcrum_kernel raw ip saddr 192.0.2.10 fib saddr type != local notrack',
@@ -85,6 +94,11 @@ describe('kernel mode: the transactions', () => {
       'add rule inet fulcrum_kernel raw ip6 saddr 2001:db8::10 fib saddr type != local notrack',
       'add rule inet fulcrum_kernel raw ip6 daddr 2001:db8::10 fib daddr type != local notrack',
     ]);
+    assert.deepEqual(addressRules([port({ name: 'a', port: 443, snat: false }), port({ name: 'b', snat: false }), port({ name: 'c', port: 53, protocol: 'udp', snat: false }), port({ name: 'd', port: 8080 })]), [
+      'add rule inet fulcrum_kernel raw ip saddr 192.0.2.10 fib saddr type != local notrack',
+      'add rule inet fulcrum_kernel raw ip daddr 192.0.2.10 tcp dport { 80, 443 } accept',
+      'add rule inet fulcrum_kernel raw ip daddr 192.0.2.10 fib daddr type != local notrack',
+    ], 'a client\'s packet to a Local TCP port is tracked: handed off here by a new owner, its flow\'s entry DNATs it');
     const text = renderKernelRuleset([table(port(), ['203.0.113.1 . 8080'])]);
     assert.ok(text.includes('add chain inet fulcrum_kernel raw { type filter hook prerouting priority raw; policy accept; }'), text);
     assert.ok(text.endsWith(addressRules([port()]).join('\n')), text);

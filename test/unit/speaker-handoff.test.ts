@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { componentLogger } from '../../src/log.js';
-import { ConnectionHandoff, HANDOFF_TABLE, handoffCommands, handoffRuleset } from '../../speaker/vip/handoff.js';
+import { ConnectionHandoff, HANDOFF_TABLE, handoffCommands, handoffKeys, handoffRuleset } from '../../speaker/vip/handoff.js';
 
 describe('connection handoff: the nft commands (pure)', () => {
   it('two tables (dup has no inet form): unknown connections of a mapped address go to its previous owner; SYNs stay', () => {
@@ -9,6 +9,9 @@ describe('connection handoff: the nft commands (pure)', () => {
       assert.ok(r.includes(`add map ${f} ${HANDOFF_TABLE} previous { type ${f === 'ip' ? 'ipv4_addr : ipv4_addr' : 'ipv6_addr : ipv6_addr'}; flags timeout; }`), r);
       assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new dup to ${f} daddr map @previous drop`), r);
       assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr map @previous drop`), r);
+      assert.ok(r.includes(`add map ${f} ${HANDOFF_TABLE} previous_port { type ${f === 'ip' ? 'ipv4_addr . inet_service : ipv4_addr' : 'ipv6_addr . inet_service : ipv6_addr'}; flags timeout; }`), r);
+      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new dup to ${f} daddr . tcp dport map @previous_port drop`), r);
+      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr . tcp dport map @previous_port drop`), r);
     }
     assert.match(r, /hook prerouting priority -90;/, 'after conntrack (-200) and after dstnat (-100): a kernel-mode flow, DNATed, is kept here');
   });
@@ -19,6 +22,16 @@ describe('connection handoff: the nft commands (pure)', () => {
       `add element ip ${HANDOFF_TABLE} previous { 192.0.2.64 timeout 13s : 192.0.2.13 }`,
       `delete element ip6 ${HANDOFF_TABLE} previous { 2001:db8::100 }`,
       `add element ip6 ${HANDOFF_TABLE} previous { 2001:db8::100 timeout 13s : 2001:db8::13 }`,
+    ]);
+  });
+
+  it('an entry with ports (a crashed owner\'s Local kernel-mode ports) sets address . port elements, and only those', () => {
+    const e = { address: '2001:db8::100', to: '2001:db8::13', ports: [80, 443] };
+    assert.deepEqual(handoffKeys(e), ['2001:db8::100 . 80', '2001:db8::100 . 443']);
+    assert.deepEqual(handoffCommands([e], 2_000, new Set(['2001:db8::100 . 443', '2001:db8::100'])).split('\n'), [
+      `add element ip6 ${HANDOFF_TABLE} previous_port { 2001:db8::100 . 80 timeout 2s : 2001:db8::13 }`,
+      `delete element ip6 ${HANDOFF_TABLE} previous_port { 2001:db8::100 . 443 }`,
+      `add element ip6 ${HANDOFF_TABLE} previous_port { 2001:db8::100 . 443 timeout 2s : 2001:db8::13 }`,
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { parseConfig } from '../../src/config/index.js';
 import { indexEndpoints } from '../../src/service/endpoints.js';
 import type { LivenessView, PeerState } from '../../speaker/membership/liveness.js';
@@ -208,4 +208,49 @@ describe('planTransition: from what is applied to what the plan wants', () => {
       assert.deepEqual(structuredClone({ applied: i.applied, snapshot: { ...i.snapshot, alive: [...i.snapshot.alive], endpoints: null } }), before, 'inputs not mutated');
     });
   }
+});
+
+describe('speaker transition: a crashed previous owner and kernel-mode ports (pure)', () => {
+  const kernelService = (policy: 'Cluster' | 'Local'): V1Service => ({
+    metadata: { namespace: 'default', name: 'web-k', annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
+    spec: {
+      type: 'LoadBalancer', externalTrafficPolicy: policy, selector: { app: 'web' },
+      ports: [{ name: 'http', port: 80, protocol: 'TCP' }, { name: 'https', port: 443, protocol: 'TCP' }, { name: 'dns', port: 53, protocol: 'UDP' }],
+    },
+    status: { loadBalancer: { ingress: [{ ip: VIP }] } },
+  });
+  const slice: V1EndpointSlice = {
+    metadata: { namespace: 'default', name: 'web-k-1', labels: { 'kubernetes.io/service-name': 'web-k' } },
+    addressType: 'IPv4',
+    endpoints: [ME, NEXT].map((n, i) => ({ addresses: [`203.0.113.${i + 1}`], nodeName: n, conditions: { ready: true, serving: true, terminating: false } })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }, { name: 'https', port: 8443, protocol: 'TCP' }, { name: 'dns', port: 5353, protocol: 'UDP' }],
+  };
+  const crashed = (policy: 'Cluster' | 'Local', peer: PeerState): Transition => {
+    const alive = NODES.filter((n) => n !== NEXT);
+    return planTransition({
+      snapshot: { me: ME, services: [kernelService(policy)], lbClass: undefined, endpoints: indexEndpoints([slice], []), nodes: NODES.map(node), config: CONFIG, alive: new Set(alive), interfaces: ['eth0'] },
+      view: view(alive, { [NEXT]: peer }),
+      applied: { ...NOTHING_APPLIED, owners: new Map([[VIP, NEXT]]) },
+      nowMs: NOW, handoverMs: HANDOVER, handoff: true, reannounce: false, kernel: { kind: 'enabled' },
+    });
+  };
+
+  it('Local: the Local kernel-mode TCP ports alone go to the crashed owner (its pods hold their flows), by address and port', () => {
+    for (const peer of ['down', 'unreachable'] as const) {
+      const t = crashed('Local', peer);
+      assert.deepEqual(t.addVips, [VIP], peer);
+      assert.deepEqual(t.handoffs, [{ address: VIP, to: `192.0.2.1${NEXT.slice(1)}`, ports: [80, 443] }], peer);
+    }
+  });
+
+  it('Cluster: nothing goes to the crashed owner (this node picks the same endpoint by hash)', () => {
+    const t = crashed('Cluster', 'down');
+    assert.deepEqual(t.addVips, [VIP]);
+    assert.deepEqual(t.handoffs, []);
+    assert.ok((t.kernel ?? []).some((k) => k.port === 80 && k.snat), 'the port is a kernel-mode one');
+  });
+
+  it('Local, the previous owner left cleanly: every port of the address goes to it, as in the proxy', () => {
+    assert.deepEqual(crashed('Local', 'left').handoffs, [{ address: VIP, to: `192.0.2.1${NEXT.slice(1)}` }]);
+  });
 });
