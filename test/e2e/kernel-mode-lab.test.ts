@@ -29,10 +29,17 @@ import { hideHostAddressesFromLab, vipHolders, waitForOneHolderEach } from './he
 // reached the new owner (a probe table there records them), and only then does the client
 // write; its echo and a tick after it must come (the new owner drops the endpoint's packets that
 // no flow knows until the client's makes the entry, and the endpoint retransmits).
+// externalTrafficPolicy Local (a third Service): the owner forwards only to its own pod, so a
+// link down takes every flow's endpoint with it and none can survive. Its speaker dying is
+// another matter: the node and its pod keep running, and the new owner hands the flows it does
+// not know to that node (a SIGTERM's handoff; after a SIGKILL, the Local kernel-mode ports alone),
+// whose conntrack entries still DNAT them. All 50 must survive both, client-first and server-first.
 const PREFIX = 'fkw';
 const NAME = 'echo-kernel';
 /** TCP and UDP echo, both families. */
 const DUAL_NAME = 'echo-kernel-dual';
+/** TCP echo and tick, externalTrafficPolicy Local. */
+const LOCAL_NAME = 'echo-kernel-local';
 const PORT = 5678;
 /** The pods' server-first port (`tick`), the kernel-mode Service's second port. */
 const TICK_PORT = POD_PORTS.tcpTick;
@@ -193,6 +200,7 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
   let stateDir: string | undefined;
   let address: string;
   let dual: { v4: string; v6: string };
+  let local: string;
   const children: ChildProcess[] = [];
 
   before(async function () {
@@ -219,7 +227,16 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
         ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'echo-udp', port: PORT, targetPort: 'echo-udp', protocol: 'UDP' }],
       },
     });
+    await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
+      apiVersion: 'v1', kind: 'Service',
+      metadata: { name: LOCAL_NAME, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
+      spec: {
+        type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'web' },
+        ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'tick', port: TICK_PORT, targetPort: 'tick', protocol: 'TCP' }],
+      },
+    });
     const l = lab;
+    local = await waitFor('an address on the Local kernel-mode Service', async () => (await l.services()).find((s) => s.name === LOCAL_NAME)?.addresses[0], { timeoutMs: 30_000, intervalMs: 250 });
     address = await waitFor('an address on the kernel-mode Service', async () => (await l.services()).find((s) => s.name === NAME)?.addresses[0], { timeoutMs: 30_000, intervalMs: 250 });
     dual = await waitFor('both addresses on the dual-stack kernel-mode Service', async () => {
       const a = (await l.services()).find((s) => s.name === DUAL_NAME)?.addresses ?? [];
@@ -358,6 +375,42 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
   it(`SIGKILL of the owner's speaker, server-first: ${CONNECTIONS} connections whose endpoints write first after the takeover`, () => sigkill('server-first SIGKILL', 'tick'));
 
   it(`SIGKILL of the owner's speaker, restarted as a kubelet would: all ${CONNECTIONS} connections, those to its node's pod included, keep working`, () => sigkill('SIGKILL, speaker restarted', 'tcp', true));
+
+  /**
+   * Local: the owner's speaker dies (SIGKILL) or stops (SIGTERM) with CONNECTIONS flows held, all
+   * to its node's pod; the new owner hands them to that node, and every one survives.
+   */
+  async function localSpeakerGone(what: string, flow: 'tcp' | 'tick', signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    const l = lab!;
+    const owner = await holderOf(l, local);
+    const client = await holdConnections(l, local, children, flow);
+    const flows = await flowsOf(l, owner, local, 'tcp', portOf(flow));
+    const ownPod = l.pods.find((p) => p.nodeName === owner)?.plan.ipv4;
+    assert.deepEqual(client.ports.filter((p) => flows.get(p)?.endpoint !== ownPod), [], `Local: every flow to the owner's own pod ${ownPod}`);
+    assert.ok(client.ports.every((p) => flows.get(p)?.peerPort === p), 'Local: no SNAT, the pod sees the client\'s own port');
+    const speaker = l.speakers.get(owner)!;
+    speaker.signal(signal);
+    try {
+      const exit = await speaker.exited;
+      if (signal === 'SIGTERM') assert.equal(exit.code, 0, `exit ${exit.code ?? exit.signal}: ${speaker.output().slice(-500)}`);
+      const t0 = Date.now();
+      const next = await takenOverFrom(l, local, owner);
+      const { lost, slowestMs } = await client.check();
+      const slowest = slowestMs === undefined ? '' : `; the slowest echo and tick came ${slowestMs} ms after the client wrote`;
+      report(what, lost, CONNECTIONS, ` (all to the pod on ${owner}; ${next} took ${local} over, seen ${Date.now() - t0} ms after the speaker exited, and handed them to ${owner})${slowest}`);
+      assert.deepEqual(lost, [], `every flow survives: the new owner ${next} hands them to ${owner}, whose pod still serves`);
+    } finally {
+      client.child.kill('SIGKILL');
+      l.startSpeaker(owner);
+    }
+    assert.deepEqual(await l.waitForSpeakers(30_000), [], 'every speaker ready again');
+  }
+
+  it(`Local, SIGKILL of the owner's speaker: ${CONNECTIONS} connections to its node's pod keep working, handed to that node by the new owner`, () => localSpeakerGone('Local, SIGKILL', 'tcp', 'SIGKILL'));
+
+  it(`Local, SIGKILL of the owner's speaker, server-first: ${CONNECTIONS} tick connections keep working`, () => localSpeakerGone('Local, server-first SIGKILL', 'tick', 'SIGKILL'));
+
+  it(`Local, SIGTERM handoff: ${CONNECTIONS} connections keep working after the owner's speaker stops`, () => localSpeakerGone('Local, SIGTERM handoff', 'tcp', 'SIGTERM'));
 
   it(`SIGTERM handoff: ${CONNECTIONS} connections keep working after the owner's speaker stops`, async () => {
     const l = lab!;
