@@ -211,30 +211,19 @@ describe('kernel mode e2e: the lab with 3 speakers, a data-plane: kernel Service
     stateDir = mkdtempSync(join(tmpdir(), `fulcrum-${PREFIX}-`));
     lab = await startLab({ prefix: PREFIX, nodes: 3, stateDir, speakerArgs: ['--data-plane-kernel', 'auto'], componentEnv: { FULCRUM_LOG_LEVEL: 'info' } });
     await hideHostAddressesFromLab(lab);
-    await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: NAME, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
-      spec: {
-        type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', selector: { app: 'web' },
-        ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'tick', port: TICK_PORT, targetPort: 'tick', protocol: 'TCP' }],
-      },
-    });
-    await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: DUAL_NAME, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
-      spec: {
-        type: 'LoadBalancer', externalTrafficPolicy: 'Cluster', ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], selector: { app: 'web' },
-        ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'echo-udp', port: PORT, targetPort: 'echo-udp', protocol: 'UDP' }],
-      },
-    });
-    await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
-      apiVersion: 'v1', kind: 'Service',
-      metadata: { name: LOCAL_NAME, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
-      spec: {
-        type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'web' },
-        ports: [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'tick', port: TICK_PORT, targetPort: 'tick', protocol: 'TCP' }],
-      },
-    });
+    const echoPorts = [{ name: 'echo', port: PORT, targetPort: 'echo', protocol: 'TCP' }, { name: 'tick', port: TICK_PORT, targetPort: 'tick', protocol: 'TCP' }];
+    const kernelServices: [string, Record<string, unknown>][] = [
+      [NAME, { externalTrafficPolicy: 'Cluster', ports: echoPorts }],
+      [DUAL_NAME, { externalTrafficPolicy: 'Cluster', ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'], ports: [echoPorts[0], { name: 'echo-udp', port: PORT, targetPort: 'echo-udp', protocol: 'UDP' }] }],
+      [LOCAL_NAME, { externalTrafficPolicy: 'Local', ports: echoPorts }],
+    ];
+    for (const [name, spec] of kernelServices) {
+      await apiRequest(lab.apiTarget, 'POST', `/api/v1/namespaces/${SAMPLE_NAMESPACE}/services`, {
+        apiVersion: 'v1', kind: 'Service',
+        metadata: { name, namespace: SAMPLE_NAMESPACE, annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } },
+        spec: { type: 'LoadBalancer', selector: { app: 'web' }, ...spec },
+      });
+    }
     const l = lab;
     local = await waitFor('an address on the Local kernel-mode Service', async () => (await l.services()).find((s) => s.name === LOCAL_NAME)?.addresses[0], { timeoutMs: 30_000, intervalMs: 250 });
     address = await waitFor('an address on the kernel-mode Service', async () => (await l.services()).find((s) => s.name === NAME)?.addresses[0], { timeoutMs: 30_000, intervalMs: 250 });
