@@ -52,13 +52,12 @@ export function handoffRuleset(): string {
         `add map ${f} ${HANDOFF_TABLE} previous { type ${type} : ${type}; flags timeout; }`,
         `add map ${f} ${HANDOFF_TABLE} previous_port { type ${type} . inet_service : ${type}; flags timeout; }`,
         `add chain ${chain} { type filter hook prerouting priority ${HANDOFF_PRIORITY}; policy accept; }`,
-        ...(['previous', 'previous_port'] as const).flatMap((map) => {
-          const key = map === 'previous' ? `${f} daddr` : `${f} daddr . tcp dport`;
-          return [
-            `add rule ${chain} tcp flags & syn == 0 ct state new dup to ${key} map @${map} drop`,
-            `add rule ${chain} tcp flags & (fin | rst) != 0 ct state invalid dup to ${key} map @${map} drop`,
-          ];
-        }),
+        // Two rules per packet, as many as with one map: the lookups only for a connection this node does not know.
+        `add chain ${f} ${HANDOFF_TABLE} unknown`,
+        `add rule ${chain} tcp flags & syn == 0 ct state new goto unknown`,
+        `add rule ${chain} tcp flags & (fin | rst) != 0 ct state invalid goto unknown`,
+        `add rule ${f} ${HANDOFF_TABLE} unknown dup to ${f} daddr map @previous drop`,
+        `add rule ${f} ${HANDOFF_TABLE} unknown dup to ${f} daddr . tcp dport map @previous_port drop`,
       ].join('\n');
     })
     .join('\n');

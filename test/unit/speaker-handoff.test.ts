@@ -7,11 +7,14 @@ describe('connection handoff: the nft commands (pure)', () => {
     const r = handoffRuleset();
     for (const f of ['ip', 'ip6']) {
       assert.ok(r.includes(`add map ${f} ${HANDOFF_TABLE} previous { type ${f === 'ip' ? 'ipv4_addr : ipv4_addr' : 'ipv6_addr : ipv6_addr'}; flags timeout; }`), r);
-      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new dup to ${f} daddr map @previous drop`), r);
-      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr map @previous drop`), r);
       assert.ok(r.includes(`add map ${f} ${HANDOFF_TABLE} previous_port { type ${f === 'ip' ? 'ipv4_addr . inet_service : ipv4_addr' : 'ipv6_addr . inet_service : ipv6_addr'}; flags timeout; }`), r);
-      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new dup to ${f} daddr . tcp dport map @previous_port drop`), r);
-      assert.ok(r.includes(`add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid dup to ${f} daddr . tcp dport map @previous_port drop`), r);
+      const rules = r.split('\n').filter((l) => l.startsWith(`add rule ${f} `));
+      assert.deepEqual(rules, [
+        `add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & syn == 0 ct state new goto unknown`,
+        `add rule ${f} ${HANDOFF_TABLE} prerouting tcp flags & (fin | rst) != 0 ct state invalid goto unknown`,
+        `add rule ${f} ${HANDOFF_TABLE} unknown dup to ${f} daddr map @previous drop`,
+        `add rule ${f} ${HANDOFF_TABLE} unknown dup to ${f} daddr . tcp dport map @previous_port drop`,
+      ], 'two rules on every packet; the address, then the address and port, only for a connection this node does not know');
     }
     assert.match(r, /hook prerouting priority -90;/, 'after conntrack (-200) and after dstnat (-100): a kernel-mode flow, DNATed, is kept here');
   });
