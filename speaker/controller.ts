@@ -87,6 +87,8 @@ export class SpeakerController {
   #configVersion: string | undefined;
   #plan: SpeakerPlan | undefined;
   readonly #vips = new Set<string>();
+  /** The addresses with a frontend in the proxy model last applied (the others' ports are all in kernel mode). */
+  #proxied: ReadonlySet<string> = new Set();
   #handingOver: ReadonlyMap<string, number> = new Map();
   readonly #draining = new Map<string, 'draining' | 'drained'>();
   /** One token per drain followed, so a drain that ends after the address came back and went again frees nothing. */
@@ -163,7 +165,8 @@ export class SpeakerController {
    * Clean stop, step 2 (after peers were told): stop planning and stop answering ARP/NDP at once,
    * keeping the VIPs and the listeners, so the new owner's announcements are the only ones on the
    * link while clients that still have this node's MAC keep connecting here (the handover).
-   * Returns the addresses that were served.
+   * An address with no port in the proxy (all in kernel mode) loses its VIP at once, as in a
+   * transition (plan/transition.ts). Returns the addresses that were served.
    */
   async withdrawAll(): Promise<string[]> {
     this.#stopping = true;
@@ -172,6 +175,7 @@ export class SpeakerController {
     this.#o.served.clear();
     for (const ip of served) this.#o.appliers.announcer.withdraw(ip);
     m.owned.set(0);
+    for (const ip of served) if (this.#vips.has(ip) && !this.#proxied.has(ip)) await this.#removeVip(ip);
     return served;
   }
 
@@ -275,6 +279,7 @@ export class SpeakerController {
     ]);
     this.#warn(t.proxy.warnings);
     await a.proxy.apply(t.proxy.model);
+    this.#proxied = new Set(t.proxy.model.frontends.map((f) => f.listen.address));
     for (const ip of t.forgetDrains) this.#forgetDrain(ip);
     for (const ip of t.drain) this.#followDrain(ip);
     for (const ip of t.releaseVips) {

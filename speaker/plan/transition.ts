@@ -109,6 +109,15 @@ export function planTransition(i: TransitionInput): Transition {
   const built = buildNodeProxyModel({ ...modelInput, owned: accepting, ...(enabled ? { kernel: true } : {}) });
   const proxy = i.kernel?.kind === 'unavailable' ? { ...built, warnings: [...built.warnings, ...kernelUnavailableWarnings(s.services, accepting, i.kernel.reason)] } : built;
   const kernel = enabled ? kernelCandidatePorts(modelInput, kernelRuleAddresses(plan, s.me, [...accepting, ...a.vips])) : undefined;
+  // An address lost with no port in the proxy (every one in kernel mode) is not handed over: its
+  // VIP comes off at once. Kept on lo, it would take the replies of the new owner's new flows to
+  // this node's pods (they come back to the VIP through this node), which its stack would reset.
+  const proxied = new Set(built.model.frontends.map((f) => f.listen.address));
+  for (const ip of withdraw) {
+    if (proxied.has(ip) || !handingOver.has(ip)) continue;
+    handingOver.delete(ip);
+    accepting.delete(ip);
+  }
   const handoffs = i.handoff ? plan.owned.filter((ip) => !a.serving.has(ip)).map((ip) => handoffOf(ip, previous.get(ip), i, kernel ?? [])).filter((e) => e !== undefined) : [];
 
   const drain: string[] = [];

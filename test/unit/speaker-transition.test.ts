@@ -254,3 +254,40 @@ describe('speaker transition: a crashed previous owner and kernel-mode ports (pu
     assert.deepEqual(crashed('Local', 'left').handoffs, [{ address: VIP, to: `192.0.2.1${NEXT.slice(1)}` }]);
   });
 });
+
+describe('speaker transition: an address lost whose ports are all in kernel mode (pure)', () => {
+  const svc = (kernel: boolean): V1Service => ({
+    metadata: { namespace: 'default', name: 'web-k', ...(kernel ? { annotations: { 'fulcrum-lb.io/data-plane': 'kernel' } } : {}) },
+    spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', selector: { app: 'web' }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] },
+    status: { loadBalancer: { ingress: [{ ip: VIP }] } },
+  });
+  // Local with the only endpoint on NEXT: this node is no longer eligible and loses the address.
+  const slice: V1EndpointSlice = {
+    metadata: { namespace: 'default', name: 'web-k-1', labels: { 'kubernetes.io/service-name': 'web-k' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['203.0.113.2'], nodeName: NEXT, conditions: { ready: true, serving: true, terminating: false } }],
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+  const lost = (kernel: boolean): Transition => planTransition({
+    snapshot: { me: ME, services: [svc(kernel)], lbClass: undefined, endpoints: indexEndpoints([slice], []), nodes: NODES.map(node), config: CONFIG, alive: new Set(NODES), interfaces: ['eth0'] },
+    view: view(NODES),
+    applied: { ...NOTHING_APPLIED, ...serving() },
+    nowMs: NOW, handoverMs: HANDOVER, handoff: true, reannounce: false, kernel: { kind: 'enabled' },
+  });
+
+  it('kernel mode: no handover, the VIP drains at once (kept, it would take the replies of the new owner\'s flows to this node\'s pods)', () => {
+    const t = lost(true);
+    assert.deepEqual(t.withdraw, [VIP]);
+    assert.deepEqual([...t.handingOver.keys()], []);
+    assert.deepEqual(t.drain, [VIP]);
+    assert.equal(t.wakeInMs, undefined);
+  });
+
+  it('proxy: the handover keeps the VIP and its listeners for clients that still have this node\'s MAC', () => {
+    const t = lost(false);
+    assert.deepEqual(t.withdraw, [VIP]);
+    assert.deepEqual([...t.handingOver.keys()], [VIP]);
+    assert.deepEqual(t.drain, []);
+    assert.deepEqual(frontendAddresses(t), [VIP]);
+  });
+});
