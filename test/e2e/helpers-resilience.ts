@@ -82,15 +82,23 @@ export async function speakerMetrics(lab: Lab, node: string): Promise<string> {
   return r.stdout;
 }
 
-/** Sum of every sample of a metric (all label sets). */
-export function metricSum(text: string, name: string): number {
-  let sum = 0;
+/** Every sample of a metric: its labels and value. */
+export function metricSamples(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
-    if (m && m[1] === name) sum += Number(m[2]);
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ labels, value: Number(m[3]) });
   }
-  return sum;
+  return out;
+}
+
+/** Sum of every sample of a metric (all label sets). */
+export function metricSum(text: string, name: string): number {
+  return metricSamples(text, name).reduce((sum, x) => sum + x.value, 0);
 }
 
 /** Per node: owner changes its speaker has seen (`fulcrum_speaker_elections_total`) and whether it calls itself isolated. */
