@@ -4,15 +4,16 @@ import { waitFor } from '../helpers/wait.js';
 import { holdersText, nodeByMac, startReadyLab, stopLab, vipHolders, type Started } from '../e2e/helpers-resilience.js';
 import { applyPoolConfig, EVENT_GOALS_MS, feasibleKind, EVENT_KINDS, EVENT_WEIGHTS, runEvent, type ChaosState, type EventKind } from './events.js';
 import { answerRuns, between, doubleAnswers, pickWeighted, prng, recoveryMs, reportTable, sharingKeyOf, sharingViolations, type KindRow, type ServiceStatus } from './invariants.js';
-import { LOAD_INTERVAL_MS, loadAddresses, startLoad, type LoadTarget } from './load.js';
+import { createKernelService, LOAD_INTERVAL_MS, loadAddresses, startKernelLoad, startLoad, type LoadTarget } from './load.js';
 
 /**
  * The chaos run (not a test file; chaos.test.ts and e2e/chaos-quick.test.ts call it): a 3-node
- * lab under continuous client load (TCP, HTTP, UDP), `events` random faults one after another
- * (events.ts), and the invariant checker throughout — one address on two Services only with a
- * common sharing key (the API, every second), never two nodes answering ARP for one address for
- * more than 1 s (a capture on the bridge, the client asking for each loaded address every 100 ms),
- * every loaded Service answering again within its event's goal, and no address left behind.
+ * lab under continuous client load (TCP, HTTP, UDP, and TCP to a kernel-mode Service the run
+ * creates), `events` random faults one after another (events.ts), and the invariant checker
+ * throughout — one address on two Services only with a common sharing key (the API, every
+ * second), never two nodes answering ARP for one address for more than 1 s (a capture on the
+ * bridge, the client asking for each loaded address every 100 ms), every loaded Service
+ * answering again within its event's goal, and no address left behind.
  */
 
 export interface ChaosOptions {
@@ -68,11 +69,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   try {
     started = await startReadyLab(o.prefix);
     const { lab, svcs } = started;
+    const kernel = await createKernelService(lab);
     const state: ChaosState = { lab, rand: prng(o.seed), extraPods: [], podSeq: 0, extraRange: false, apiUp: true };
     const capture = await lab.topology.captureNeighbourTraffic();
     // arping broadcasts a request every 100 ms: every node that answers for the address shows on the bridge
-    for (const a of loadAddresses(svcs)) arpings.push(lab.topology.spawn(lab.topology.client.namespace, 'arping', ['-i', 'eth0', '-W', '0.1', a], { name: `arping ${a}` }));
-    load = startLoad(lab, svcs);
+    for (const a of [...loadAddresses(svcs), kernel.address]) arpings.push(lab.topology.spawn(lab.topology.client.namespace, 'arping', ['-i', 'eth0', '-W', '0.1', a], { name: `arping ${a}` }));
+    load = [...startLoad(lab, svcs), startKernelLoad(lab, kernel)];
     await waitFor('every loaded Service to answer', () => load.every((l) => l.results.some((r) => r.ok)), { timeoutMs: 15_000, describe: () => load.map((l) => `${l.target}: ${l.results.at(-1)?.err ?? 'none yet'}`) });
 
     // The sharing watch: every second while the API is up (it reads what the allocator wrote).
