@@ -5,17 +5,20 @@ import { LAB_CONFIGMAP, LAB_POOL_CONFIG, SAMPLE_NAMESPACE } from '../../lab/samp
 import { HOST_IPV4, HOST_IPV6 } from '../../lab/addressing.js';
 import { waitFor } from '../helpers/wait.js';
 import { healPartition, partitionNode, speakerMetrics } from '../e2e/helpers-resilience.js';
+import { synFlood } from './flood.js';
 import { between } from './invariants.js';
+import type { KernelTarget } from './load.js';
 
 /**
  * The chaos run's faults (not a test file): each kind applies its fault, holds it for a random
  * time (the experiment), and reverts it (a killed component is started again, a cut link or
- * partition healed, the emulator listening again). Drawn by weight with a seeded PRNG (run.ts).
+ * partition healed, the emulator listening again, a flood stopped). Drawn by weight with a
+ * seeded PRNG (run.ts). A SYN flood (flood.ts) also checks its own invariants.
  */
 
 export const EVENT_KINDS = [
   'speaker SIGKILL', 'speaker SIGTERM', 'two speakers SIGKILL', 'link down', 'API partition', 'peer partition',
-  'allocator SIGKILL', 'API restart', 'scale up', 'scale down', 'pool change',
+  'allocator SIGKILL', 'API restart', 'scale up', 'scale down', 'pool change', 'SYN flood',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
@@ -23,6 +26,7 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 export const EVENT_WEIGHTS: readonly (readonly [EventKind, number])[] = [
   ['speaker SIGKILL', 3], ['speaker SIGTERM', 2], ['two speakers SIGKILL', 1], ['link down', 2], ['API partition', 1],
   ['peer partition', 2], ['allocator SIGKILL', 1], ['API restart', 1], ['scale up', 1], ['scale down', 1], ['pool change', 1],
+  ['SYN flood', 1],
 ];
 
 /**
@@ -45,11 +49,13 @@ export const EVENT_GOALS_MS: Readonly<Record<EventKind, number>> = {
   'scale up': 500,
   'scale down': 500,
   'pool change': 500,
+  'SYN flood': 500,
 };
 
-/** What the faults share across events: extra pods and whether the extra pool range is in. */
+/** What the faults share across events: extra pods, whether the extra pool range is in, the kernel-mode Service the flood floods. */
 export interface ChaosState {
   readonly lab: Lab;
+  readonly kernel: KernelTarget;
   readonly rand: () => number;
   readonly extraPods: LabPod[];
   podSeq: number;
@@ -61,6 +67,11 @@ const MAX_EXTRA_PODS = 3;
 /** A range no Service uses (none is created during the run), in the node network like the pool. */
 export const EXTRA_RANGE = '192.0.2.160/28';
 const API_CUT_TABLE = 'fulcrum-chaos-api-cut';
+/**
+ * How long a SYN flood lasts: longer than the 5 s conntrack timeout + the bound's 1 s slack
+ * (flood.ts), so entries the timeout did not end would show above the bound.
+ */
+const FLOOD_MS: readonly [number, number] = [7000, 10_000];
 
 function hold(s: ChaosState, loMs: number, hiMs: number): Promise<number> {
   const ms = between(s.rand, loMs, hiMs);
@@ -93,8 +104,20 @@ export function feasibleKind(s: ChaosState, kind: EventKind): EventKind {
   return kind;
 }
 
-/** Applies, holds and reverts one fault; returns what it did, for the log line. */
-export async function runEvent(s: ChaosState, kind: EventKind): Promise<string> {
+/** What an event did (its log line) and what it found wrong itself (the SYN flood's invariants). */
+export interface EventOutcome {
+  readonly detail: string;
+  readonly violations: readonly string[];
+}
+
+/** Applies, holds and reverts one fault. */
+export async function runEvent(s: ChaosState, kind: EventKind): Promise<EventOutcome> {
+  if (kind === 'SYN flood') return synFlood(s.lab, s.kernel, between(s.rand, FLOOD_MS[0], FLOOD_MS[1]));
+  return { detail: await runFault(s, kind), violations: [] };
+}
+
+/** Applies, holds and reverts a fault that checks nothing itself; returns what it did, for the log line. */
+async function runFault(s: ChaosState, kind: Exclude<EventKind, 'SYN flood'>): Promise<string> {
   const lab = s.lab;
   switch (kind) {
     case 'speaker SIGKILL':
@@ -176,7 +199,7 @@ table inet ${API_CUT_TABLE} {
   await lab.topology.run(lab.topology.node(node).namespace, 'nft', ['-f', '-'], { input: script });
 }
 
-/** A new backend pod (labels app=web: behind echo-tcp, web, echo-udp, web-dual) on a random node. */
+/** A new backend pod (labels app=web: behind echo-tcp, web, echo-udp, web-dual, chaos-kernel) on a random node. */
 async function scaleUp(s: ChaosState): Promise<string> {
   const [node] = pickNodes(s, 1) as [string];
   const name = `chaos-${++s.podSeq}`;

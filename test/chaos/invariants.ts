@@ -5,8 +5,9 @@ import { seededRandom } from '../../src/random.js';
 /**
  * The chaos run's invariants and arithmetic, pure (not a test file): a seeded PRNG, who answered
  * ARP/NDP for an address in runs and where two nodes' runs overlap, addresses on two Services
- * without a common sharing key, the recovery time of a Service after an event, percentiles and
- * the report table. The runner (run.ts) feeds them what the lab shows.
+ * without a common sharing key, the recovery time of a Service after an event, a SYN flood's
+ * conntrack entries against their bounds, percentiles and the report table. The runner (run.ts)
+ * and the flood (flood.ts) feed them what the lab shows.
  */
 
 // ---------------------------------------------------------------- seeded randomness
@@ -149,6 +150,81 @@ export function recoveryMs(results: readonly ProbeResult[], fromMs: number, toMs
   const lastFailure = inWindow.filter((r) => !r.ok).at(-1)!;
   if (!inWindow.some((r) => r.ok && r.t > lastFailure.t)) return undefined;
   return Math.max(0, worst - intervalMs);
+}
+
+// ---------------------------------------------------------------- a SYN flood's conntrack entries
+
+/** One look at every node's conntrack: the flooded port's opening entries per node, at `atMs` after the flood started. */
+export interface FloodTick {
+  readonly atMs: number;
+  readonly opening: ReadonlyMap<string, number>;
+}
+
+/** What a SYN flood did and what was seen of it. */
+export interface FloodRun {
+  /** address:port */
+  readonly target: string;
+  /** The node the client sent the flood to (its neighbour entry for the address). */
+  readonly owner: string;
+  readonly ratePerS: number;
+  readonly sent: number;
+  /** When the flooder finished, after it started. */
+  readonly floodMs: number;
+  readonly ticks: readonly FloodTick[];
+  /** The highest `fulcrum_kernel_flows{state="opening"}` the owner's speaker showed for the port; undefined when never read. */
+  readonly metricPeak: number | undefined;
+}
+
+export interface FloodBounds {
+  /** How long conntrack keeps an unanswered flow (speaker/kernel/ruleset.ts `UNANSWERED_FLOW_TIMEOUT_S`). */
+  readonly timeoutS: number;
+  /** Bounded: opening entries at most rate × (timeoutS + boundSlackS). */
+  readonly boundSlackS: number;
+  /** Drained: every node at most `drainedAtMost` within timeoutS + drainSlackS after the flood stopped. */
+  readonly drainSlackS: number;
+  readonly drainedAtMost: number;
+}
+
+/** Every node at most `atMost` opening entries. */
+export function drainedTick(t: FloodTick, atMost: number): boolean {
+  return [...t.opening.values()].every((n) => n <= atMost);
+}
+
+const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+/** 5200 → "5.2 s" */
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const perNode = (t: FloodTick): string => [...t.opening].map(([node, n]) => `${node} ${count(n)}`).join(', ');
+
+/**
+ * Pure: a SYN flood against its invariants — reached (the peak at least half of rate × the
+ * timeout, or of what was sent when that is less: else nothing below was tested), bounded (no
+ * look above rate × (timeout + slack) on any node), counted (the owner's metric showed at least
+ * half the peak: both sample a moving count, at different moments), drained (every node near
+ * zero within the timeout + slack after the flood stopped). The detail line and the violations.
+ */
+export function floodVerdict(r: FloodRun, b: FloodBounds): { detail: string; violations: string[] } {
+  const bound = r.ratePerS * (b.timeoutS + b.boundSlackS);
+  let peak = { node: r.owner, opening: 0, atMs: 0 };
+  for (const t of r.ticks) for (const [node, n] of t.opening) if (n > peak.opening) peak = { node, opening: n, atMs: t.atMs };
+  const violations: string[] = [];
+  const expected = Math.min(r.sent, r.ratePerS * b.timeoutS);
+  if (peak.opening < expected / 2) violations.push(`reached: the flood showed at most ${count(peak.opening)} opening entries (${count(r.sent)} sent; expected about ${count(expected)})`);
+  const over = r.ticks.find((t) => [...t.opening.values()].some((n) => n > bound));
+  if (over) violations.push(`bounded: opening entries ${seconds(over.atMs)} after the flood started above ${count(bound)} (${r.ratePerS}/s × (${b.timeoutS} + ${b.boundSlackS}) s): ${perNode(over)}`);
+  if (r.metricPeak === undefined) violations.push(`counted: the metrics of the owner ${r.owner} could not be read`);
+  else if (r.metricPeak < peak.opening / 2) violations.push(`counted: fulcrum_kernel_flows{state="opening"} on the owner ${r.owner} showed at most ${count(r.metricPeak)}, under half the peak of ${count(peak.opening)}`);
+  const drained = r.ticks.find((t) => t.atMs >= r.floodMs && drainedTick(t, b.drainedAtMost));
+  const drainMs = drained ? drained.atMs - r.floodMs : undefined;
+  const drainLimitMs = (b.timeoutS + b.drainSlackS) * 1000;
+  const last = r.ticks.at(-1);
+  if (drainMs === undefined || drainMs > drainLimitMs) {
+    const left = last ? `${perNode(last)} opening entries ${seconds(last.atMs - r.floodMs)} after` : 'no look after it';
+    violations.push(`drained: not at most ${b.drainedAtMost} opening entries on every node within ${b.timeoutS} + ${b.drainSlackS} s of the flood's end: ${left}`);
+  }
+  const metric = r.metricPeak === undefined ? 'metric not read' : `metric saw ${count(r.metricPeak)} on ${r.owner}`;
+  const drainText = drainMs === undefined ? `not drained ${last ? seconds(last.atMs - r.floodMs) : '0 s'} after` : `drained ${seconds(drainMs)} after`;
+  const detail = `${r.ratePerS} SYN/s for ${seconds(r.floodMs)} (${count(r.sent)} sent) at ${r.target} (owner ${r.owner}): peak ${count(peak.opening)} opening entries on ${peak.node} at ${seconds(peak.atMs)} (bound ${count(bound)}), ${metric}, ${drainText}`;
+  return { detail, violations };
 }
 
 // ---------------------------------------------------------------- report

@@ -13,7 +13,8 @@ import { createKernelService, LOAD_INTERVAL_MS, loadAddresses, startKernelLoad, 
  * throughout — one address on two Services only with a common sharing key (the API, every
  * second), never two nodes answering ARP for one address for more than 1 s (a capture on the
  * bridge, the client asking for each loaded address every 100 ms), every loaded Service
- * answering again within its event's goal, and no address left behind.
+ * answering again within its event's goal, a SYN flood's conntrack entries bounded, counted and
+ * drained (flood.ts), and no address left behind.
  */
 
 export interface ChaosOptions {
@@ -37,6 +38,8 @@ interface EventRecord {
   readonly kind: EventKind;
   readonly startMs: number;
   detail: string;
+  /** What the event found wrong itself (a SYN flood's invariants). */
+  violations: readonly string[];
 }
 
 /** Two nodes answering for one address longer than this is a violation (the issue's bound). */
@@ -70,7 +73,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     started = await startReadyLab(o.prefix);
     const { lab, svcs } = started;
     const kernel = await createKernelService(lab);
-    const state: ChaosState = { lab, rand: prng(o.seed), extraPods: [], podSeq: 0, extraRange: false, apiUp: true };
+    const state: ChaosState = { lab, kernel, rand: prng(o.seed), extraPods: [], podSeq: 0, extraRange: false, apiUp: true };
     const capture = await lab.topology.captureNeighbourTraffic();
     // arping broadcasts a request every 100 ms: every node that answers for the address shows on the bridge
     for (const a of [...loadAddresses(svcs), kernel.address]) arpings.push(lab.topology.spawn(lab.topology.client.namespace, 'arping', ['-i', 'eth0', '-W', '0.1', a], { name: `arping ${a}` }));
@@ -98,9 +101,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const events: EventRecord[] = [];
     for (let i = 0; i < o.events; i++) {
       const kind = feasibleKind(state, pickWeighted(state.rand, EVENT_WEIGHTS));
-      const rec: EventRecord = { index: i + 1, kind, startMs: Date.now(), detail: '' };
+      const rec: EventRecord = { index: i + 1, kind, startMs: Date.now(), detail: '', violations: [] };
       events.push(rec);
-      rec.detail = await runEvent(state, kind);
+      ({ detail: rec.detail, violations: rec.violations } = await runEvent(state, kind));
       const settleFrom = Date.now();
       const settled = await settle(started, load, settleFrom);
       if (settled !== true) violations.push(`event ${rec.index} (${kind}: ${rec.detail}) did not settle within ${SETTLE_TIMEOUT_MS / 1000} s: ${settled}`);
@@ -118,6 +121,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const recoveries = new Map<EventKind, number[]>();
     const kindViolations = new Map<EventKind, number>();
     events.forEach((e, i) => {
+      for (const v of e.violations) violations.push(`event ${e.index} (${e.kind}: ${e.detail}): ${v}`);
+      if (e.violations.length > 0) kindViolations.set(e.kind, (kindViolations.get(e.kind) ?? 0) + e.violations.length);
       const toMs = events[i + 1]?.startMs ?? loadEndMs;
       let worst = 0;
       for (const l of targets) {
