@@ -120,24 +120,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // Recovery per event: from its start, for the failures before the next event's start.
     const recoveries = new Map<EventKind, number[]>();
     const kindViolations = new Map<EventKind, number>();
+    const violate = (kind: EventKind, line: string) => {
+      violations.push(line);
+      kindViolations.set(kind, (kindViolations.get(kind) ?? 0) + 1);
+    };
     events.forEach((e, i) => {
-      for (const v of e.violations) violations.push(`event ${e.index} (${e.kind}: ${e.detail}): ${v}`);
-      if (e.violations.length > 0) kindViolations.set(e.kind, (kindViolations.get(e.kind) ?? 0) + e.violations.length);
+      const about = `event ${e.index} (${e.kind}: ${e.detail})`;
+      for (const v of e.violations) violate(e.kind, `${about}: ${v}`);
       const toMs = events[i + 1]?.startMs ?? loadEndMs;
       let worst = 0;
       for (const l of targets) {
         const r = recoveryMs(l.results, e.startMs, toMs, LOAD_INTERVAL_MS);
         const errors = [...new Set(l.results.filter((x) => !x.ok && x.t >= e.startMs && x.t < toMs).map((x) => x.err ?? '?'))].join(', ');
         if (r === undefined) {
-          violations.push(`event ${e.index} (${e.kind}: ${e.detail}): ${l.target} failed (${errors}) and never answered again`);
-          kindViolations.set(e.kind, (kindViolations.get(e.kind) ?? 0) + 1);
+          violate(e.kind, `${about}: ${l.target} failed (${errors}) and never answered again`);
           continue;
         }
         worst = Math.max(worst, r);
         // a fault that should move nothing: each event within the goal, plus one probe interval (a gap's resolution)
         if (!LOSES_OWNER.has(e.kind) && r > EVENT_GOALS_MS[e.kind] + LOAD_INTERVAL_MS) {
-          violations.push(`event ${e.index} (${e.kind}: ${e.detail}): ${l.target} answered again after ${r} ms (${errors}; goal ${EVENT_GOALS_MS[e.kind]} ms + the ${LOAD_INTERVAL_MS} ms probe interval)`);
-          kindViolations.set(e.kind, (kindViolations.get(e.kind) ?? 0) + 1);
+          violate(e.kind, `${about}: ${l.target} answered again after ${r} ms (${errors}; goal ${EVENT_GOALS_MS[e.kind]} ms + the ${LOAD_INTERVAL_MS} ms probe interval)`);
         }
       }
       recoveries.set(e.kind, [...(recoveries.get(e.kind) ?? []), worst]);
@@ -145,9 +147,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // a lost owner: its goal is a p95, judged over the run's events of that kind
     for (const [kind, list] of recoveries) {
       const v = LOSES_OWNER.has(kind) ? p95Verdict(list, EVENT_GOALS_MS[kind], LOAD_INTERVAL_MS) : undefined;
-      if (v === undefined) continue;
-      violations.push(`${kind}: ${v}`);
-      kindViolations.set(kind, (kindViolations.get(kind) ?? 0) + 1);
+      if (v !== undefined) violate(kind, `${kind}: ${v}`);
     }
 
     for (const p of arpings) await p.stop(1000);
